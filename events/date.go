@@ -1,0 +1,112 @@
+package events
+
+import (
+	"fmt"
+	"time"
+)
+
+// Date is a civil date in the proleptic Gregorian calendar, used for the
+// valid time of events (the day something happened in the world). It counts
+// days since 1970-01-01 shifted by one, so that the zero Date means "no date".
+// Dates compare with the ordinary operators.
+type Date int32
+
+// MakeDate returns the Date of year y, month m, day d. Out-of-range months
+// and days are normalised as time.Date does.
+func MakeDate(y int, m time.Month, d int) Date {
+	return DateOf(time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
+}
+
+// DateOf returns the UTC calendar day of t.
+func DateOf(t time.Time) Date {
+	t = t.UTC()
+	days := t.Unix() / 86400
+	if t.Unix() < 0 && t.Unix()%86400 != 0 {
+		days--
+	}
+	return Date(days + 1)
+}
+
+// ParseDate parses a date written YYYY-MM-DD. It rejects any other layout
+// and impossible days such as 2011-02-30.
+func ParseDate(s string) (Date, error) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, fmt.Errorf("%q is not a date of the form YYYY-MM-DD", s)
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a valid date", s)
+	}
+	return DateOf(t), nil
+}
+
+// MustDate is ParseDate for literals known to be valid; it panics otherwise.
+func MustDate(s string) Date {
+	d, err := ParseDate(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// IsZero reports whether d is the zero Date, which stands for "no date".
+func (d Date) IsZero() bool { return d == 0 }
+
+// Time returns midnight UTC at the start of d.
+func (d Date) Time() time.Time {
+	return time.Unix(int64(d-1)*86400, 0).UTC()
+}
+
+// YMD returns the year, month and day of d.
+func (d Date) YMD() (int, time.Month, int) { return d.Time().Date() }
+
+// Year returns the year of d.
+func (d Date) Year() int { return d.Time().Year() }
+
+// AddDate returns d shifted by years, months and days, normalised as
+// time.Time.AddDate does (2012-02-29 plus one year is 2013-03-01).
+func (d Date) AddDate(years, months, days int) Date {
+	return DateOf(d.Time().AddDate(years, months, days))
+}
+
+// FirstOfMonth returns the first day of the month of d.
+func (d Date) FirstOfMonth() Date {
+	y, m, _ := d.YMD()
+	return MakeDate(y, m, 1)
+}
+
+// String formats d as YYYY-MM-DD, or "" for the zero Date.
+func (d Date) String() string {
+	if d == 0 {
+		return ""
+	}
+	return d.Time().Format(time.DateOnly)
+}
+
+// MarshalJSON writes d as "YYYY-MM-DD", or null for the zero Date.
+func (d Date) MarshalJSON() ([]byte, error) {
+	if d == 0 {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, 12)
+	b = append(b, '"')
+	b = d.Time().AppendFormat(b, time.DateOnly)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON reads "YYYY-MM-DD" or null.
+func (d *Date) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = 0
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("%s is not a date string", b)
+	}
+	v, err := ParseDate(string(b[1 : len(b)-1]))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}

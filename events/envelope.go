@@ -1,0 +1,376 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Adoption is the day the Convention was adopted at Dublin (Art. 15). No
+// event of the ledger can be dated before it.
+var Adoption = MustDate("2008-05-30")
+
+// Envelope is one event: a fact about one State (or about the Convention
+// as a whole) with its valid date and its source. Seq and Recorded are set
+// once the event is stored: the stream sequence and the record time that
+// JetStream assigned, which no client can forge.
+type Envelope struct {
+	ID       uuid.UUID
+	Type     Type
+	State    string // ISO 3166-1 alpha-3; empty for Convention-wide types
+	Date     Date   // valid date: when it happened in the world
+	Payload  Payload
+	Source   string
+	Seq      uint64
+	Recorded time.Time
+}
+
+// idNamespace is the namespace of name-based event ids. It never changes:
+// changing it would give every imported fact a new identity.
+var idNamespace = uuid.MustParse("5d0c6f43-2f0b-5b0e-9b55-0c3c1e2f7a10")
+
+// DeriveID returns the name-based (version 5) UUID of an event's content:
+// its type, State, date, canonical data and source. Importing the same
+// fact twice therefore yields the same id, also long after the stream's
+// duplicate window.
+func DeriveID(t Type, state string, date Date, data []byte, source string) uuid.UUID {
+	var b bytes.Buffer
+	b.Grow(64 + len(data) + len(source))
+	b.WriteString("ccm-event/1\x00")
+	b.WriteString(string(t))
+	b.WriteByte(0)
+	b.WriteString(state)
+	b.WriteByte(0)
+	b.WriteString(date.String())
+	b.WriteByte(0)
+	b.Write(data)
+	b.WriteByte(0)
+	b.WriteString(source)
+	return uuid.NewSHA1(idNamespace, b.Bytes())
+}
+
+// New builds and validates an event from its parts. When id is uuid.Nil the
+// id is derived from the content (see DeriveID). A nil payload stands for
+// Empty. The error is a *FieldError or *InputError wrapping ErrInvalid.
+func New(id uuid.UUID, t Type, state string, date Date, p Payload, source string) (Envelope, error) {
+	if p == nil {
+		p = Empty{}
+	}
+	e := Envelope{ID: id, Type: t, State: state, Date: date, Payload: p, Source: source}
+	if probs := e.checkEnvelope(); len(probs) > 0 {
+		return Envelope{}, problemsError(0, probs)
+	}
+	if probs := p.check(&e); len(probs) > 0 {
+		return Envelope{}, problemsError(0, probs)
+	}
+	if e.ID == uuid.Nil {
+		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
+	}
+	return e, nil
+}
+
+// Data returns the canonical JSON of the payload (compact, fields in a
+// fixed order), or nil for an empty payload.
+func (e Envelope) Data() []byte {
+	if e.Payload == nil {
+		return nil
+	}
+	if _, ok := e.Payload.(Empty); ok {
+		return nil
+	}
+	b, err := json.Marshal(e.Payload)
+	if err != nil {
+		// Payload types are plain structs of strings, numbers and Dates.
+		panic(fmt.Sprintf("events: marshal %s payload: %v", e.Type, err))
+	}
+	return b
+}
+
+// Subject returns the JetStream subject of the event:
+// ccm.events.<ISO3>.<type>, or ccm.events.convention.<type> for
+// Convention-wide events.
+func (e Envelope) Subject() string { return Subject(e.Scope(), e.Type) }
+
+// Scope returns the aggregate the event belongs to: its State's code, or
+// ConventionScope.
+func (e Envelope) Scope() string {
+	if e.State == "" {
+		return ConventionScope
+	}
+	return e.State
+}
+
+// ConventionScope is the subject token, and the aggregate name, of
+// Convention-wide events such as meetings.
+const ConventionScope = "convention"
+
+// SubjectPrefix is the common prefix of every event subject.
+const SubjectPrefix = "ccm.events."
+
+// Subject returns the subject for events of type t in scope (an ISO3 code
+// or ConventionScope).
+func Subject(scope string, t Type) string { return SubjectPrefix + scope + "." + string(t) }
+
+// ScopeFilter returns the wildcard subject covering every event of one
+// scope, used for the per-State concurrency check and per-State replay.
+func ScopeFilter(scope string) string { return SubjectPrefix + scope + ".>" }
+
+// ScopeOfSubject returns the scope token of an event subject.
+func ScopeOfSubject(subject string) (string, bool) {
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix)
+	if !ok {
+		return "", false
+	}
+	scope, _, ok := strings.Cut(rest, ".")
+	return scope, ok
+}
+
+func (e *Envelope) checkEnvelope() []fieldProblem {
+	var probs []fieldProblem
+	sp, known := specs[e.Type]
+	switch {
+	case e.Type == "":
+		probs = append(probs, fieldProblem{"type", "is required"})
+	case !known:
+		probs = append(probs, fieldProblem{"type", strconv.Quote(string(e.Type)) + " is not an event type"})
+	}
+	switch {
+	case e.State == "" && known && sp.scope&conventionScope == 0:
+		probs = append(probs, fieldProblem{"state", "is required for " + string(e.Type)})
+	case e.State != "" && known && sp.scope&stateScope == 0:
+		probs = append(probs, fieldProblem{"state", "must be absent: " + string(e.Type) + " is a Convention-wide event"})
+	case e.State != "":
+		if _, ok := LookupState(e.State); !ok {
+			probs = append(probs, fieldProblem{"state", strconv.Quote(e.State) + " is not the ISO 3166-1 alpha-3 code of a State"})
+		}
+	}
+	switch {
+	case e.Date == 0:
+		probs = append(probs, fieldProblem{"date", "is required (YYYY-MM-DD)"})
+	case e.Date < Adoption:
+		probs = append(probs, fieldProblem{"date", e.Date.String() + " is before the Convention's adoption on " + Adoption.String()})
+	}
+	if strings.TrimSpace(e.Source) == "" {
+		probs = append(probs, fieldProblem{"source", "is required: every fact needs a source a reader can check"})
+	}
+	return probs
+}
+
+// wire is the JSON object of one event in the JSON Lines format.
+type wire struct {
+	ID       string          `json:"id"`
+	Type     Type            `json:"type"`
+	State    string          `json:"state,omitempty"`
+	Date     Date            `json:"date"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Source   string          `json:"source"`
+	Seq      uint64          `json:"seq,omitempty"`
+	Recorded string          `json:"recorded,omitempty"`
+}
+
+// MarshalJSON writes the event in the wire format. Seq and recorded are
+// included once the event is stored.
+func (e Envelope) MarshalJSON() ([]byte, error) {
+	w := wire{ID: e.ID.String(), Type: e.Type, State: e.State, Date: e.Date, Data: e.Data(), Source: e.Source, Seq: e.Seq}
+	if !e.Recorded.IsZero() {
+		w.Recorded = e.Recorded.UTC().Format(time.RFC3339Nano)
+	}
+	return json.Marshal(w)
+}
+
+// StoredJSON is the body under which the event is stored in the log: the
+// wire format without seq and recorded, which the log assigns.
+func (e Envelope) StoredJSON() []byte {
+	b, err := json.Marshal(wire{ID: e.ID.String(), Type: e.Type, State: e.State, Date: e.Date, Data: e.Data(), Source: e.Source})
+	if err != nil {
+		panic(fmt.Sprintf("events: marshal envelope: %v", err))
+	}
+	return b
+}
+
+// envelopeFields are the fields a line may carry. seq and recorded are
+// accepted (an export can be imported into another ledger) and ignored: the
+// receiving log assigns its own.
+var envelopeFields = map[string]bool{"id": true, "type": true, "state": true, "date": true, "data": true, "source": true, "seq": true, "recorded": true}
+
+// Decode parses and validates one line of the JSON Lines format: every
+// field, the payload of its type, the State code and the date. A missing id
+// is derived from the content. Unknown fields are rejected. The error is a
+// *FieldError or an *InputError (several problems), both wrapping
+// ErrInvalid; their Line is 0.
+func Decode(line []byte) (Envelope, error) {
+	e, probs := decode(line)
+	if len(probs) > 0 {
+		return Envelope{}, problemsError(0, probs)
+	}
+	return e, nil
+}
+
+func decode(line []byte) (Envelope, []fieldProblem) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return Envelope{}, []fieldProblem{{"", "not a JSON object: " + jsonReason(err)}}
+	}
+	if fields == nil {
+		return Envelope{}, []fieldProblem{{"", "not a JSON object"}}
+	}
+	var probs []fieldProblem
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !envelopeFields[k] {
+			probs = append(probs, fieldProblem{k, "is not a field of an event (id, type, state, date, data, source)"})
+		}
+	}
+	var e Envelope
+	str := func(name string, dst *string) bool {
+		raw, ok := fields[name]
+		if !ok || string(raw) == "null" {
+			return false
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			probs = append(probs, fieldProblem{name, "must be a string"})
+			return false
+		}
+		return true
+	}
+	var id, typ, date string
+	if str("id", &id) {
+		u, err := uuid.Parse(id)
+		if err != nil || len(id) != 36 {
+			probs = append(probs, fieldProblem{"id", strconv.Quote(id) + " is not a UUID"})
+		} else if u == uuid.Nil {
+			probs = append(probs, fieldProblem{"id", "must not be the nil UUID"})
+		} else {
+			e.ID = u
+		}
+	}
+	str("type", &typ)
+	e.Type = Type(typ)
+	str("state", &e.State)
+	if str("date", &date) {
+		d, err := ParseDate(date)
+		if err != nil {
+			probs = append(probs, fieldProblem{"date", err.Error()})
+			date = "invalid"
+		} else {
+			e.Date = d
+		}
+	}
+	str("source", &e.Source)
+	for _, p := range e.checkEnvelope() {
+		if p.field == "date" && date == "invalid" {
+			continue // already reported
+		}
+		probs = append(probs, p)
+	}
+	sp, known := specs[e.Type]
+	if !known {
+		return Envelope{}, probs
+	}
+	p, pprobs := sp.decode(fields["data"])
+	probs = append(probs, pprobs...)
+	if p != nil && len(pprobs) == 0 && e.Date != 0 {
+		probs = append(probs, p.check(&e)...)
+	}
+	if len(probs) > 0 {
+		return Envelope{}, probs
+	}
+	e.Payload = p
+	if e.ID == uuid.Nil {
+		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
+	}
+	return e, nil
+}
+
+// decodeInto returns a strict decoder of a payload object: unknown fields
+// and wrong types are reported by field name.
+func decodeInto(newP func() Payload) func([]byte) (Payload, []fieldProblem) {
+	return func(data []byte) (Payload, []fieldProblem) {
+		p := newP()
+		d := bytes.TrimSpace(data)
+		if len(d) == 0 || string(d) == "null" {
+			d = []byte("{}")
+		}
+		if d[0] != '{' {
+			return nil, []fieldProblem{{"data", "must be an object"}}
+		}
+		dec := json.NewDecoder(bytes.NewReader(d))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(p); err != nil {
+			return nil, []fieldProblem{payloadProblem(err)}
+		}
+		return p, nil
+	}
+}
+
+func payloadProblem(err error) fieldProblem {
+	var te *json.UnmarshalTypeError
+	if ok := errors.As(err, &te); ok {
+		return fieldProblem{"data." + te.Field, "must be " + jsonKind(te.Type.String())}
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return fieldProblem{"data." + strings.Trim(f, `"`), "is not a field of this event type"}
+	}
+	if strings.Contains(msg, "date") {
+		return fieldProblem{"data", strings.TrimPrefix(msg, "json: ")}
+	}
+	return fieldProblem{"data", jsonReason(err)}
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	case goType == "string", strings.HasSuffix(goType, "Instrument"), strings.HasSuffix(goType, "Kind"), strings.HasSuffix(goType, "State"):
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasSuffix(goType, "UUID"):
+		return "a UUID string"
+	}
+	return "of type " + goType
+}
+
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// DecodeStored decodes an event read back from the log, where it was
+// validated before it was appended, and sets its stream sequence and record
+// time. It checks less than Decode and is much faster; it still fails on a
+// body that is not an event.
+func DecodeStored(body []byte, seq uint64, recorded time.Time) (Envelope, error) {
+	var w wire
+	if err := json.Unmarshal(body, &w); err != nil {
+		return Envelope{}, fmt.Errorf("stored event %d: %w", seq, err)
+	}
+	sp, ok := specs[w.Type]
+	if !ok {
+		return Envelope{}, fmt.Errorf("stored event %d: unknown type %q", seq, w.Type)
+	}
+	id, err := uuid.Parse(w.ID)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("stored event %d: id: %w", seq, err)
+	}
+	p, probs := sp.decode(w.Data)
+	if len(probs) > 0 {
+		return Envelope{}, fmt.Errorf("stored event %d: %s: %s", seq, probs[0].field, probs[0].reason)
+	}
+	return Envelope{ID: id, Type: w.Type, State: w.State, Date: w.Date, Payload: p, Source: w.Source, Seq: seq, Recorded: recorded}, nil
+}

@@ -1,0 +1,392 @@
+// Package jslog is the ledger's event log on NATS JetStream: one stream
+// (CCM by default) holding every event under ccm.events.<scope>.<type>,
+// with file storage, no limits, and delete and purge denied.
+//
+// Appends check optimistic concurrency over all subjects of one scope (a
+// State, or the Convention) with the server-side expected-last-subject-
+// sequence header on the wildcard ccm.events.<scope>.>, deduplicate by
+// event id (Nats-Msg-Id), and store the events of one command atomically
+// (an ADR-50 atomic batch). Bulk imports are pipelined and chained with the
+// stream-wide expected last sequence, so that nothing can interleave with
+// them. Reads replay by stream sequence with ordered consumers; live
+// followers use durable consumers and acknowledge only handled events.
+//
+// Errors from the server are translated here into the sentinels of package
+// events: events.ErrConflict and events.ErrDuplicate.
+package jslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/ccm-ledger/ccm-ledger/events"
+)
+
+// DefaultStream is the name of the ledger's stream.
+const DefaultStream = "CCM"
+
+// AnyVersion, passed as the expected version to Append, skips the
+// concurrency check.
+const AnyVersion uint64 = math.MaxUint64
+
+// MaxBatch is the most events one atomic append may carry (the server's
+// default atomic batch limit).
+const MaxBatch = 1000
+
+// Config configures the log.
+type Config struct {
+	// Stream is the stream name; default DefaultStream.
+	Stream string
+	// Replicas is the stream's replica count: 1 on an embedded server, 3
+	// in a cluster. Default 1.
+	Replicas int
+	// Duplicates is the window in which the server drops a repeated event
+	// id; default 2 minutes. Idempotency beyond it comes from derived ids
+	// and the aggregates, which refuse a fact the ledger already has.
+	Duplicates time.Duration
+	// ReadOnly opens an existing stream without creating or updating it,
+	// for users whose permissions only allow reading.
+	ReadOnly bool
+}
+
+// Log is the ledger's event log on one JetStream stream. It is safe for
+// concurrent use.
+type Log struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    Config
+	filter string
+}
+
+// StreamConfig returns the configuration the ledger requires of its
+// stream. Limits are unlimited with DiscardNew so that no event is ever
+// dropped to make room; delete and purge are denied (one-way switches).
+func StreamConfig(c Config) jetstream.StreamConfig {
+	c = c.withDefaults()
+	return jetstream.StreamConfig{
+		Name:               c.Stream,
+		Description:        "ccm-ledger: events of the Convention on Cluster Munitions",
+		Subjects:           []string{events.SubjectPrefix + ">"},
+		Storage:            jetstream.FileStorage,
+		Replicas:           c.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		MaxAge:             0,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxMsgsPerSubject:  -1,
+		MaxMsgSize:         events.MaxLineBytes,
+		Duplicates:         c.Duplicates,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		DenyDelete:         true,
+		DenyPurge:          true,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = 2 * time.Minute
+	}
+	return c
+}
+
+// Open opens the log on nc, creating the stream if it does not exist (unless
+// ReadOnly). An existing stream is checked: Open fails if it could lose or
+// alter events (limits, delete or purge allowed) or lacks what the ledger
+// needs (atomic batches, direct get).
+func Open(ctx context.Context, nc *nats.Conn, c Config) (*Log, error) {
+	c = c.withDefaults()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	want := StreamConfig(c)
+	st, err := js.Stream(ctx, c.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && !c.ReadOnly:
+		st, err = js.CreateStream(ctx, want)
+		if err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", c.Stream, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open stream %s: %w", c.Stream, err)
+	}
+	if err := checkStream(st.CachedInfo().Config, want); err != nil {
+		return nil, err
+	}
+	return &Log{nc: nc, js: js, stream: st, cfg: c, filter: events.SubjectPrefix + ">"}, nil
+}
+
+// checkStream refuses a stream that could lose or alter events.
+func checkStream(got, want jetstream.StreamConfig) error {
+	var probs []string
+	if !got.DenyDelete || !got.DenyPurge {
+		probs = append(probs, "delete and purge must be denied")
+	}
+	if got.MaxAge != 0 || got.MaxMsgs > 0 || got.MaxBytes > 0 || got.MaxMsgsPerSubject > 0 {
+		probs = append(probs, "limits (max age, messages, bytes, per subject) must be unlimited")
+	}
+	if got.Retention != jetstream.LimitsPolicy {
+		probs = append(probs, "retention must be limits")
+	}
+	if !got.AllowAtomicPublish {
+		probs = append(probs, "atomic batch publish must be allowed")
+	}
+	if !got.AllowDirect {
+		probs = append(probs, "direct get must be allowed")
+	}
+	if len(got.Subjects) != 1 || got.Subjects[0] != want.Subjects[0] {
+		probs = append(probs, fmt.Sprintf("subjects must be [%s]", want.Subjects[0]))
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("stream %s is not fit for the ledger: %v", got.Name, probs)
+	}
+	return nil
+}
+
+// JetStream returns the JetStream context of the log, for side buckets
+// such as snapshots.
+func (l *Log) JetStream() jetstream.JetStream { return l.js }
+
+// Conn returns the connection of the log.
+func (l *Log) Conn() *nats.Conn { return l.nc }
+
+// StreamName returns the name of the log's stream.
+func (l *Log) StreamName() string { return l.cfg.Stream }
+
+// Config returns the log's configuration.
+func (l *Log) Config() Config { return l.cfg }
+
+// Head is the position of the end of the log.
+type Head struct {
+	LastSeq  uint64
+	LastTime time.Time
+	Msgs     uint64
+}
+
+// Head returns the stream sequence and record time of the last event.
+func (l *Log) Head(ctx context.Context) (Head, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return Head{}, fmt.Errorf("stream info: %w", err)
+	}
+	return Head{LastSeq: info.State.LastSeq, LastTime: info.State.LastTime, Msgs: info.State.Msgs}, nil
+}
+
+// Version returns the stream sequence of the last event of scope (an ISO3
+// code or events.ConventionScope), or 0 when it has none: the version to
+// expect when appending to it.
+func (l *Log) Version(ctx context.Context, scope string) (uint64, error) {
+	m, err := l.stream.GetLastMsgForSubject(ctx, events.ScopeFilter(scope))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last event of %s: %w", scope, err)
+	}
+	return m.Sequence, nil
+}
+
+// Get returns the event stored at seq.
+func (l *Log) Get(ctx context.Context, seq uint64) (events.Envelope, error) {
+	m, err := l.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return events.Envelope{}, fmt.Errorf("get event %d: %w", seq, err)
+	}
+	return events.DecodeStored(m.Data, m.Sequence, m.Time)
+}
+
+func (l *Log) msg(e events.Envelope) *nats.Msg {
+	m := nats.NewMsg(e.Subject())
+	m.Data = e.StoredJSON()
+	m.Header.Set(jetstream.MsgIDHeader, e.ID.String())
+	m.Header.Set(jetstream.ExpectedStreamHeader, l.cfg.Stream)
+	return m
+}
+
+// Append stores the events of one command, all about one scope, after
+// checking that the scope's last stored event is still at sequence expected
+// (0: the scope has no event yet; AnyVersion: no check). Several events are
+// stored atomically: all or none. It returns the stream sequence of the last
+// event stored.
+//
+// Errors: events.ErrConflict when expected is stale (reload and decide
+// again); events.ErrDuplicate when the event id is already stored within the
+// duplicate window (the returned sequence is the stored one's); other
+// errors come from the connection or the server.
+func (l *Log) Append(ctx context.Context, scope string, expected uint64, evs ...events.Envelope) (uint64, error) {
+	switch {
+	case len(evs) == 0:
+		return 0, errors.New("append: no events")
+	case len(evs) > MaxBatch:
+		return 0, fmt.Errorf("append: %d events in one command; at most %d", len(evs), MaxBatch)
+	}
+	for _, e := range evs {
+		if e.Scope() != scope {
+			return 0, fmt.Errorf("append: event %s belongs to %s, not %s", e.ID, e.Scope(), scope)
+		}
+	}
+	if len(evs) == 1 {
+		m := l.msg(evs[0])
+		if expected != AnyVersion {
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+			m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.ScopeFilter(scope))
+		}
+		ack, err := l.js.PublishMsg(ctx, m)
+		if err != nil {
+			return 0, translate(err, scope, expected)
+		}
+		if ack.Duplicate {
+			return ack.Sequence, fmt.Errorf("event %s: %w", evs[0].ID, events.ErrDuplicate)
+		}
+		return ack.Sequence, nil
+	}
+	msgs := make([]*nats.Msg, len(evs))
+	for i, e := range evs {
+		msgs[i] = l.msg(e)
+	}
+	if expected != AnyVersion {
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.ScopeFilter(scope))
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, l.js, msgs)
+	if err != nil {
+		return 0, translate(err, scope, expected)
+	}
+	return ack.Sequence, nil
+}
+
+// errCodeWrongLastMsgID is the server's error for a failed
+// Nats-Expected-Last-Msg-Id check (JSStreamWrongLastMsgIDErrF); nats.go has
+// no constant for it.
+const errCodeWrongLastMsgID jetstream.ErrorCode = 10070
+
+// translate maps server errors to the ledger's sentinels.
+func translate(err error, scope string, expected uint64) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant, errCodeWrongLastMsgID:
+			return fmt.Errorf("append to %s expecting version %d: %w (%s)", scope, expected, events.ErrConflict, apiErr.Description)
+		case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+			return fmt.Errorf("append to %s: %w (%s)", scope, events.ErrDuplicate, apiErr.Description)
+		}
+	}
+	return fmt.Errorf("append to %s: %w", scope, err)
+}
+
+// ChainResult reports how far a chained append got.
+type ChainResult struct {
+	// Appended is the number of events stored, a prefix of the input.
+	Appended int
+	// LastSeq is the stream sequence of the last event stored.
+	LastSeq uint64
+}
+
+// AppendChain stores many events in order, pipelined, as the only writer:
+// the first event is stored only if the stream's last sequence is after,
+// and each next one only if the stream's last event is its predecessor in
+// the chain, so nothing can interleave with the chain and a failure leaves
+// a stored prefix and nothing after it. The caller validates the
+// events against the ledger as of sequence after. Progress, when not nil,
+// is called with the number of events acknowledged so far.
+//
+// On events.ErrConflict another writer got in first: re-read the log from
+// LastSeq, validate the rest again and continue. Any other error (a lost
+// connection, a leader election) leaves a prefix stored; the same recovery
+// applies.
+func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(done int)) (ChainResult, error) {
+	res := ChainResult{LastSeq: after}
+	type pending struct {
+		fut jetstream.PubAckFuture
+		i   int
+	}
+	window := make(chan pending, 1024)
+	var firstErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for p := range window {
+			var err error
+			select {
+			case ack := <-p.fut.Ok():
+				if firstErr == nil {
+					switch {
+					case ack.Duplicate:
+						err = fmt.Errorf("event %s: %w", evs[p.i].ID, events.ErrDuplicate)
+					case ack.Sequence != after+uint64(p.i)+1:
+						err = fmt.Errorf("event %s stored at %d, expected %d: %w", evs[p.i].ID, ack.Sequence, after+uint64(p.i)+1, events.ErrConflict)
+					default:
+						res.Appended = p.i + 1
+						res.LastSeq = ack.Sequence
+						if progress != nil && (res.Appended%1000 == 0 || res.Appended == len(evs)) {
+							progress(res.Appended)
+						}
+					}
+				}
+			case e := <-p.fut.Err():
+				err = translate(e, "the ledger", after+uint64(p.i))
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}()
+	var pubErr error
+	for i, e := range evs {
+		if ctx.Err() != nil {
+			pubErr = ctx.Err()
+			break
+		}
+		select {
+		case <-done:
+			pubErr = errors.New("chain stopped")
+		default:
+		}
+		if pubErr != nil {
+			break
+		}
+		m := l.msg(e)
+		if i == 0 {
+			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(after, 10))
+		} else {
+			// Chained on the previous event's id rather than on a sequence:
+			// once one link fails, every later link fails too, so a broken
+			// chain leaves a clean prefix and no gap.
+			m.Header.Set(jetstream.ExpectedLastMsgIDHeader, evs[i-1].ID.String())
+		}
+		fut, err := l.js.PublishMsgAsync(m)
+		if err != nil {
+			pubErr = fmt.Errorf("publish event %d of %d: %w", i+1, len(evs), err)
+			break
+		}
+		window <- pending{fut, i}
+	}
+	close(window)
+	<-done
+	if firstErr != nil {
+		return res, firstErr
+	}
+	if pubErr != nil {
+		return res, pubErr
+	}
+	return res, nil
+}

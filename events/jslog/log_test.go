@@ -1,0 +1,275 @@
+package jslog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/jslog"
+	"github.com/ccm-ledger/ccm-ledger/events/natstest"
+)
+
+func openLog(t *testing.T, srv *natstest.Server) *jslog.Log {
+	t.Helper()
+	l, err := jslog.Open(context.Background(), srv.Conn(t), jslog.Config{})
+	require.NoError(t, err)
+	return l
+}
+
+func ev(t *testing.T, typ events.Type, state, date string, p events.Payload) events.Envelope {
+	t.Helper()
+	e, err := events.New(uuid.Nil, typ, state, events.MustDate(date), p, "test source")
+	require.NoError(t, err)
+	return e
+}
+
+func TestAppendChecksVersionOfWholeState(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+
+	seq1, err := l.Append(ctx, "SWE", 0, ev(t, events.Signed, "SWE", "2008-12-03", nil))
+	require.NoError(t, err)
+	// A stale expectation (0: "no event yet") on another subject of the
+	// same State conflicts: the check covers ccm.events.SWE.>.
+	_, err = l.Append(ctx, "SWE", 0, ev(t, events.Deposited, "SWE", "2012-04-23", &events.Deposit{Instrument: events.Ratification}))
+	require.ErrorIs(t, err, events.ErrConflict)
+	// Another State is not affected.
+	seqN, err := l.Append(ctx, "NOR", 0, ev(t, events.Signed, "NOR", "2008-12-03", nil))
+	require.NoError(t, err)
+	v, err := l.Version(ctx, "SWE")
+	require.NoError(t, err)
+	assert.Equal(t, seq1, v, "version of SWE is the sequence of its last event")
+	seq2, err := l.Append(ctx, "SWE", seq1, ev(t, events.Deposited, "SWE", "2012-04-23", &events.Deposit{Instrument: events.Ratification}))
+	require.NoError(t, err)
+	assert.Greater(t, seq2, seqN)
+
+	head, err := l.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), head.Msgs, "the conflicting append stored nothing")
+}
+
+func TestAppendDuplicateIDIsReported(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+	e := ev(t, events.Signed, "SWE", "2008-12-03", nil)
+	seq, err := l.Append(ctx, "SWE", jslog.AnyVersion, e)
+	require.NoError(t, err)
+	again, err := l.Append(ctx, "SWE", jslog.AnyVersion, e)
+	require.ErrorIs(t, err, events.ErrDuplicate)
+	assert.Equal(t, seq, again, "a duplicate reports the stored event's sequence")
+	head, err := l.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), head.Msgs)
+}
+
+func TestAppendSeveralIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+	a := ev(t, events.Signed, "SWE", "2008-12-03", nil)
+	b := ev(t, events.Deposited, "SWE", "2012-04-23", &events.Deposit{Instrument: events.Ratification})
+	last, err := l.Append(ctx, "SWE", 0, a, b)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), last)
+
+	c := ev(t, events.StockpileDeclared, "SWE", "2012-05-01", &events.Quantities{})
+	d := ev(t, events.RetentionDeclared, "SWE", "2012-05-01", &events.Quantities{})
+	_, err = l.Append(ctx, "SWE", 1, c, d) // stale: SWE is at 2
+	require.ErrorIs(t, err, events.ErrConflict)
+	head, err := l.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), head.Msgs, "a rejected batch stores none of its events")
+}
+
+func TestStreamDeniesDeleteAndPurge(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	l := openLog(t, srv)
+	_, err := l.Append(ctx, "SWE", 0, ev(t, events.Signed, "SWE", "2008-12-03", nil))
+	require.NoError(t, err)
+	js := srv.JetStream(t)
+	st, err := js.Stream(ctx, jslog.DefaultStream)
+	require.NoError(t, err)
+	require.Error(t, st.Purge(ctx), "purge must be denied")
+	require.Error(t, st.DeleteMsg(ctx, 1), "message delete must be denied")
+	cfg := st.CachedInfo().Config
+	cfg.DenyDelete, cfg.DenyPurge = false, false
+	_, err = js.UpdateStream(ctx, cfg)
+	require.Error(t, err, "deny delete/purge cannot be switched off")
+}
+
+func TestOpenRefusesUnsafeStream(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	js := srv.JetStream(t)
+	cfg := jslog.StreamConfig(jslog.Config{})
+	cfg.DenyPurge = false
+	cfg.MaxAge = time.Hour
+	_, err := js.CreateStream(ctx, cfg)
+	require.NoError(t, err)
+	_, err = jslog.Open(ctx, srv.Conn(t), jslog.Config{})
+	require.ErrorContains(t, err, "not fit for the ledger")
+}
+
+func TestAppendChainStopsWhenSomeoneInterleaves(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+	var evs []events.Envelope
+	for i := 0; i < 3000; i++ {
+		evs = append(evs, ev(t, events.ReportSubmitted, "SWE", "2012-05-01", &events.Report{Kind: events.AnnualReport, Year: 2011 - i%3}))
+		evs[i].ID = uuid.New()
+	}
+	res, err := l.AppendChain(ctx, 0, evs[:1000], nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1000, res.Appended)
+	assert.Equal(t, uint64(1000), res.LastSeq)
+
+	// A chain that expects the log to end at 999 conflicts at once.
+	res, err = l.AppendChain(ctx, 999, evs[1000:], nil)
+	require.ErrorIs(t, err, events.ErrConflict)
+	assert.Equal(t, 0, res.Appended)
+	head, err := l.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1000), head.Msgs, "nothing stored after a broken chain")
+
+	var progress []int
+	res, err = l.AppendChain(ctx, 1000, evs[1000:], func(n int) { progress = append(progress, n) })
+	require.NoError(t, err)
+	assert.Equal(t, 2000, res.Appended)
+	assert.Equal(t, []int{1000, 2000}, progress)
+}
+
+func TestReadBoundsAndScope(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+	for i, st := range []string{"SWE", "NOR", "SWE", "LAO", "SWE"} {
+		e := ev(t, events.ReportSubmitted, st, "2012-05-01", &events.Report{Kind: events.AnnualReport, Year: 2011})
+		e.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprint(i)))
+		_, err := l.Append(ctx, st, jslog.AnyVersion, e)
+		require.NoError(t, err)
+	}
+	all, last, err := l.ReadAll(ctx, jslog.ReadOptions{})
+	require.NoError(t, err)
+	assert.Len(t, all, 5)
+	assert.Equal(t, uint64(5), last)
+	swe, _, err := l.ReadAll(ctx, jslog.ReadOptions{Scope: "SWE"})
+	require.NoError(t, err)
+	require.Len(t, swe, 3)
+	assert.Equal(t, []uint64{1, 3, 5}, []uint64{swe[0].Seq, swe[1].Seq, swe[2].Seq})
+	part, last, err := l.ReadAll(ctx, jslog.ReadOptions{FromSeq: 2, UpToSeq: 4})
+	require.NoError(t, err)
+	assert.Len(t, part, 3)
+	assert.Equal(t, uint64(4), last)
+	none, _, err := l.ReadAll(ctx, jslog.ReadOptions{Scope: "FRA"})
+	require.NoError(t, err)
+	assert.Empty(t, none)
+	byTime, _, err := l.ReadAll(ctx, jslog.ReadOptions{UpToTime: all[2].Recorded})
+	require.NoError(t, err)
+	assert.Len(t, byTime, 3, "known at the record time of the third event")
+	assert.False(t, all[0].Recorded.IsZero())
+}
+
+func TestDurableAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	l := openLog(t, srv)
+	e := ev(t, events.Signed, "SWE", "2008-12-03", nil)
+	_, err := l.Append(ctx, "SWE", 0, e)
+	require.NoError(t, err)
+
+	srv = srv.Restart(t)
+	l = openLog(t, srv)
+	got, _, err := l.ReadAll(ctx, jslog.ReadOptions{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, e.ID, got[0].ID)
+	// The duplicate window survives the restart; the concurrency check too.
+	_, err = l.Append(ctx, "SWE", 0, ev(t, events.Deposited, "SWE", "2012-04-23", &events.Deposit{Instrument: events.Ratification}))
+	require.ErrorIs(t, err, events.ErrConflict)
+}
+
+func TestFollowResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	l := openLog(t, srv)
+	appendN := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			e := ev(t, events.ReportSubmitted, "SWE", "2012-05-01", &events.Report{Kind: events.AnnualReport, Year: 2011})
+			e.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprint(i)))
+			_, err := l.Append(ctx, "SWE", jslog.AnyVersion, e)
+			require.NoError(t, err)
+		}
+	}
+	follow := func(l *jslog.Log, want int) []uint64 {
+		var seen []uint64
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := l.Follow(cctx, jslog.FollowOptions{Durable: "test"}, func(e events.Envelope) error {
+			seen = append(seen, e.Seq)
+			if len(seen) == want {
+				cancel()
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		return seen
+	}
+	appendN(0, 3)
+	assert.Equal(t, []uint64{1, 2, 3}, follow(l, 3))
+	srv = srv.Restart(t)
+	l = openLog(t, srv)
+	appendN(3, 2)
+	// Acks are asynchronous: give the server a moment is not needed after a
+	// restart, which flushed them; the follower resumes after 3.
+	assert.Equal(t, []uint64{4, 5}, follow(l, 2))
+}
+
+func TestVersionIsAbsentForUnknownScope(t *testing.T) {
+	l := openLog(t, natstest.RunServer(t))
+	v, err := l.Version(context.Background(), "FRA")
+	require.NoError(t, err)
+	assert.Zero(t, v)
+	_, err = l.Get(context.Background(), 42)
+	require.True(t, errors.Is(err, jetstream.ErrMsgNotFound), "got %v", err)
+}
+
+func TestAppendChainLeavesNoGapWhenInterleavedMidway(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+	var evs []events.Envelope
+	for i := 0; i < 20000; i++ {
+		e := ev(t, events.ReportSubmitted, "SWE", "2012-05-01", &events.Report{Kind: events.AnnualReport, Year: 2011})
+		e.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprint("chain", i)))
+		evs = append(evs, e)
+	}
+	foreign := ev(t, events.Signed, "NOR", "2008-12-03", nil)
+	started := make(chan struct{})
+	var once bool
+	go func() {
+		<-started
+		_, err := l.Append(ctx, "NOR", jslog.AnyVersion, foreign)
+		assert.NoError(t, err)
+	}()
+	res, err := l.AppendChain(ctx, 0, evs, func(n int) {
+		if !once {
+			once = true
+			close(started)
+		}
+	})
+	require.ErrorIs(t, err, events.ErrConflict, "the foreign append breaks the chain")
+	all, _, err := l.ReadAll(ctx, jslog.ReadOptions{})
+	require.NoError(t, err)
+	require.Len(t, all, res.Appended+1, "the stored prefix and the foreign event, nothing else")
+	for i := 0; i < res.Appended; i++ {
+		require.Equal(t, evs[i].ID, all[i].ID, "event %d of the chain", i)
+	}
+	assert.Equal(t, foreign.ID, all[res.Appended].ID)
+	assert.Greater(t, res.Appended, 0)
+}

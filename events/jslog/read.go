@@ -1,0 +1,194 @@
+package jslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ccm-ledger/ccm-ledger/events"
+)
+
+// ReadOptions bound a replay of the log.
+type ReadOptions struct {
+	// Scope limits the replay to one State (ISO3) or events.ConventionScope;
+	// empty replays every event.
+	Scope string
+	// FromSeq is the first stream sequence to read (default 1).
+	FromSeq uint64
+	// UpToSeq is the last stream sequence to read; 0 means the last event
+	// stored when the read starts, so that a replay ends even while others
+	// append.
+	UpToSeq uint64
+	// UpToTime, when set, ends the replay before the first event recorded
+	// after it (the "known at" bound in record time).
+	UpToTime time.Time
+}
+
+// Read replays stored events in stream order within the bounds of o, calling
+// fn for each. It returns the last stream sequence covered by the read (the
+// bound, not only the last event matched), so that a caller can resume from
+// it. An error from fn stops the read and is returned.
+func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) error) (uint64, error) {
+	head, err := l.Head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	upTo := o.UpToSeq
+	if upTo == 0 || upTo > head.LastSeq {
+		upTo = head.LastSeq
+	}
+	from := o.FromSeq
+	if from == 0 {
+		from = 1
+	}
+	if from > upTo {
+		return upTo, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	}
+	if o.Scope != "" {
+		cfg.FilterSubjects = []string{events.ScopeFilter(o.Scope)}
+	}
+	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	info := cons.CachedInfo()
+	if info != nil && info.NumPending == 0 {
+		return upTo, nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2048))
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	defer it.Stop()
+	stopped := context.AfterFunc(ctx, it.Stop)
+	defer stopped()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return 0, errors.New("replay: stopped")
+			}
+			return 0, fmt.Errorf("replay: %w", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return 0, fmt.Errorf("replay: %w", err)
+		}
+		seq := md.Sequence.Stream
+		if seq > upTo {
+			return upTo, nil
+		}
+		if !o.UpToTime.IsZero() && md.Timestamp.After(o.UpToTime) {
+			// Record times grow with the stream sequence: nothing after
+			// this event was known at UpToTime.
+			return seq - 1, nil
+		}
+		e, err := events.DecodeStored(m.Data(), seq, md.Timestamp)
+		if err != nil {
+			return 0, err
+		}
+		if err := fn(e); err != nil {
+			return 0, err
+		}
+		if seq == upTo || md.NumPending == 0 {
+			return upTo, nil
+		}
+	}
+}
+
+// ReadAll returns the events of a replay as a slice.
+func (l *Log) ReadAll(ctx context.Context, o ReadOptions) ([]events.Envelope, uint64, error) {
+	var out []events.Envelope
+	last, err := l.Read(ctx, o, func(e events.Envelope) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, last, err
+}
+
+// FollowOptions configure a durable follower.
+type FollowOptions struct {
+	// Durable names the consumer; its position survives restarts of the
+	// follower and of the server.
+	Durable string
+	// Scope limits the follower to one scope; empty follows every event.
+	Scope string
+	// FromSeq is where a new consumer starts (default 1); an existing
+	// consumer resumes where it stopped.
+	FromSeq uint64
+}
+
+// Follow delivers every event, in stream order, to fn through a durable
+// consumer, and acknowledges an event only after fn returned nil: an event
+// is never lost by a follower that stops. It blocks until ctx ends (and then
+// returns nil) or fn fails (and then returns its error, leaving the event
+// unacknowledged for redelivery to the next follower).
+func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelope) error) error {
+	if o.Durable == "" {
+		return errors.New("follow: a durable name is required")
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       o.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		MaxAckPending: 1024,
+		AckWait:       30 * time.Second,
+	}
+	if o.FromSeq > 1 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = o.FromSeq
+	}
+	if o.Scope != "" {
+		cc.FilterSubjects = []string{events.ScopeFilter(o.Scope)}
+	}
+	cons, err := l.stream.Consumer(ctx, o.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = l.stream.CreateConsumer(ctx, cc)
+	}
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", o.Durable, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", o.Durable, err)
+	}
+	defer it.Stop()
+	stopped := context.AfterFunc(ctx, it.Stop)
+	defer stopped()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("follow %s: %w", o.Durable, err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", o.Durable, err)
+		}
+		e, err := events.DecodeStored(m.Data(), md.Sequence.Stream, md.Timestamp)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			_ = m.Nak()
+			return err
+		}
+		if err := m.Ack(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("follow %s: ack %d: %w", o.Durable, e.Seq, err)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package events
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxLineBytes bounds one line of JSON Lines input.
+const MaxLineBytes = 1 << 20
+
+// ReadAll reads and validates a whole JSON Lines input. Blank lines and
+// lines starting with '#' are skipped. It returns every event, or, when any
+// line is invalid, an *InputError listing every problem of every line (with
+// line numbers) and no events: an input is accepted whole or not at all.
+// Two lines with the same id are an error unless they are identical.
+func ReadAll(r io.Reader) ([]Envelope, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), MaxLineBytes)
+	var (
+		out    []Envelope
+		bad    InputError
+		seen   = map[[16]byte]int{}
+		lineNo int
+	)
+	for sc.Scan() {
+		lineNo++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		e, probs := decode(line)
+		if len(probs) > 0 {
+			for _, p := range probs {
+				bad.Problems = append(bad.Problems, &FieldError{Line: lineNo, Field: p.field, Reason: p.reason})
+			}
+			continue
+		}
+		if first, dup := seen[e.ID]; dup {
+			prev := out[first]
+			if prev.Type != e.Type || prev.State != e.State || prev.Date != e.Date || !bytes.Equal(prev.Data(), e.Data()) || prev.Source != e.Source {
+				bad.Problems = append(bad.Problems, &FieldError{Line: lineNo, Field: "id", Reason: fmt.Sprintf("%s is also the id of a different event on an earlier line", e.ID)})
+			}
+			continue
+		}
+		seen[e.ID] = len(out)
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			bad.Problems = append(bad.Problems, &FieldError{Line: lineNo + 1, Reason: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)})
+		} else {
+			return nil, fmt.Errorf("read input: %w", err)
+		}
+	}
+	if len(bad.Problems) > 0 {
+		return nil, &bad
+	}
+	return out, nil
+}
+
+// WriteAll writes events in the JSON Lines format, one per line.
+func WriteAll(w io.Writer, evs []Envelope) error {
+	bw := bufio.NewWriter(w)
+	for _, e := range evs {
+		b, err := e.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
