@@ -291,28 +291,26 @@ func translate(err error, scope string, expected uint64) error {
 	return fmt.Errorf("append to %s: %w", scope, err)
 }
 
-// ChainResult reports how far a chained append got.
-type ChainResult struct {
-	// Appended is the number of events stored, a prefix of the input.
-	Appended int
-	// LastSeq is the stream sequence of the last event stored.
-	LastSeq uint64
-}
-
 // AppendChain stores many events in order, pipelined, as the only writer:
 // the first event is stored only if the stream's last sequence is after,
 // and each next one only if the stream's last event is its predecessor in
 // the chain, so nothing can interleave with the chain and a failure leaves
 // a stored prefix and nothing after it. The caller validates the
 // events against the ledger as of sequence after. Progress, when not nil,
-// is called with the number of events acknowledged so far.
+// is called with the number of events acknowledged so far. It returns how
+// many events were stored (a prefix of evs) and the stream sequence of the
+// last one (after, when none was).
 //
 // On events.ErrConflict another writer got in first: re-read the log from
 // LastSeq, validate the rest again and continue. Any other error (a lost
 // connection, a leader election) leaves a prefix stored; the same recovery
 // applies.
-func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(done int)) (ChainResult, error) {
-	res := ChainResult{LastSeq: after}
+func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(done int)) (appended int, lastSeq uint64, err error) {
+	var res struct {
+		Appended int
+		LastSeq  uint64
+	}
+	res.LastSeq = after
 	type pending struct {
 		fut jetstream.PubAckFuture
 		i   int
@@ -383,10 +381,7 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 	close(window)
 	<-done
 	if firstErr != nil {
-		return res, firstErr
+		return res.Appended, res.LastSeq, firstErr
 	}
-	if pubErr != nil {
-		return res, pubErr
-	}
-	return res, nil
+	return res.Appended, res.LastSeq, pubErr
 }

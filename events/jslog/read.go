@@ -106,6 +106,12 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 	}
 }
 
+// Replay reads every event from stream sequence from (inclusive) to the end
+// of the log as it stands when the read starts; see Read.
+func (l *Log) Replay(ctx context.Context, from uint64, fn func(events.Envelope) error) (uint64, error) {
+	return l.Read(ctx, ReadOptions{FromSeq: from}, fn)
+}
+
 // ReadAll returns the events of a replay as a slice.
 func (l *Log) ReadAll(ctx context.Context, o ReadOptions) ([]events.Envelope, uint64, error) {
 	var out []events.Envelope
