@@ -17,10 +17,18 @@ const MaxLineBytes = 1 << 20
 // line numbers) and no events: an input is accepted whole or not at all.
 // Two lines with the same id are an error unless they are identical.
 func ReadAll(r io.Reader) ([]Envelope, error) {
+	evs, _, err := ReadLines(r)
+	return evs, err
+}
+
+// ReadLines is ReadAll that also returns, for each event, the 1-based line
+// it was read from, so that later problems can name the line.
+func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), MaxLineBytes)
 	var (
 		out    []Envelope
+		lines  []int
 		bad    InputError
 		seen   = map[[16]byte]int{}
 		lineNo int
@@ -47,18 +55,19 @@ func ReadAll(r io.Reader) ([]Envelope, error) {
 		}
 		seen[e.ID] = len(out)
 		out = append(out, e)
+		lines = append(lines, lineNo)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			bad.Problems = append(bad.Problems, &FieldError{Line: lineNo + 1, Reason: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)})
 		} else {
-			return nil, fmt.Errorf("read input: %w", err)
+			return nil, nil, fmt.Errorf("read input: %w", err)
 		}
 	}
 	if len(bad.Problems) > 0 {
-		return nil, &bad
+		return nil, nil, &bad
 	}
-	return out, nil
+	return out, lines, nil
 }
 
 // WriteAll writes events in the JSON Lines format, one per line.
