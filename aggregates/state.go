@@ -17,6 +17,8 @@ type Fact struct {
 	Seq  uint64
 	// Payload is the event's decoded data (events.Empty for types without).
 	Payload events.Payload
+	// Source is where a reader can check the fact.
+	Source string
 }
 
 // Instrument returns the instrument of a deposited fact.
@@ -92,7 +94,7 @@ func (s *State) Apply(e events.Envelope) {
 		}
 		return
 	}
-	f := Fact{ID: e.ID, Type: e.Type, Date: e.Date, Seq: e.Seq, Payload: e.Payload}
+	f := Fact{ID: e.ID, Type: e.Type, Date: e.Date, Seq: e.Seq, Payload: e.Payload, Source: e.Source}
 	fs := s.facts[e.Type]
 	i := sort.Search(len(fs), func(i int) bool {
 		return fs[i].Date > f.Date || (fs[i].Date == f.Date && fs[i].Seq > f.Seq && f.Seq != 0)

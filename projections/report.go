@@ -1,0 +1,236 @@
+package projections
+
+import (
+	"sort"
+
+	"github.com/ccm-ledger/ccm-ledger/events"
+)
+
+// Report is the Convention-wide tables as of a date: sorted lists of ISO3
+// codes, in the manner of the appendix of a Meeting of States Parties'
+// progress report. Its JSON form is the public output of `ccm report
+// --format json` and of GET /v1/report.
+type Report struct {
+	AsOf    events.Date `json:"as_of"`
+	KnownAt KnownAt     `json:"known_at"`
+	// Meeting is the code of the meeting whose last day is AsOf, if any.
+	Meeting string `json:"meeting,omitempty"`
+	// EntryIntoForce is the Convention's own entry into force, derived from
+	// the thirtieth instrument (null before it).
+	EntryIntoForce events.Date `json:"entry_into_force"`
+
+	StatesParties []string                `json:"states_parties"`
+	InForce       []string                `json:"in_force"`
+	NotInForce    []string                `json:"not_in_force"`
+	Signatories   []string                `json:"signatories"`
+	Withdrawing   []string                `json:"withdrawing"`
+	Withdrawn     []string                `json:"withdrawn"`
+	ByRegion      map[string]RegionCounts `json:"by_region"`
+	Article3      Article3Table           `json:"article3"`
+	Article4      Article4Table           `json:"article4"`
+	Article5      Article5Table           `json:"article5"`
+	Article7      Article7Table           `json:"article7"`
+	Article9      Article9Table           `json:"article9"`
+}
+
+// RegionCounts counts States Parties and signatories of one region.
+type RegionCounts struct {
+	StatesParties int `json:"states_parties"`
+	Signatories   int `json:"signatories"`
+}
+
+// Article3Table lists States Parties by stockpile destruction status.
+type Article3Table struct {
+	Obligations []string `json:"obligations"` // pending or overdue
+	Overdue     []string `json:"overdue"`
+	Completed   []string `json:"completed"`
+	Retaining   []string `json:"retaining"`
+}
+
+// Article4Table lists States Parties by clearance status.
+type Article4Table struct {
+	Obligations []string `json:"obligations"` // pending or overdue
+	Overdue     []string `json:"overdue"`
+	Completed   []string `json:"completed"`
+}
+
+// Article5Table lists States Parties with victim assistance obligations.
+type Article5Table struct {
+	Obligations []string `json:"obligations"`
+}
+
+// Article7Table lists States Parties by transparency reporting status.
+type Article7Table struct {
+	// InitialSubmitted: submitted the initial report (on time or late).
+	InitialSubmitted []string `json:"initial_submitted"`
+	// InitialLate: initial report due before the date and not submitted.
+	InitialLate []string `json:"initial_late"`
+	// InitialNotDue: initial report not yet due and not submitted.
+	InitialNotDue []string `json:"initial_not_due"`
+	// AnnualYear is the calendar year covered by the latest annual report
+	// due on or before the date (due 30 April of the next year).
+	AnnualYear int `json:"annual_year"`
+	// AnnualDue: States owing that annual report under the rule applied;
+	// AnnualSubmitted and AnnualLate split them.
+	AnnualDue       []string `json:"annual_due"`
+	AnnualSubmitted []string `json:"annual_submitted"`
+	AnnualLate      []string `json:"annual_late"`
+	// Rule names the annual-report rule applied.
+	Rule string `json:"rule"`
+}
+
+// Article9Table lists States Parties by national implementation status.
+type Article9Table struct {
+	Adopted        []string `json:"adopted"`
+	InProgress     []string `json:"in_progress"`
+	DeemedAdequate []string `json:"deemed_adequate"`
+}
+
+// ReportOf derives the Convention-wide tables as of asOf from the fold.
+func ReportOf(f *Fold, asOf events.Date, opt Options) Report {
+	r, _ := reportAndStatuses(f, asOf, opt)
+	return r
+}
+
+// Statuses derives the status of every State the fold knows, as of asOf,
+// sorted by code.
+func Statuses(f *Fold, asOf events.Date, opt Options) []Status {
+	_, sts := reportAndStatuses(f, asOf, opt)
+	return sts
+}
+
+func reportAndStatuses(f *Fold, asOf events.Date, opt Options) (Report, []Status) {
+	conv := f.Convention(asOf)
+	sts := make([]Status, 0, len(f.scopes))
+	for _, iso3 := range f.Scopes() {
+		sts = append(sts, statusOf(f, conv, iso3, asOf, opt))
+	}
+	var meeting string
+	for _, m := range f.Meetings() {
+		if m.End == asOf {
+			meeting = m.Code
+		}
+	}
+	return Tables(sts, asOf, conv.EntryIntoForce, meeting, knownAt(f), opt), sts
+}
+
+// AnnualYearDue returns the calendar year covered by the latest annual
+// Article 7 report due on or before asOf (due 30 April of the next year).
+func AnnualYearDue(asOf events.Date) int {
+	y := asOf.Year() - 1
+	if asOf < events.MakeDate(asOf.Year(), 4, 30) {
+		y--
+	}
+	return y
+}
+
+// Tables builds the Convention-wide tables from the statuses of every State
+// as of asOf (each status must have been derived as of asOf with the same
+// options). eif is the Convention's entry into force as of asOf, meeting the
+// code of the meeting ending on asOf, if any.
+func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, opt Options) Report {
+	r := Report{AsOf: asOf, KnownAt: known, Meeting: meeting, EntryIntoForce: eif, ByRegion: map[string]RegionCounts{}}
+	for _, reg := range events.Regions() {
+		r.ByRegion[string(reg)] = RegionCounts{}
+	}
+	annualYear := AnnualYearDue(asOf)
+	r.Article7.AnnualYear = annualYear
+	r.Article7.Rule = opt.annualRule().Name
+	for _, st := range sts {
+		iso3 := st.State
+		rc := r.ByRegion[st.Region]
+		switch st.TreatyStatus {
+		case TreatySignatory:
+			r.Signatories = append(r.Signatories, iso3)
+			rc.Signatories++
+			r.ByRegion[st.Region] = rc
+			continue
+		case TreatyWithdrawn:
+			r.Withdrawn = append(r.Withdrawn, iso3)
+			continue
+		case TreatyNone:
+			continue
+		}
+		// A State Party: deposited, in force or not, withdrawing or not.
+		r.StatesParties = append(r.StatesParties, iso3)
+		rc.StatesParties++
+		r.ByRegion[st.Region] = rc
+		if st.TreatyStatus == TreatyWithdrawing {
+			r.Withdrawing = append(r.Withdrawing, iso3)
+		}
+		if st.EntryIntoForce != 0 && st.EntryIntoForce <= asOf {
+			r.InForce = append(r.InForce, iso3)
+		} else {
+			r.NotInForce = append(r.NotInForce, iso3)
+		}
+		switch st.Article3.Status {
+		case ObligationPending:
+			r.Article3.Obligations = append(r.Article3.Obligations, iso3)
+		case ObligationOverdue:
+			r.Article3.Obligations = append(r.Article3.Obligations, iso3)
+			r.Article3.Overdue = append(r.Article3.Overdue, iso3)
+		case ObligationCompleted:
+			r.Article3.Completed = append(r.Article3.Completed, iso3)
+		}
+		if st.Article3.Retained {
+			r.Article3.Retaining = append(r.Article3.Retaining, iso3)
+		}
+		switch st.Article4.Status {
+		case ObligationPending:
+			r.Article4.Obligations = append(r.Article4.Obligations, iso3)
+		case ObligationOverdue:
+			r.Article4.Obligations = append(r.Article4.Obligations, iso3)
+			r.Article4.Overdue = append(r.Article4.Overdue, iso3)
+		case ObligationCompleted:
+			r.Article4.Completed = append(r.Article4.Completed, iso3)
+		}
+		if st.Article5.Status == "active" {
+			r.Article5.Obligations = append(r.Article5.Obligations, iso3)
+		}
+		switch st.Article7.Initial.Status {
+		case ReportSubmitted, ReportSubmittedLate:
+			r.Article7.InitialSubmitted = append(r.Article7.InitialSubmitted, iso3)
+		case ReportLate:
+			r.Article7.InitialLate = append(r.Article7.InitialLate, iso3)
+		case ReportNotDue:
+			r.Article7.InitialNotDue = append(r.Article7.InitialNotDue, iso3)
+		}
+		for _, a := range st.Article7.Annual {
+			if a.Year != annualYear {
+				continue
+			}
+			r.Article7.AnnualDue = append(r.Article7.AnnualDue, iso3)
+			if a.Submitted != 0 {
+				r.Article7.AnnualSubmitted = append(r.Article7.AnnualSubmitted, iso3)
+			} else {
+				r.Article7.AnnualLate = append(r.Article7.AnnualLate, iso3)
+			}
+		}
+		switch st.Article9.Status {
+		case string(events.LegislationAdopted):
+			r.Article9.Adopted = append(r.Article9.Adopted, iso3)
+		case string(events.LegislationInProgress):
+			r.Article9.InProgress = append(r.Article9.InProgress, iso3)
+		case string(events.LegislationDeemedAdequate):
+			r.Article9.DeemedAdequate = append(r.Article9.DeemedAdequate, iso3)
+		}
+	}
+	r.normalize()
+	return r
+}
+
+// normalize makes every list non-nil and sorted, so JSON shows [] not null
+// and output is stable.
+func (r *Report) normalize() {
+	for _, l := range []*[]string{&r.StatesParties, &r.InForce, &r.NotInForce, &r.Signatories, &r.Withdrawing, &r.Withdrawn,
+		&r.Article3.Obligations, &r.Article3.Overdue, &r.Article3.Completed, &r.Article3.Retaining,
+		&r.Article4.Obligations, &r.Article4.Overdue, &r.Article4.Completed, &r.Article5.Obligations,
+		&r.Article7.InitialSubmitted, &r.Article7.InitialLate, &r.Article7.InitialNotDue,
+		&r.Article7.AnnualDue, &r.Article7.AnnualSubmitted, &r.Article7.AnnualLate,
+		&r.Article9.Adopted, &r.Article9.InProgress, &r.Article9.DeemedAdequate} {
+		if *l == nil {
+			*l = []string{}
+		}
+		sort.Strings(*l)
+	}
+}

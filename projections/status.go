@@ -1,0 +1,304 @@
+package projections
+
+import (
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/events"
+)
+
+// Treaty statuses of a State as of a date.
+const (
+	TreatyNone        = "none"        // neither signed nor deposited
+	TreatySignatory   = "signatory"   // signed, no instrument deposited
+	TreatyDeposited   = "deposited"   // instrument deposited, not yet in force for it
+	TreatyParty       = "party"       // in force for it
+	TreatyWithdrawing = "withdrawing" // withdrawal notified, not yet effective
+	TreatyWithdrawn   = "withdrawn"   // withdrawal effective
+)
+
+// Obligation statuses (Articles 3 and 4).
+const (
+	ObligationNone      = "none"
+	ObligationPending   = "pending"
+	ObligationCompleted = "completed"
+	ObligationOverdue   = "overdue"
+)
+
+// Report statuses (Article 7).
+const (
+	ReportNotDue        = "not-due"
+	ReportSubmitted     = "submitted"
+	ReportSubmittedLate = "submitted-late"
+	ReportLate          = "late"
+)
+
+// Status is one State's state of compliance as of a date, as the ledger knew
+// it at a point of the log. Its JSON form is the public output of
+// `ccm status --format json` and of GET /v1/states/{iso3}.
+type Status struct {
+	State               string      `json:"state"`
+	Name                string      `json:"name"`
+	Region              string      `json:"region"`
+	AsOf                events.Date `json:"as_of"`
+	KnownAt             KnownAt     `json:"known_at"`
+	TreatyStatus        string      `json:"treaty_status"`
+	Signed              events.Date `json:"signed"`
+	Deposited           events.Date `json:"deposited"`
+	Instrument          string      `json:"instrument"`
+	EntryIntoForce      events.Date `json:"entry_into_force"`
+	WithdrawalNotified  events.Date `json:"withdrawal_notified"`
+	WithdrawalEffective events.Date `json:"withdrawal_effective"`
+	Article3            Obligation  `json:"article3"`
+	Article4            Obligation  `json:"article4"`
+	Article5            Article5    `json:"article5"`
+	Article7            Article7    `json:"article7"`
+	Article9            Article9    `json:"article9"`
+}
+
+// KnownAt says which point of the log a view stands for: the last stream
+// sequence and its record time.
+type KnownAt struct {
+	Seq  uint64 `json:"seq"`
+	Time string `json:"time,omitempty"`
+}
+
+// Obligation is the status of an Article 3 or Article 4 obligation.
+type Obligation struct {
+	Status string `json:"status"`
+	// Deadline, extended by any extension granted by the date.
+	Deadline events.Date `json:"deadline"`
+	// Declared is the last declaration (stockpile or contamination), and
+	// Completed the completion that followed it, if any.
+	Declared  events.Date `json:"declared"`
+	Completed events.Date `json:"completed"`
+	Extended  bool        `json:"extended"`
+	// Retained is true when the State declared stockpiles retained under
+	// Art. 3(6) (Article 3 only).
+	Retained bool `json:"retained,omitempty"`
+}
+
+// Article5 is the status of victim assistance obligations.
+type Article5 struct {
+	Status   string      `json:"status"` // none or active
+	Declared events.Date `json:"declared"`
+}
+
+// Article7 is the status of transparency reporting.
+type Article7 struct {
+	Initial ReportStatus   `json:"initial"`
+	Annual  []ReportStatus `json:"annual"`
+	// Rule names the annual-report rule applied (see aggregates.AnnualRule).
+	Rule string `json:"rule"`
+}
+
+// ReportStatus is the status of one Article 7 report.
+type ReportStatus struct {
+	Year      int         `json:"year,omitempty"` // the calendar year an annual report covers
+	Due       events.Date `json:"due"`
+	Submitted events.Date `json:"submitted"`
+	Status    string      `json:"status"`
+}
+
+// Article9 is the status of national implementation measures.
+type Article9 struct {
+	Status string      `json:"status"` // none, in-progress, adopted or deemed-adequate
+	Since  events.Date `json:"since"`
+}
+
+// Options adjust how views are derived.
+type Options struct {
+	// AnnualRule decides the first annual Article 7 report owed; the zero
+	// value means aggregates.DefaultAnnualRule.
+	AnnualRule aggregates.AnnualRule
+}
+
+func (o Options) annualRule() aggregates.AnnualRule {
+	if o.AnnualRule.FirstYear == nil {
+		return aggregates.DefaultAnnualRule
+	}
+	return o.AnnualRule
+}
+
+// StatusOf derives a State's status as of asOf from the fold. It never fails:
+// a State the ledger knows nothing about has status none throughout. The
+// caller checks that iso3 is a State (events.LookupState).
+func StatusOf(f *Fold, iso3 string, asOf events.Date, opt Options) Status {
+	return statusOf(f, f.Convention(asOf), iso3, asOf, opt)
+}
+
+func statusOf(f *Fold, conv aggregates.Convention, iso3 string, asOf events.Date, opt Options) Status {
+	s := f.State(iso3)
+	st := Status{State: iso3, AsOf: asOf, KnownAt: knownAt(f), TreatyStatus: TreatyNone,
+		Article3: Obligation{Status: ObligationNone}, Article4: Obligation{Status: ObligationNone},
+		Article5: Article5{Status: "none"}, Article9: Article9{Status: "none"},
+		Article7: Article7{Initial: ReportStatus{Status: ReportNotDue}, Annual: []ReportStatus{}, Rule: opt.annualRule().Name}}
+	if c, ok := events.LookupState(iso3); ok {
+		st.Name, st.Region = c.Name, string(c.Region)
+	}
+	if sig, ok := s.Signature(asOf); ok {
+		st.Signed = sig.Date
+		st.TreatyStatus = TreatySignatory
+	}
+	m, bound := s.MembershipAt(asOf)
+	if !bound {
+		if last, ok := s.LastMembership(asOf); ok {
+			st.TreatyStatus = TreatyWithdrawn
+			st.Deposited, st.Instrument = last.Deposit.Date, string(last.Deposit.Instrument())
+			st.EntryIntoForce = conv.EntryIntoForceFor(last.Deposit.Date)
+			st.WithdrawalNotified, st.WithdrawalEffective = last.Notified, last.Effective
+		}
+		return st
+	}
+	st.Deposited, st.Instrument = m.Deposit.Date, string(m.Deposit.Instrument())
+	eif := conv.EntryIntoForceFor(m.Deposit.Date)
+	st.EntryIntoForce = eif
+	switch {
+	case m.Notified != 0 && m.Notified <= asOf:
+		st.TreatyStatus = TreatyWithdrawing
+		st.WithdrawalNotified, st.WithdrawalEffective = m.Notified, m.Effective
+	case eif != 0 && eif <= asOf:
+		st.TreatyStatus = TreatyParty
+	default:
+		st.TreatyStatus = TreatyDeposited
+	}
+	st.Article3 = article3(s, eif, asOf)
+	st.Article4 = article4(s, eif, asOf)
+	if v := s.Facts(events.VictimsDeclared); len(v) > 0 && v[0].Date <= asOf {
+		st.Article5 = Article5{Status: "active", Declared: v[0].Date}
+	}
+	st.Article7 = article7(s, eif, asOf, opt.annualRule())
+	if l, ok := lastOnOrBefore(s.Facts(events.LegislationStatus), asOf); ok {
+		st.Article9 = Article9{Status: string(l.Payload.(*events.Legislation).Status), Since: l.Date}
+	}
+	return st
+}
+
+func knownAt(f *Fold) KnownAt {
+	k := KnownAt{Seq: f.Seq}
+	if !f.Time.IsZero() {
+		k.Time = f.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+	}
+	return k
+}
+
+// lastOnOrBefore returns the last fact dated on or before d (facts are in
+// date order).
+func lastOnOrBefore(fs []aggregates.Fact, d events.Date) (aggregates.Fact, bool) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Date <= d {
+			return fs[i], true
+		}
+	}
+	return aggregates.Fact{}, false
+}
+
+// extendedDeadline applies the latest extension of an article granted on
+// or before asOf to a base deadline.
+func extendedDeadline(s *aggregates.State, article int, base, asOf events.Date) (events.Date, bool) {
+	deadline, extended := base, false
+	for _, x := range s.Facts(events.ExtensionGranted) {
+		p := x.Payload.(*events.Extension)
+		if x.Date <= asOf && p.Article == article && p.Until > deadline {
+			deadline, extended = p.Until, true
+		}
+	}
+	return deadline, extended
+}
+
+// obligation derives an Article 3 or 4 status from the last declaration and
+// the last completion on or before asOf: completed when a completion
+// follows the last declaration (a later declaration, of newly found stocks
+// or newly contaminated areas, opens the obligation again), overdue when in
+// force and past the deadline, pending otherwise.
+func obligation(declared, completed []aggregates.Fact, eif, deadline, asOf events.Date, extended bool) Obligation {
+	d, ok := lastOnOrBefore(declared, asOf)
+	if !ok {
+		return Obligation{Status: ObligationNone}
+	}
+	o := Obligation{Status: ObligationPending, Declared: d.Date, Deadline: deadline, Extended: extended}
+	if c, ok := lastOnOrBefore(completed, asOf); ok && c.Date >= d.Date {
+		o.Status, o.Completed = ObligationCompleted, c.Date
+		return o
+	}
+	if eif != 0 && eif <= asOf && deadline != 0 && deadline < asOf {
+		o.Status = ObligationOverdue
+	}
+	return o
+}
+
+func article3(s *aggregates.State, eif, asOf events.Date) Obligation {
+	deadline, extended := extendedDeadline(s, 3, aggregates.Article3Deadline(eif), asOf)
+	o := obligation(s.Facts(events.StockpileDeclared), s.Facts(events.StockpileDestructionCompleted), eif, deadline, asOf, extended)
+	if r := s.Facts(events.RetentionDeclared); len(r) > 0 && r[0].Date <= asOf {
+		o.Retained = true
+	}
+	return o
+}
+
+func article4(s *aggregates.State, eif, asOf events.Date) Obligation {
+	declared := s.Facts(events.ContaminationDeclared)
+	completed := s.Facts(events.ClearanceCompleted)
+	// The deadline runs from entry into force, or from the end of the
+	// hostilities for areas contaminated after it: the earliest deadline
+	// among the areas declared since the last completion governs.
+	var lastDone events.Date
+	if c, ok := lastOnOrBefore(completed, asOf); ok {
+		lastDone = c.Date
+	}
+	var base events.Date
+	for _, d := range declared {
+		if d.Date > asOf || (lastDone != 0 && d.Date <= lastDone) {
+			continue
+		}
+		dl := aggregates.Article4Deadline(eif, d.Payload.(*events.Contamination).HostilitiesEnded)
+		if base == 0 || (dl != 0 && dl < base) {
+			base = dl
+		}
+	}
+	if base == 0 {
+		base = aggregates.Article4Deadline(eif, 0)
+	}
+	deadline, extended := extendedDeadline(s, 4, base, asOf)
+	return obligation(declared, completed, eif, deadline, asOf, extended)
+}
+
+func reportStatus(due, submitted, asOf events.Date) string {
+	switch {
+	case submitted != 0 && (due == 0 || submitted <= due):
+		return ReportSubmitted
+	case submitted != 0:
+		return ReportSubmittedLate
+	case due != 0 && due < asOf:
+		return ReportLate
+	}
+	return ReportNotDue
+}
+
+func article7(s *aggregates.State, eif, asOf events.Date, rule aggregates.AnnualRule) Article7 {
+	a := Article7{Rule: rule.Name, Annual: []ReportStatus{}}
+	var initial events.Date
+	annual := map[int]events.Date{}
+	for _, r := range s.Facts(events.ReportSubmitted) {
+		if r.Date > asOf {
+			break
+		}
+		p := r.Payload.(*events.Report)
+		switch {
+		case p.Kind == events.InitialReport && initial == 0:
+			initial = r.Date
+		case p.Kind == events.AnnualReport:
+			if _, ok := annual[p.Year]; !ok {
+				annual[p.Year] = r.Date
+			}
+		}
+	}
+	due := aggregates.InitialReportDue(eif)
+	a.Initial = ReportStatus{Due: due, Submitted: initial, Status: reportStatus(due, initial, asOf)}
+	if eif == 0 || eif > asOf {
+		return a
+	}
+	for y := rule.FirstYear(eif); y < asOf.Year(); y++ {
+		d := aggregates.AnnualReportDue(y)
+		a.Annual = append(a.Annual, ReportStatus{Year: y, Due: d, Submitted: annual[y], Status: reportStatus(d, annual[y], asOf)})
+	}
+	return a
+}
