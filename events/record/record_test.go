@@ -86,7 +86,9 @@ func TestRecordLinesAreEvents(t *testing.T) {
 }
 
 func TestRecordIsSorted(t *testing.T) {
-	// The record is ordered by date, then State, then type, then data.
+	// The record is ordered by date, then State, then type (in the order of
+	// events.Types(), so that a signature precedes a same-day deposit), then
+	// data.
 	evs := recordEvents(t)
 	ok := sort.SliceIsSorted(evs, func(i, j int) bool {
 		a, b := evs[i], evs[j]
@@ -97,11 +99,17 @@ func TestRecordIsSorted(t *testing.T) {
 			return a.State < b.State
 		}
 		if a.Type != b.Type {
-			return a.Type < b.Type
+			return build.TypeRank(a.Type) < build.TypeRank(b.Type)
 		}
 		return bytes.Compare(a.Data(), b.Data()) < 0
 	})
 	assert.True(t, ok, "record.jsonl is not sorted by date, State, type, data")
+	for i := 1; i < len(evs); i++ {
+		a, b := evs[i-1], evs[i]
+		if a.Date == b.Date && a.State == b.State && a.Type == events.Deposited && b.Type == events.Signed {
+			t.Errorf("%s: deposit before the same-day signature on %s", a.State, a.Date)
+		}
+	}
 }
 
 // seedIndex lists what the seed report contains: the paragraphs of the

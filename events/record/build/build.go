@@ -14,8 +14,8 @@
 //	seed_facts.csv      every other fact, from the seed report or found elsewhere
 //
 // Every row becomes at most one event, validated with events.Decode. The
-// output is sorted by date, State, type, data and source, so the same
-// sources always give the same bytes.
+// output is sorted by date, State, type (in the order of events.Types()),
+// data and source, so the same sources always give the same bytes.
 package build
 
 import (
@@ -157,8 +157,22 @@ type line struct {
 	Source string          `json:"source"`
 }
 
+// TypeRank gives the order of event types within one day and one State:
+// the order of events.Types(), which follows a State's life under the
+// Convention (a signature before a same-day deposit, a declaration before
+// its completion). An importer that orders by date and then by input order
+// therefore sees the facts of one day in a possible order.
+func TypeRank(t events.Type) int {
+	for i, x := range events.Types() {
+		if x == t {
+			return i
+		}
+	}
+	return len(events.Types())
+}
+
 // less orders events by date, then State (Convention-wide events first),
-// type, canonical data and source.
+// type (see TypeRank), canonical data and source.
 func less(a, b events.Envelope) bool {
 	if a.Date != b.Date {
 		return a.Date < b.Date
@@ -167,7 +181,7 @@ func less(a, b events.Envelope) bool {
 		return a.State < b.State
 	}
 	if a.Type != b.Type {
-		return a.Type < b.Type
+		return TypeRank(a.Type) < TypeRank(b.Type)
 	}
 	if c := bytes.Compare(a.Data(), b.Data()); c != 0 {
 		return c < 0
