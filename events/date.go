@@ -1,18 +1,26 @@
 package events
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
 
 // Date is a civil date in the proleptic Gregorian calendar, used for the
 // valid time of events (the day something happened in the world). It counts
-// days since 1970-01-01 shifted by one, so that the zero Date means "no date".
-// Dates compare with the ordinary operators.
+// days from 0000-01-01, which is Date 1, so that the zero Date, which means
+// "no date", is no day of the years 0000 to 9999 that ParseDate reads.
+// Dates compare with the ordinary operators, and the difference of two
+// Dates is a number of days.
 type Date int32
 
+// unixDate is the Date of 1970-01-01: the days from 0000-01-01 to the Unix
+// epoch, plus one.
+const unixDate = 719528 + 1
+
 // MakeDate returns the Date of year y, month m, day d. Out-of-range months
-// and days are normalised as time.Date does.
+// and days are normalised as time.Date does. Years before 0 and after 9999
+// are outside the range of Date.
 func MakeDate(y int, m time.Month, d int) Date {
 	return DateOf(time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
 }
@@ -24,7 +32,7 @@ func DateOf(t time.Time) Date {
 	if t.Unix() < 0 && t.Unix()%86400 != 0 {
 		days--
 	}
-	return Date(days + 1)
+	return Date(days + unixDate)
 }
 
 // ParseDate parses a date written YYYY-MM-DD. It rejects any other layout
@@ -54,7 +62,7 @@ func (d Date) IsZero() bool { return d == 0 }
 
 // Time returns midnight UTC at the start of d.
 func (d Date) Time() time.Time {
-	return time.Unix(int64(d-1)*86400, 0).UTC()
+	return time.Unix((int64(d)-unixDate)*86400, 0).UTC()
 }
 
 // YMD returns the year, month and day of d.
@@ -100,10 +108,11 @@ func (d *Date) UnmarshalJSON(b []byte) error {
 		*d = 0
 		return nil
 	}
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+	var s string
+	if len(b) < 2 || b[0] != '"' || json.Unmarshal(b, &s) != nil {
 		return fmt.Errorf("%s is not a date string", b)
 	}
-	v, err := ParseDate(string(b[1 : len(b)-1]))
+	v, err := ParseDate(s)
 	if err != nil {
 		return err
 	}
