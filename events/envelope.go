@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,9 +68,17 @@ func New(id uuid.UUID, t Type, state string, date Date, p Payload, source string
 	if probs := e.checkEnvelope(); len(probs) > 0 {
 		return Envelope{}, problemsError(0, probs)
 	}
-	if probs := p.check(&e); len(probs) > 0 {
+	// The payload is read back from its canonical JSON as Decode reads it:
+	// this rejects the payload of another type, and gives the event the
+	// payload value, and so the id, that Decode gives the line written for it.
+	p, probs := specs[t].decode(e.Data())
+	if len(probs) == 0 {
+		probs = p.check(&e)
+	}
+	if len(probs) > 0 {
 		return Envelope{}, problemsError(0, probs)
 	}
+	e.Payload = p
 	if e.ID == uuid.Nil {
 		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
 	}
@@ -122,14 +131,18 @@ func Subject(scope string, t Type) string { return SubjectPrefix + scope + "." +
 // scope, used for the per-State concurrency check and per-State replay.
 func ScopeFilter(scope string) string { return SubjectPrefix + scope + ".>" }
 
-// ScopeOfSubject returns the scope token of an event subject.
+// ScopeOfSubject returns the scope token of an event subject, or false when
+// subject is not of the form ccm.events.<scope>.<type>.
 func ScopeOfSubject(subject string) (string, bool) {
 	rest, ok := strings.CutPrefix(subject, SubjectPrefix)
 	if !ok {
 		return "", false
 	}
 	scope, _, ok := strings.Cut(rest, ".")
-	return scope, ok
+	if !ok || scope == "" {
+		return "", false
+	}
+	return scope, true
 }
 
 func (e *Envelope) checkEnvelope() []fieldProblem {
@@ -216,23 +229,25 @@ func Decode(line []byte) (Envelope, error) {
 func decode(line []byte) (Envelope, []fieldProblem) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Envelope{}, []fieldProblem{{"", "not a JSON object but a JSON " + te.Value}}
+		}
 		return Envelope{}, []fieldProblem{{"", "not a JSON object: " + jsonReason(err)}}
 	}
 	if fields == nil {
 		return Envelope{}, []fieldProblem{{"", "not a JSON object"}}
 	}
 	var probs []fieldProblem
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(fields) {
 		if !envelopeFields[k] {
 			probs = append(probs, fieldProblem{k, "is not a field of an event (id, type, state, date, data, source)"})
 		}
 	}
 	var e Envelope
+	// reported holds the fields already found wrong, which checkEnvelope
+	// would report a second time as missing.
+	reported := map[string]bool{}
 	str := func(name string, dst *string) bool {
 		raw, ok := fields[name]
 		if !ok || string(raw) == "null" {
@@ -240,6 +255,7 @@ func decode(line []byte) (Envelope, []fieldProblem) {
 		}
 		if err := json.Unmarshal(raw, dst); err != nil {
 			probs = append(probs, fieldProblem{name, "must be a string"})
+			reported[name] = true
 			return false
 		}
 		return true
@@ -262,17 +278,16 @@ func decode(line []byte) (Envelope, []fieldProblem) {
 		d, err := ParseDate(date)
 		if err != nil {
 			probs = append(probs, fieldProblem{"date", err.Error()})
-			date = "invalid"
+			reported["date"] = true
 		} else {
 			e.Date = d
 		}
 	}
 	str("source", &e.Source)
 	for _, p := range e.checkEnvelope() {
-		if p.field == "date" && date == "invalid" {
-			continue // already reported
+		if !reported[p.field] {
+			probs = append(probs, p)
 		}
-		probs = append(probs, p)
 	}
 	sp, known := specs[e.Type]
 	if !known {
@@ -293,54 +308,103 @@ func decode(line []byte) (Envelope, []fieldProblem) {
 	return e, nil
 }
 
-// decodeInto returns a strict decoder of a payload object: unknown fields
-// and wrong types are reported by field name.
+// decodeInto returns a strict decoder of a payload object. Field names must
+// be the wire names exactly (encoding/json alone would take "Instrument" for
+// "instrument"), and every unknown field and every badly typed value is
+// reported under its own name.
 func decodeInto(newP func() Payload) func([]byte) (Payload, []fieldProblem) {
+	kinds := payloadFields(newP())
 	return func(data []byte) (Payload, []fieldProblem) {
 		p := newP()
 		d := bytes.TrimSpace(data)
 		if len(d) == 0 || string(d) == "null" {
-			d = []byte("{}")
+			return p, nil
 		}
-		if d[0] != '{' {
+		var fields map[string]json.RawMessage
+		if d[0] != '{' || json.Unmarshal(d, &fields) != nil {
 			return nil, []fieldProblem{{"data", "must be an object"}}
 		}
-		dec := json.NewDecoder(bytes.NewReader(d))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(p); err != nil {
-			return nil, []fieldProblem{payloadProblem(err)}
+		var probs []fieldProblem
+		for _, k := range sortedKeys(fields) {
+			kind, ok := kinds[k]
+			if !ok {
+				probs = append(probs, fieldProblem{"data." + k, "is not a field of this event type"})
+				continue
+			}
+			one, err := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+			if err == nil {
+				err = json.Unmarshal(one, p)
+			}
+			if err != nil {
+				probs = append(probs, fieldProblem{"data." + k, valueReason(kind, err)})
+			}
+		}
+		if len(probs) > 0 {
+			return nil, probs
+		}
+		if n, ok := p.(normalizer); ok {
+			n.normalize()
 		}
 		return p, nil
 	}
 }
 
-func payloadProblem(err error) fieldProblem {
-	var te *json.UnmarshalTypeError
-	if ok := errors.As(err, &te); ok {
-		return fieldProblem{"data." + te.Field, "must be " + jsonKind(te.Type.String())}
+// payloadFields maps the wire name of each field of a payload to the kind
+// of JSON value it takes, as error messages name it.
+func payloadFields(p Payload) map[string]string {
+	t := reflect.TypeOf(p).Elem()
+	out := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		out[name] = valueKind(f.Type)
 	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fieldProblem{"data." + strings.Trim(f, `"`), "is not a field of this event type"}
-	}
-	if strings.Contains(msg, "date") {
-		return fieldProblem{"data", strings.TrimPrefix(msg, "json: ")}
-	}
-	return fieldProblem{"data", jsonReason(err)}
+	return out
 }
 
-func jsonKind(goType string) string {
-	switch {
-	case strings.Contains(goType, "int"):
-		return "an integer"
-	case goType == "string", strings.HasSuffix(goType, "Instrument"), strings.HasSuffix(goType, "Kind"), strings.HasSuffix(goType, "State"):
-		return "a string"
-	case strings.HasPrefix(goType, "[]"):
-		return "a list"
-	case strings.HasSuffix(goType, "UUID"):
+func valueKind(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Date]():
+		return "a date string (YYYY-MM-DD)"
+	case reflect.TypeFor[uuid.UUID]():
 		return "a UUID string"
 	}
-	return "of type " + goType
+	switch t.Kind() {
+	case reflect.Pointer:
+		return valueKind(t.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	}
+	return "of type " + t.String()
+}
+
+// valueReason says why a JSON value does not fit a payload field of the
+// given kind.
+func valueReason(kind string, err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "must be " + kind
+	}
+	return "must be " + kind + ": " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func jsonReason(err error) string {

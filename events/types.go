@@ -97,6 +97,10 @@ type Payload interface {
 	check(e *Envelope) []fieldProblem
 }
 
+// normalizer is implemented by payloads with several JSON forms of one
+// value, to keep a single form in memory.
+type normalizer interface{ normalize() }
+
 // fieldProblem is one reason a payload is invalid, before it is placed on a
 // line of input.
 type fieldProblem struct{ field, reason string }
@@ -262,6 +266,14 @@ type Assistance struct {
 	Areas []string `json:"areas,omitempty"`
 }
 
+// normalize keeps one value for "no areas": an empty list and an absent
+// one are the same data.
+func (p *Assistance) normalize() {
+	if len(p.Areas) == 0 {
+		p.Areas = nil
+	}
+}
+
 func (p *Assistance) check(*Envelope) []fieldProblem {
 	for i, a := range p.Areas {
 		if strings.TrimSpace(a) == "" {
@@ -334,11 +346,15 @@ func decodeEmpty(data []byte) (Payload, []fieldProblem) {
 		return Empty{}, nil
 	}
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	if d[0] != '{' || json.Unmarshal(data, &m) != nil {
 		return nil, []fieldProblem{{"data", "must be an object"}}
 	}
-	for k := range m {
-		return nil, []fieldProblem{{"data." + k, "is not a field of this event type (it carries no data)"}}
+	var probs []fieldProblem
+	for _, k := range sortedKeys(m) {
+		probs = append(probs, fieldProblem{"data." + k, "is not a field of this event type (it carries no data)"})
+	}
+	if len(probs) > 0 {
+		return nil, probs
 	}
 	return Empty{}, nil
 }
