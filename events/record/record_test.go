@@ -389,3 +389,57 @@ func before(ds []events.Date, d events.Date) bool {
 	}
 	return false
 }
+
+func TestPublishedFiguresAreWellFormed(t *testing.T) {
+	// The seed's published figures (projections/testdata/3msp/published.json)
+	// are data for the acceptance test: every entry names an existing part
+	// of the seed, lists hold known State codes, counts are numbers.
+	b, err := os.ReadFile(filepath.Join("..", "..", "projections", "testdata", "3msp", "published.json"))
+	require.NoError(t, err, "reading published.json")
+	var figures []struct {
+		Key   string          `json:"key"`
+		Ref   string          `json:"ref"`
+		Kind  string          `json:"kind"`
+		Value json.RawMessage `json:"value"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&figures), "published.json")
+	require.NotEmpty(t, figures, "published.json has no figures")
+	ix := readSeed(t)
+	keys := map[string]bool{}
+	for _, f := range figures {
+		assert.Falsef(t, keys[f.Key], "key %q appears twice", f.Key)
+		keys[f.Key] = true
+		cited, problems := citationProblems(ix, "SEED "+f.Ref)
+		assert.Positivef(t, cited, "%s: ref %q cites no part of the seed", f.Key, f.Ref)
+		assert.Emptyf(t, problems, "%s: ref %q cites what the seed does not contain", f.Key, f.Ref)
+		switch f.Kind {
+		case "count":
+			var n int
+			assert.NoErrorf(t, json.Unmarshal(f.Value, &n), "%s: count %s is not an integer", f.Key, f.Value)
+		case "list":
+			var codes []string
+			require.NoErrorf(t, json.Unmarshal(f.Value, &codes), "%s: list %s is not a list of strings", f.Key, f.Value)
+			assert.NotEmptyf(t, codes, "%s: empty list", f.Key)
+			for _, c := range codes {
+				_, ok := events.LookupState(c)
+				assert.Truef(t, ok, "%s: %q is not a State code", f.Key, c)
+			}
+		case "dated_list":
+			var items []struct{ State, Date string }
+			require.NoErrorf(t, json.Unmarshal(f.Value, &items), "%s: %s is not a list of {state, date}", f.Key, f.Value)
+			for _, it := range items {
+				_, ok := events.LookupState(it.State)
+				assert.Truef(t, ok, "%s: %q is not a State code", f.Key, it.State)
+				_, err := events.ParseDate(it.Date)
+				assert.NoErrorf(t, err, "%s: date of %s", f.Key, it.State)
+			}
+		default:
+			t.Errorf("%s: kind %q is not count, list or dated_list", f.Key, f.Kind)
+		}
+	}
+	for _, k := range []string{"states_parties", "states_parties_count", "signatories", "article3.obligations_fn22", "article3.obligations_appendix", "article7.initial_late", "article9.deemed_adequate_count"} {
+		assert.Truef(t, keys[k], "published.json lacks %q", k)
+	}
+}
