@@ -61,26 +61,28 @@ func (c Convention) EntryIntoForceFor(deposit events.Date) events.Date {
 }
 
 // Article3Deadline returns the stockpile destruction deadline before any
-// extension: eight years after entry into force for the State (Art. 3(2)).
+// extension: eight years after entry into force for the State (Art. 3(2)),
+// on the same day of the month (see addMonths for a day the month lacks).
 func Article3Deadline(eif events.Date) events.Date {
 	if eif == 0 {
 		return 0
 	}
-	return eif.AddDate(8, 0, 0)
+	return addMonths(eif, 8*12)
 }
 
 // Article4Deadline returns the clearance deadline before any extension:
 // ten years after entry into force for the State (Art. 4(1)(a)), or, for
 // areas contaminated after it, ten years after the end of the active
-// hostilities that left the remnants (Art. 4(1)(b)).
+// hostilities that left the remnants (Art. 4(1)(b)). Ten years after 29
+// February end on 28 February (see addMonths).
 func Article4Deadline(eif, hostilitiesEnded events.Date) events.Date {
 	switch {
 	case hostilitiesEnded != 0 && eif != 0 && hostilitiesEnded > eif:
-		return hostilitiesEnded.AddDate(10, 0, 0)
+		return addMonths(hostilitiesEnded, 10*12)
 	case eif == 0:
 		return 0
 	}
-	return eif.AddDate(10, 0, 0)
+	return addMonths(eif, 10*12)
 }
 
 // InitialReportDue returns the due date of the initial transparency report:
@@ -99,11 +101,31 @@ func AnnualReportDue(year int) events.Date {
 }
 
 // WithdrawalEffective returns the day a withdrawal takes effect: six months
-// after the Depositary received the instrument of withdrawal (Art. 20(3)).
-// The armed-conflict proviso of Art. 20(3) is not modelled: no event says a
-// State is engaged in armed conflict.
+// after the Depositary received the instrument of withdrawal (Art. 20(3)),
+// on the same day of the month or, when the sixth month is shorter, on its
+// last day (31 August gives 28 or 29 February). It is zero for the zero
+// Date. The armed-conflict proviso of Art. 20(3) is not modelled: no event
+// says a State is engaged in armed conflict.
 func WithdrawalEffective(received events.Date) events.Date {
-	return received.AddDate(0, 6, 0)
+	if received == 0 {
+		return 0
+	}
+	return addMonths(received, 6)
+}
+
+// addMonths returns d moved by a number of calendar months: the same day of
+// the month, or the last day of the target month when it has no such day.
+// Periods of the Convention counted in months or years end so ("six months
+// after" 31 August is the end of February); time.AddDate would instead run
+// over into the next month (3 March).
+func addMonths(d events.Date, months int) events.Date {
+	y, m, day := d.YMD()
+	got := events.MakeDate(y, m+time.Month(months), day)
+	if _, _, gd := got.YMD(); gd != day {
+		// Day 0 of the month after the target is the target's last day.
+		return events.MakeDate(y, m+time.Month(months)+1, 0)
+	}
+	return got
 }
 
 // AnnualRule decides the first calendar year an annual Article 7 update must
