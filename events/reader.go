@@ -8,7 +8,8 @@ import (
 	"io"
 )
 
-// MaxLineBytes bounds one line of JSON Lines input.
+// MaxLineBytes bounds one line of JSON Lines input, not counting its line
+// ending.
 const MaxLineBytes = 1 << 20
 
 // ReadAll reads and validates a whole JSON Lines input. Blank lines and
@@ -25,7 +26,8 @@ func ReadAll(r io.Reader) ([]Envelope, error) {
 // it was read from, so that later problems can name the line.
 func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), MaxLineBytes)
+	// Room for the line ending ("\r\n") of a line of MaxLineBytes.
+	sc.Buffer(make([]byte, 0, 64*1024), MaxLineBytes+2)
 	var (
 		out    []Envelope
 		lines  []int
@@ -35,6 +37,10 @@ func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 	)
 	for sc.Scan() {
 		lineNo++
+		if len(sc.Bytes()) > MaxLineBytes {
+			bad.Problems = append(bad.Problems, &FieldError{Line: lineNo, Reason: tooLong})
+			continue
+		}
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 || line[0] == '#' {
 			continue
@@ -59,7 +65,7 @@ func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			bad.Problems = append(bad.Problems, &FieldError{Line: lineNo + 1, Reason: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)})
+			bad.Problems = append(bad.Problems, &FieldError{Line: lineNo + 1, Reason: tooLong})
 		} else {
 			return nil, nil, fmt.Errorf("read input: %w", err)
 		}
@@ -69,6 +75,8 @@ func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 	}
 	return out, lines, nil
 }
+
+var tooLong = fmt.Sprintf("line longer than %d bytes", MaxLineBytes)
 
 // WriteAll writes events in the JSON Lines format, one per line.
 func WriteAll(w io.Writer, evs []Envelope) error {
