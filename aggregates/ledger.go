@@ -269,11 +269,7 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 	if err := l.sync(ctx); err != nil {
 		return res, err
 	}
-	order := make([]int, len(evs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return evs[order[a]].Date < evs[order[b]].Date })
+	order := dateOrder(evs)
 	skippedFirst := -1
 	var lastErr error
 	for attempt := 1; attempt <= MaxAttempts; attempt++ {
@@ -321,6 +317,31 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 		}
 	}
 	return res, fmt.Errorf("import: gave up after %d attempts: %w", MaxAttempts, lastErr)
+}
+
+// Check decides a whole input against the ledger as Import does, and records
+// nothing: it returns how many events Import would record and skip, or an
+// *ImportError.
+func (l *Ledger) Check(ctx context.Context, evs []events.Envelope) (ImportResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.sync(ctx); err != nil {
+		return ImportResult{}, err
+	}
+	order := dateOrder(evs)
+	todo, skipped, err := l.decideAll(evs, order)
+	return ImportResult{Appended: len(todo), Skipped: skipped, LastSeq: l.seq}, err
+}
+
+// dateOrder returns the indexes of evs in valid-date order, input order
+// among events of the same day.
+func dateOrder(evs []events.Envelope) []int {
+	order := make([]int, len(evs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return evs[order[a]].Date < evs[order[b]].Date })
+	return order
 }
 
 // decideAll decides the events of an import in the given order against
