@@ -333,15 +333,44 @@ func (l *Ledger) Check(ctx context.Context, evs []events.Envelope) (ImportResult
 	return ImportResult{Appended: len(todo), Skipped: skipped, LastSeq: l.seq}, err
 }
 
-// dateOrder returns the indexes of evs in valid-date order, input order
-// among events of the same day.
+// dateOrder returns the indexes of evs in valid-date order; among events of
+// the same day, in the order facts follow each other in a State's life (a
+// signature before a deposit, a declaration before its completion, a
+// retraction after what it retracts), then in input order.
 func dateOrder(evs []events.Envelope) []int {
 	order := make([]int, len(evs))
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return evs[order[a]].Date < evs[order[b]].Date })
+	sort.SliceStable(order, func(a, b int) bool {
+		x, y := evs[order[a]], evs[order[b]]
+		if x.Date != y.Date {
+			return x.Date < y.Date
+		}
+		return lifecycleRank[x.Type] < lifecycleRank[y.Type]
+	})
 	return order
+}
+
+// lifecycleRank orders event types that can fall on the same day.
+var lifecycleRank = map[events.Type]int{
+	events.MeetingHeld:                   0,
+	events.Signed:                        1,
+	events.Deposited:                     2,
+	events.StockpileDeclared:             3,
+	events.RetentionDeclared:             4,
+	events.StockpileDestroyed:            5,
+	events.StockpileDestructionCompleted: 6,
+	events.ContaminationDeclared:         7,
+	events.ClearanceCompleted:            8,
+	events.VictimsDeclared:               9,
+	events.ExtensionGranted:              10,
+	events.ReportSubmitted:               11,
+	events.LegislationStatus:             12,
+	events.AssistanceRequested:           13,
+	events.AssistanceProvided:            14,
+	events.WithdrawalNotified:            15,
+	events.Retracted:                     16,
 }
 
 // decideAll decides the events of an import in the given order against
