@@ -110,8 +110,10 @@ func (c Config) withDefaults() Config {
 // ReadOnly). An existing stream is checked: Open fails if it could lose or
 // alter events (limits, delete or purge allowed) or lacks what the ledger
 // needs (atomic batches, direct get).
-func Open(ctx context.Context, nc *nats.Conn, c Config) (*Log, error) {
+func Open(ctx context.Context, nc *nats.Conn, c Config) (l *Log, err error) {
 	c = c.withDefaults()
+	ctx, explain := guard(ctx, nc, jsAPI)
+	defer func() { err = explain(err) }()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -248,8 +250,9 @@ func (l *Log) Append(ctx context.Context, scope string, expected uint64, evs ...
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
 			m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.ScopeFilter(scope))
 		}
-		ack, err := l.js.PublishMsg(ctx, m)
-		if err != nil {
+		gctx, explain := guard(ctx, l.nc, m.Subject)
+		ack, err := l.js.PublishMsg(gctx, m)
+		if err = explain(err); err != nil {
 			return 0, translate(err, scope, expected)
 		}
 		if ack.Duplicate {
@@ -265,8 +268,9 @@ func (l *Log) Append(ctx context.Context, scope string, expected uint64, evs ...
 		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
 		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.ScopeFilter(scope))
 	}
-	ack, err := jetstreamext.PublishMsgBatch(ctx, l.js, msgs)
-	if err != nil {
+	gctx, explain := guard(ctx, l.nc, events.ScopeFilter(scope))
+	ack, err := jetstreamext.PublishMsgBatch(gctx, l.js, msgs)
+	if err = explain(err); err != nil {
 		return 0, translate(err, scope, expected)
 	}
 	return ack.Sequence, nil
@@ -306,6 +310,8 @@ func translate(err error, scope string, expected uint64) error {
 // connection, a leader election) leaves a prefix stored; the same recovery
 // applies.
 func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(done int)) (appended int, lastSeq uint64, err error) {
+	ctx, explain := guard(ctx, l.nc, l.filter)
+	defer func() { err = explain(err) }()
 	var res struct {
 		Appended int
 		LastSeq  uint64

@@ -31,7 +31,9 @@ type ReadOptions struct {
 // fn for each. It returns the last stream sequence covered by the read (the
 // bound, not only the last event matched), so that a caller can resume from
 // it. An error from fn stops the read and is returned.
-func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) error) (uint64, error) {
+func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) error) (_ uint64, err error) {
+	ctx, explain := guard(ctx, l.nc, jsAPI)
+	defer func() { err = explain(err) }()
 	head, err := l.Head(ctx)
 	if err != nil {
 		return 0, err
