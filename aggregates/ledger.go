@@ -153,8 +153,9 @@ func (l *Ledger) today() events.Date { return events.DateOf(l.clock()) }
 
 // Record decides and appends the events of one command, all about one scope,
 // atomically. On a concurrency conflict it reads what others recorded and
-// decides again, up to MaxAttempts times. It returns the stream sequence of
-// the last event stored.
+// decides again, up to MaxAttempts times. Before rejecting an event it reads
+// the log, so that a rejection never rests on a stale copy of it. It returns
+// the stream sequence of the last event stored.
 //
 // Errors: a *Rejection (events.ErrRejected) when an event is impossible;
 // events.ErrDuplicate when an event's id is already recorded (the sequence
@@ -173,6 +174,8 @@ func (l *Ledger) Record(ctx context.Context, evs ...events.Envelope) (uint64, er
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var lastErr error
+	synced := false // the log was read during this call
+attempts:
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
 		s := l.scope(scope)
 		trial := s
@@ -183,6 +186,16 @@ func (l *Ledger) Record(ctx context.Context, evs ...events.Envelope) (uint64, er
 		today := l.today()
 		for _, e := range evs {
 			if err := trial.Decide(e, conv, today); err != nil {
+				if !synced && errors.Is(err, events.ErrRejected) {
+					// What the Ledger read may be stale (another writer may
+					// have recorded the signature this deposit needs): a
+					// rejection must rest on the log as it is now.
+					if err := l.sync(ctx); err != nil {
+						return 0, err
+					}
+					synced = true
+					continue attempts
+				}
 				return 0, err
 			}
 			if len(evs) > 1 {
@@ -206,6 +219,7 @@ func (l *Ledger) Record(ctx context.Context, evs ...events.Envelope) (uint64, er
 		if err := l.sync(ctx); err != nil {
 			return 0, err
 		}
+		synced = true
 	}
 	return 0, lastErr
 }
