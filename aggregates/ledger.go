@@ -284,7 +284,6 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 		return res, err
 	}
 	order := dateOrder(evs)
-	skippedFirst := -1
 	var lastErr error
 	for attempt := 1; attempt <= MaxAttempts; attempt++ {
 		res.Attempts = attempt
@@ -292,10 +291,10 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 		if err != nil {
 			return res, err
 		}
-		if skippedFirst < 0 {
-			skippedFirst = skipped
-		}
-		res.Skipped = skippedFirst
+		// After a conflict the events this import stored in an earlier
+		// attempt are known too: they count as appended, not skipped, and
+		// so Appended+Skipped is the input's length once Import succeeds.
+		res.Skipped = max(0, skipped-res.Appended)
 		if len(todo) == 0 {
 			res.LastSeq = l.seq
 			return res, nil
@@ -303,7 +302,7 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 		base := res.Appended
 		n, last, err := l.store.AppendChain(ctx, l.seq, todo, func(done int) {
 			if progress != nil {
-				progress(base+done, len(evs)-skippedFirst)
+				progress(base+done, len(evs)-res.Skipped)
 			}
 		})
 		res.Appended += n
