@@ -418,9 +418,10 @@ func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelop
 			continue
 		}
 		s.Apply(e)
-		if e.Type == events.Deposited && e.Scope() != events.ConventionScope {
+		if (e.Type == events.Deposited || e.Type == events.Retracted) && e.Scope() != events.ConventionScope {
 			// Entry into force depends on the deposits before: recompute
-			// from the trial aggregates as deposits are accepted.
+			// from the trial aggregates as deposits are accepted or
+			// retracted.
 			merged := make(map[string]*State, len(l.scopes)+len(trial))
 			for k, v := range l.scopes {
 				merged[k] = v
