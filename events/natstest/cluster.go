@@ -1,0 +1,447 @@
+package natstest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/require"
+)
+
+// DefaultNodes are the node configuration files of deploy/nats.
+var DefaultNodes = []string{"nats-1.conf", "nats-2.conf", "nats-3.conf"}
+
+// ClusterOptions configure RunCluster.
+type ClusterOptions struct {
+	// ConfigDir is the directory of the node configurations (deploy/nats).
+	// Required.
+	ConfigDir string
+	// Nodes are the node configuration files in ConfigDir; default
+	// DefaultNodes. Each node's route list must name the nodes in this
+	// order: the i-th route is rewritten to the i-th node.
+	Nodes []string
+	// Env is the environment the configuration reads (passwords, TLS
+	// files). It is set with tb.Setenv, so a test that runs a cluster
+	// cannot be parallel.
+	Env map[string]string
+	// Account is the account of the ledger's streams; default "CCM".
+	Account string
+	// TLS switches on the configuration's TLS, as an operator does: the
+	// lines "# include tls.conf" and "# include cluster-tls.conf" are
+	// uncommented in a copy of ConfigDir. Env must then name the
+	// certificate files.
+	TLS bool
+	// Configure, when set, adjusts the options of node i last, after the
+	// ports and the store have been rewritten.
+	Configure func(i int, o *server.Options)
+	// Logging sends the servers' logs to stderr.
+	Logging bool
+}
+
+// Cluster is a JetStream cluster of real nats-servers, run in-process from
+// the deployment's configuration files for a test: the client and route
+// listeners are moved to free loopback ports, the monitoring listener is
+// off, and each node's store is in the test's temporary directory.
+type Cluster struct {
+	tb    testing.TB
+	opts  ClusterOptions
+	dir   string // the configuration directory read (a copy with TLS)
+	nodes []*clusterNode
+}
+
+type clusterNode struct {
+	conf        string
+	storeDir    string
+	clientPort  int
+	clusterPort int
+	srv         *server.Server // nil while killed
+}
+
+// RunCluster starts the cluster and waits until every node accepts clients
+// and JetStream has a meta leader that every node follows. It fails the
+// test if that takes more than 20 seconds, and stops the servers at
+// cleanup.
+func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
+	tb.Helper()
+	require.NotEmpty(tb, o.ConfigDir, "cluster: a configuration directory is required")
+	if len(o.Nodes) == 0 {
+		o.Nodes = DefaultNodes
+	}
+	if o.Account == "" {
+		o.Account = "CCM"
+	}
+	for k, v := range o.Env {
+		tb.Setenv(k, v)
+	}
+	c := &Cluster{tb: tb, opts: o, dir: o.ConfigDir}
+	if o.TLS {
+		c.dir = enableTLS(tb, o.ConfigDir)
+	}
+	ports := freePorts(tb, 2*len(o.Nodes))
+	stores := tb.TempDir()
+	for i, name := range o.Nodes {
+		c.nodes = append(c.nodes, &clusterNode{
+			conf:        filepath.Join(c.dir, name),
+			storeDir:    filepath.Join(stores, strings.TrimSuffix(name, filepath.Ext(name))),
+			clientPort:  ports[2*i],
+			clusterPort: ports[2*i+1],
+		})
+	}
+	tb.Cleanup(c.shutdown)
+	for i := range c.nodes {
+		c.start(i)
+	}
+	for i, n := range c.nodes {
+		require.True(tb, n.srv.ReadyForConnections(10*time.Second), "cluster: node %d (%s) not ready for connections", i+1, n.conf)
+	}
+	require.NoError(tb, c.WaitMetaLeader(20*time.Second))
+	return c
+}
+
+// enableTLS copies the configuration directory and uncomments its TLS
+// includes.
+func enableTLS(tb testing.TB, dir string) string {
+	tb.Helper()
+	out := tb.TempDir()
+	entries, err := os.ReadDir(dir)
+	require.NoError(tb, err, "cluster: read %s", dir)
+	re := regexp.MustCompile(`(?m)^(\s*)#\s*(include\s+(?:cluster-)?tls\.conf)\s*$`)
+	enabled := 0
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".conf") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(tb, err)
+		enabled += len(re.FindAll(b, -1))
+		b = re.ReplaceAll(b, []byte("${1}${2}"))
+		require.NoError(tb, os.WriteFile(filepath.Join(out, e.Name()), b, 0o600))
+	}
+	require.Positive(tb, enabled, "cluster: no commented-out TLS include in %s", dir)
+	return out
+}
+
+func freePorts(tb testing.TB, n int) []int {
+	tb.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(tb, err, "cluster: find a free loopback port")
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// Options returns the server options of node i as the cluster runs it:
+// its configuration file processed by the server's own parser, with the
+// listeners and the store rewritten.
+func (c *Cluster) Options(i int) (*server.Options, error) {
+	n := c.nodes[i]
+	o, err := server.ProcessConfigFile(n.conf)
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", i+1, err)
+	}
+	if len(o.Routes) != len(c.nodes) {
+		return nil, fmt.Errorf("node %d: %d routes in %s, want one per node (%d)", i+1, len(o.Routes), n.conf, len(c.nodes))
+	}
+	o.Host, o.Port = "127.0.0.1", n.clientPort
+	o.HTTPPort, o.HTTPSPort = 0, 0
+	o.Cluster.Host, o.Cluster.Port = "127.0.0.1", n.clusterPort
+	o.Cluster.Advertise = ""
+	routes := make([]*url.URL, len(o.Routes))
+	for j, r := range o.Routes {
+		u := *r
+		u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.nodes[j].clusterPort))
+		routes[j] = &u
+	}
+	o.Routes = routes
+	o.StoreDir = n.storeDir
+	o.NoSigs = true
+	o.NoLog = !c.opts.Logging
+	if c.opts.Configure != nil {
+		c.opts.Configure(i, o)
+	}
+	return o, nil
+}
+
+func (c *Cluster) start(i int) {
+	c.tb.Helper()
+	o, err := c.Options(i)
+	require.NoError(c.tb, err, "cluster: configuration of node %d", i+1)
+	s, err := server.NewServer(o)
+	require.NoError(c.tb, err, "cluster: node %d", i+1)
+	if c.opts.Logging {
+		s.ConfigureLogger()
+	}
+	s.Start()
+	c.nodes[i].srv = s
+}
+
+func (c *Cluster) shutdown() {
+	for _, n := range c.nodes {
+		if n.srv != nil {
+			n.srv.Shutdown()
+			n.srv.WaitForShutdown()
+			n.srv = nil
+		}
+	}
+}
+
+// Servers returns the servers, by node index; a killed node's is nil.
+func (c *Cluster) Servers() []*server.Server {
+	out := make([]*server.Server, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.srv
+	}
+	return out
+}
+
+// Name returns the server name of node i.
+func (c *Cluster) Name(i int) string {
+	if s := c.nodes[i].srv; s != nil {
+		return s.Name()
+	}
+	return strings.TrimSuffix(filepath.Base(c.nodes[i].conf), ".conf")
+}
+
+// URLs returns the client URL of every node, killed ones included (a
+// client reconnects to them once they are back).
+func (c *Cluster) URLs() []string {
+	out := make([]string, len(c.nodes))
+	scheme := "nats"
+	if c.opts.TLS {
+		scheme = "tls"
+	}
+	for i, n := range c.nodes {
+		out[i] = scheme + "://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
+	}
+	return out
+}
+
+// URL returns the comma-separated client URLs of every node.
+func (c *Cluster) URL() string { return strings.Join(c.URLs(), ",") }
+
+// Kill stops node i at once, without lame-duck mode: its clients are
+// disconnected and the others see it vanish.
+func (c *Cluster) Kill(i int) {
+	c.tb.Helper()
+	n := c.nodes[i]
+	require.NotNil(c.tb, n.srv, "cluster: node %d is not running", i+1)
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+	n.srv = nil
+}
+
+// Restart starts node i again on its store and ports, and waits until it
+// accepts clients.
+func (c *Cluster) Restart(i int) {
+	c.tb.Helper()
+	require.Nil(c.tb, c.nodes[i].srv, "cluster: node %d is running", i+1)
+	c.start(i)
+	require.True(c.tb, c.nodes[i].srv.ReadyForConnections(10*time.Second), "cluster: node %d not ready after restart", i+1)
+}
+
+// WaitMetaLeader waits until a JetStream meta leader is elected and every
+// running node is current with it.
+func (c *Cluster) WaitMetaLeader(timeout time.Duration) error {
+	return waitFor(timeout, func() error {
+		leader := false
+		for i, n := range c.nodes {
+			if n.srv == nil {
+				continue
+			}
+			if n.srv.JetStreamIsLeader() {
+				leader = true
+			}
+			if !n.srv.JetStreamIsCurrent() {
+				return fmt.Errorf("node %d is not current with the JetStream meta leader", i+1)
+			}
+		}
+		if !leader {
+			return errors.New("no JetStream meta leader")
+		}
+		return nil
+	})
+}
+
+// StreamLeader returns the index of the node leading the stream, or -1.
+func (c *Cluster) StreamLeader(stream string) int {
+	for i, n := range c.nodes {
+		if n.srv != nil && n.srv.JetStreamIsStreamLeader(c.opts.Account, stream) {
+			return i
+		}
+	}
+	return -1
+}
+
+// WaitStreamLeader waits until a running node leads the stream and returns
+// its index.
+func (c *Cluster) WaitStreamLeader(stream string, timeout time.Duration) (int, error) {
+	leader := -1
+	err := waitFor(timeout, func() error {
+		if leader = c.StreamLeader(stream); leader < 0 {
+			return fmt.Errorf("no leader for stream %s", stream)
+		}
+		return nil
+	})
+	return leader, err
+}
+
+// NodeStream is one node's view of a stream.
+type NodeStream struct {
+	Node    int // index
+	Name    string
+	Running bool
+	Leader  bool
+	// Found is false when the node does not hold the stream.
+	Found bool
+	State server.StreamState
+	// Replicas is the stream's replicas as the node sees them (peers other
+	// than the leader), from the leader's point of view on the leader.
+	Replicas []*server.PeerInfo
+}
+
+// StreamStates returns every node's view of the stream: its local state
+// (messages, first and last sequence) and, on the leader, its replicas.
+func (c *Cluster) StreamStates(stream string) ([]NodeStream, error) {
+	out := make([]NodeStream, len(c.nodes))
+	for i, n := range c.nodes {
+		ns := NodeStream{Node: i, Name: c.Name(i), Running: n.srv != nil}
+		out[i] = ns
+		if n.srv == nil {
+			continue
+		}
+		jsz, err := n.srv.Jsz(&server.JSzOptions{Account: c.opts.Account, Accounts: true, Streams: true})
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i+1, err)
+		}
+		for _, ad := range jsz.AccountDetails {
+			if ad.Name != c.opts.Account {
+				continue
+			}
+			for _, sd := range ad.Streams {
+				if sd.Name != stream {
+					continue
+				}
+				ns.Found, ns.State = true, sd.State
+				if sd.Cluster != nil {
+					ns.Leader = sd.Cluster.Leader == ns.Name
+					ns.Replicas = sd.Cluster.Replicas
+				}
+			}
+		}
+		out[i] = ns
+	}
+	return out, nil
+}
+
+// WaitCaughtUp waits until every node runs and holds the stream with the
+// same messages and sequences as its leader, and the leader sees every
+// replica current with no lag.
+func (c *Cluster) WaitCaughtUp(stream string, timeout time.Duration) error {
+	return waitFor(timeout, func() error {
+		states, err := c.StreamStates(stream)
+		if err != nil {
+			return err
+		}
+		var leader *NodeStream
+		for i := range states {
+			if !states[i].Running {
+				return fmt.Errorf("node %d is down", i+1)
+			}
+			if !states[i].Found {
+				return fmt.Errorf("node %d does not hold stream %s", i+1, stream)
+			}
+			if states[i].Leader {
+				leader = &states[i]
+			}
+		}
+		if leader == nil {
+			return fmt.Errorf("stream %s has no leader", stream)
+		}
+		for _, r := range leader.Replicas {
+			if !r.Current || r.Offline || r.Lag > 0 {
+				return fmt.Errorf("replica %s of %s: current %v, offline %v, lag %d", r.Name, stream, r.Current, r.Offline, r.Lag)
+			}
+		}
+		if len(leader.Replicas) != len(states)-1 {
+			return fmt.Errorf("stream %s has %d replicas besides the leader, want %d", stream, len(leader.Replicas), len(states)-1)
+		}
+		for _, s := range states {
+			if s.State.Msgs != leader.State.Msgs || s.State.FirstSeq != leader.State.FirstSeq || s.State.LastSeq != leader.State.LastSeq {
+				return fmt.Errorf("node %d holds %d messages (%d..%d), the leader %d (%d..%d)", s.Node+1,
+					s.State.Msgs, s.State.FirstSeq, s.State.LastSeq, leader.State.Msgs, leader.State.FirstSeq, leader.State.LastSeq)
+			}
+		}
+		return nil
+	})
+}
+
+// waitFor polls check until it returns nil or timeout passes, and then
+// returns check's last error.
+func waitFor(timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", timeout, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// DeployRoles are the users of deploy/nats/accounts.conf.
+var DeployRoles = []string{"operator", "ledger", "recorder", "auditor", "service", "sys"}
+
+// DeployPasswordEnv returns the environment variable that gives role's
+// password to deploy/nats/accounts.conf.
+func DeployPasswordEnv(role string) string {
+	return "CCM_NATS_" + strings.ToUpper(role) + "_PASSWORD"
+}
+
+// DeployPassword returns the made-up password of role in DeployEnv.
+func DeployPassword(role string) string { return "test-" + role + "-password" }
+
+// DeployEnv returns an environment for the configuration in deploy/nats:
+// a made-up password for every role.
+func DeployEnv() map[string]string {
+	env := map[string]string{}
+	for _, r := range DeployRoles {
+		env[DeployPasswordEnv(r)] = DeployPassword(r)
+	}
+	return env
+}
+
+// DeployDir returns the directory of the deployment's nats-server
+// configuration, deploy/nats at the root of the module, found from the
+// test's working directory.
+func DeployDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	require.NoError(tb, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "deploy", "nats")
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(tb, dir, parent, "no go.mod above the working directory")
+		dir = parent
+	}
+}
