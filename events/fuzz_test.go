@@ -145,6 +145,15 @@ func FuzzReadAll(f *testing.F) {
 			}
 			return
 		}
+		evs2, lineNos, err := ReadLines(bytes.NewReader(in))
+		if err != nil || len(evs2) != len(evs) || len(lineNos) != len(evs) {
+			t.Fatalf("ReadLines(%q) = %d events, lines %v, %v; ReadAll gave %d events", in, len(evs2), lineNos, err, len(evs))
+		}
+		for i, n := range lineNos {
+			if n < 1 || n > lines || (i > 0 && n <= lineNos[i-1]) {
+				t.Fatalf("ReadLines(%q) (%d lines): lines %v", in, lines, lineNos)
+			}
+		}
 		ids := map[uuid.UUID]bool{}
 		for _, e := range evs {
 			if ids[e.ID] {

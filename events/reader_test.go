@@ -231,3 +231,21 @@ func TestWriteAllWriteError(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestReadLinesNumbersEachEvent(t *testing.T) {
+	in := "# header\n" + // 1
+		lineSigned + "\n" + // 2
+		"\n" + // 3
+		lineDeposited + "\r\n" + // 4
+		lineSigned + "\n" + // 5: a duplicate, collapsed into line 2
+		lineMeeting // 6
+	evs, lines, err := ReadLines(strings.NewReader(in))
+	require.NoError(t, err)
+	assert.Equal(t, []Envelope{mustDecode(t, lineSigned), mustDecode(t, lineDeposited), mustDecode(t, lineMeeting)}, evs)
+	assert.Equal(t, []int{2, 4, 6}, lines, "line of each event")
+
+	evs, lines, err = ReadLines(strings.NewReader(lineSigned + "\n{}"))
+	require.Error(t, err)
+	assert.Nil(t, evs)
+	assert.Nil(t, lines)
+}
