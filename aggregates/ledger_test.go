@@ -1,0 +1,670 @@
+package aggregates_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/jslog"
+	"github.com/ccm-ledger/ccm-ledger/events/natstest"
+	"github.com/ccm-ledger/ccm-ledger/events/record"
+)
+
+// today is the injected clock of the ledgers under test.
+func today() time.Time { return time.Date(2026, time.June, 30, 12, 0, 0, 0, time.UTC) }
+
+// openLog opens the log on a new connection to srv: each clerk of a test
+// has its own.
+func openLog(t *testing.T, srv *natstest.Server) *jslog.Log {
+	t.Helper()
+	l, err := jslog.Open(context.Background(), srv.Conn(t), jslog.Config{})
+	require.NoError(t, err, "open the log")
+	return l
+}
+
+// stored returns every event in the log, in stream order.
+func stored(t *testing.T, l *jslog.Log) []events.Envelope {
+	t.Helper()
+	evs, _, err := l.ReadAll(context.Background(), jslog.ReadOptions{})
+	require.NoError(t, err, "read the log")
+	return evs
+}
+
+func msgs(t *testing.T, l *jslog.Log) uint64 {
+	t.Helper()
+	h, err := l.Head(context.Background())
+	require.NoError(t, err, "head of the log")
+	return h.Msgs
+}
+
+// readInput reads a JSON Lines file of testdata.
+func readInput(t *testing.T, name string) []events.Envelope {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	defer f.Close()
+	evs, err := events.ReadAll(f)
+	require.NoError(t, err, "read testdata/%s", name)
+	return evs
+}
+
+// firstDeposits returns the signatures and deposits of the first n
+// instruments of testdata/first40.jsonl, deposit lines first.
+func firstDeposits(t *testing.T, n int) []events.Envelope {
+	t.Helper()
+	all := readInput(t, "first40.jsonl")
+	require.Len(t, all, 80)
+	return all[:2*n]
+}
+
+// assertEachOnce checks that the log holds every event of want exactly
+// once, and nothing else besides extra.
+func assertEachOnce(t *testing.T, l *jslog.Log, want []events.Envelope, extra int) {
+	t.Helper()
+	count := map[uuid.UUID]int{}
+	for _, e := range stored(t, l) {
+		count[e.ID]++
+	}
+	for _, e := range want {
+		assert.Equal(t, 1, count[e.ID], "%s %s %s is stored exactly once", e.Type, e.Scope(), e.Date)
+	}
+	assert.Len(t, count, len(want)+extra, "distinct events in the log")
+	for id, n := range count {
+		assert.Equal(t, 1, n, "event %s stored %d times", id, n)
+	}
+}
+
+// countingStore counts the appends and the conflicts a Ledger meets.
+type countingStore struct {
+	aggregates.Store
+	mu                 sync.Mutex
+	appends, conflicts int
+}
+
+func (s *countingStore) Append(ctx context.Context, scope string, expected uint64, evs ...events.Envelope) (uint64, error) {
+	seq, err := s.Store.Append(ctx, scope, expected, evs...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appends++
+	if errors.Is(err, events.ErrConflict) {
+		s.conflicts++
+	}
+	return seq, err
+}
+
+func (s *countingStore) counts() (appends, conflicts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appends, s.conflicts
+}
+
+func TestRecordStoresAndAnotherLedgerReadsIt(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	l := aggregates.NewLedger(log, today)
+
+	seq, err := l.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), seq)
+	seq, err = l.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), seq)
+	assert.Equal(t, uint64(2), msgs(t, log))
+
+	other := aggregates.NewLedger(openLog(t, srv), today)
+	last, err := other.Sync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), last, "Sync returns the last sequence read")
+	swe := other.State("SWE")
+	assert.Len(t, swe.Facts(events.Signed), 1)
+	assert.Len(t, swe.Facts(events.Deposited), 1)
+	assert.Equal(t, uint64(2), swe.Version)
+}
+
+func TestRecordAfterAConflictReadsTheLogAndDecidesAgain(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	clerk1 := aggregates.NewLedger(log, today)
+	store2 := &countingStore{Store: openLog(t, srv)}
+	clerk2 := aggregates.NewLedger(store2, today)
+	_, err := clerk2.Sync(ctx)
+	require.NoError(t, err)
+
+	_, err = clerk1.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	// Clerk 2 still holds Sweden at version 0: its append conflicts, it
+	// reads the signature, decides again and stores.
+	report := ev(t, events.ReportSubmitted, "SWE", "2013-03-28", &events.Report{Kind: events.InitialReport})
+	seq, err := clerk2.Record(ctx, report)
+	require.NoError(t, err, "the report is possible whatever the other clerk recorded")
+	assert.Equal(t, uint64(2), seq)
+	appends, conflicts := store2.counts()
+	assert.Equal(t, 2, appends, "one stale append, one good")
+	assert.Equal(t, 1, conflicts, "the stale append conflicted")
+	assert.Len(t, clerk2.State("SWE").Facts(events.Signed), 1, "clerk 2 read the other clerk's signature")
+	assertEachOnce(t, log, []events.Envelope{signed(t, "SWE", "2008-12-03"), report}, 0)
+}
+
+func TestRecordAfterAConflictRejectsWhatTheOtherClerkMadeImpossible(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	clerk1 := aggregates.NewLedger(log, today)
+	store2 := &countingStore{Store: openLog(t, srv)}
+	clerk2 := aggregates.NewLedger(store2, today)
+	_, err := clerk1.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	_, err = clerk2.Sync(ctx)
+	require.NoError(t, err)
+
+	// Two clerks record Sweden's ratification with different dates.
+	_, err = clerk1.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
+	require.NoError(t, err)
+	_, err = clerk2.Record(ctx, deposited(t, "SWE", "2012-04-24", events.Ratification))
+	assertOutcome(t, aggregates.RuleSecondDeposit, err, "the second clerk's deposit")
+	_, conflicts := store2.counts()
+	assert.Equal(t, 1, conflicts, "the second clerk learnt of the first deposit from a conflict")
+	assert.Equal(t, uint64(2), msgs(t, log), "the rejected deposit is not stored")
+}
+
+func TestRecordRejectsOnlyOnWhatTheLogHolds(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	clerk1 := aggregates.NewLedger(openLog(t, srv), today)
+	clerk2 := aggregates.NewLedger(openLog(t, srv), today)
+	_, err := clerk2.Sync(ctx)
+	require.NoError(t, err)
+
+	_, err = clerk1.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	// Clerk 2's copy of Sweden has no signature: on its own it would
+	// reject the ratification. A rejection must rest on the log.
+	_, err = clerk2.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
+	assert.NoError(t, err, "the ratification follows the signature recorded by the other clerk")
+}
+
+func TestTwoClerksRecordOneDepositAtOnce(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	setup := aggregates.NewLedger(log, today)
+	states := []string{"SWE", "NOR", "DEU", "FRA", "JPN"}
+	for _, s := range states {
+		_, err := setup.Record(ctx, signed(t, s, "2008-12-03"))
+		require.NoError(t, err)
+	}
+	clerks := []*aggregates.Ledger{aggregates.NewLedger(openLog(t, srv), today), aggregates.NewLedger(openLog(t, srv), today)}
+	for _, c := range clerks {
+		_, err := c.Sync(ctx)
+		require.NoError(t, err)
+	}
+	errs := make([][]error, len(clerks))
+	var wg sync.WaitGroup
+	for i, c := range clerks {
+		errs[i] = make([]error, len(states))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j, s := range states {
+				// Clerk 0 says the 10th, clerk 1 the 11th.
+				_, errs[i][j] = c.Record(ctx, deposited(t, s, fmt.Sprintf("2011-01-%02d", 10+i), events.Ratification))
+			}
+		}()
+	}
+	wg.Wait()
+	for j, s := range states {
+		var won, lost int
+		for i := range clerks {
+			if errs[i][j] == nil {
+				won++
+				continue
+			}
+			assertOutcome(t, aggregates.RuleSecondDeposit, errs[i][j], "clerk %d, %s", i, s)
+			lost++
+		}
+		assert.Equal(t, 1, won, "%s: exactly one clerk's deposit is stored", s)
+		assert.Equal(t, 1, lost, "%s: the other clerk's is rejected", s)
+	}
+	assert.Equal(t, uint64(2*len(states)), msgs(t, log), "one signature and one deposit per State")
+}
+
+func TestRecordDuplicate(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	l := aggregates.NewLedger(log, today)
+	e := signed(t, "SWE", "2008-12-03")
+	_, err := l.Record(ctx, e)
+	require.NoError(t, err)
+
+	seq, err := l.Record(ctx, e)
+	assertOutcome(t, duplicate, err, "the same event again")
+	assert.Zero(t, seq, "a duplicate returns sequence 0")
+
+	// A ledger that has not read the log learns of it from the log.
+	fresh := aggregates.NewLedger(openLog(t, srv), today)
+	seq, err = fresh.Record(ctx, e)
+	assertOutcome(t, duplicate, err, "the same event from a ledger that had not read the log")
+	assert.Zero(t, seq)
+	assert.Equal(t, uint64(1), msgs(t, log), "stored once")
+}
+
+func TestRecordOneCommand(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	l := aggregates.NewLedger(log, today)
+
+	_, err := l.Record(ctx)
+	assert.Error(t, err, "a command without events")
+	_, err = l.Record(ctx, signed(t, "SWE", "2008-12-03"), signed(t, "NOR", "2008-12-03"))
+	assert.Error(t, err, "a command about two States")
+	// Decided in order, each seeing the one before; all or nothing.
+	_, err = l.Record(ctx, signed(t, "SWE", "2008-12-03"), deposited(t, "SWE", "2012-04-23", events.Accession))
+	assertOutcome(t, aggregates.RuleAccessionBySignatory, err, "signature and accession in one command")
+	assert.Zero(t, msgs(t, log), "nothing of a rejected command is stored")
+
+	seq, err := l.Record(ctx, signed(t, "SWE", "2008-12-03"), deposited(t, "SWE", "2012-04-23", events.Ratification))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), seq, "the sequence of the command's last event")
+	evs := stored(t, log)
+	require.Len(t, evs, 2)
+	assert.Equal(t, events.Signed, evs[0].Type)
+	assert.Equal(t, events.Deposited, evs[1].Type)
+}
+
+func TestRecordFutureDateWithInjectedClock(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t, natstest.RunServer(t))
+	clock := func() time.Time { return time.Date(2012, time.April, 22, 23, 59, 0, 0, time.UTC) }
+	l := aggregates.NewLedger(log, clock)
+	_, err := l.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	_, err = l.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
+	assertOutcome(t, aggregates.RuleFutureDate, err, "a deposit dated tomorrow")
+}
+
+func TestImportValidSetThenTheSameAgain(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	l := aggregates.NewLedger(log, today)
+	input := readInput(t, "first40.jsonl")
+	require.Len(t, input, 80)
+
+	var lastDone, lastTotal int
+	res, err := l.Import(ctx, input, func(done, total int) { lastDone, lastTotal = done, total })
+	require.NoError(t, err)
+	assert.Equal(t, aggregates.ImportResult{Appended: 80, Skipped: 0, LastSeq: 80, Attempts: 1}, res)
+	assert.Equal(t, 80, lastDone, "progress reaches the end")
+	assert.Equal(t, 80, lastTotal)
+	assert.Equal(t, uint64(80), msgs(t, log))
+	assert.Equal(t, uint64(80), l.Seq())
+
+	// The derived entry into force (rules.md §1) and Art. 17(2) dates of
+	// the later instruments among the forty.
+	conv := l.Convention()
+	assert.Equal(t, "2010-08-01", conv.EntryIntoForce.String(), "the Convention's entry into force")
+	assert.Equal(t, "2010-02-16", conv.ThirtiethDeposit.String(), "the thirtieth deposit")
+	for state, want := range map[string]string{
+		"IRL": "2010-08-01", "MDA": "2010-08-01", "BFA": "2010-08-01",
+		"WSM": "2010-10-01", "GBR": "2010-11-01", "LSO": "2010-11-01",
+		"MLI": "2010-12-01", "COM": "2011-01-01",
+	} {
+		deps := l.State(state).Facts(events.Deposited)
+		require.Len(t, deps, 1, state)
+		got := conv.EntryIntoForceFor(deps[0].Date)
+		assert.Equal(t, want, got.String(), "%s: entry into force of a deposit on %s", state, deps[0].Date)
+	}
+
+	// Stored in valid-date order: each signature before its deposit,
+	// though the input lists the deposit first.
+	seqs := map[string]map[events.Type]uint64{}
+	for _, e := range stored(t, log) {
+		if seqs[e.State] == nil {
+			seqs[e.State] = map[events.Type]uint64{}
+		}
+		seqs[e.State][e.Type] = e.Seq
+	}
+	for state, s := range seqs {
+		assert.Less(t, s[events.Signed], s[events.Deposited], "%s: the signature is stored before the deposit", state)
+	}
+
+	res, err = l.Import(ctx, input, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Appended, "the same input again records nothing")
+	assert.Equal(t, 80, res.Skipped, "every event is skipped")
+	assert.Equal(t, uint64(80), msgs(t, log))
+
+	fresh := aggregates.NewLedger(openLog(t, srv), today)
+	res, err = fresh.Import(ctx, input, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Appended, "a ledger that had not read the log records nothing either")
+	assert.Equal(t, 80, res.Skipped)
+	assert.Equal(t, uint64(80), msgs(t, log))
+}
+
+func TestImportDecidesInValidDateOrder(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	input := []events.Envelope{
+		deposited(t, "SWE", "2012-04-23", events.Ratification),
+		// Ireland signed and ratified on one day (states.csv): the
+		// deposit line comes first.
+		deposited(t, "IRL", "2008-12-03", events.Ratification),
+		ev(t, events.StockpileDestructionCompleted, "GBR", "2013-12-17", nil),
+		signed(t, "IRL", "2008-12-03"),
+		ev(t, events.StockpileDeclared, "GBR", "2013-12-17", &events.Quantities{}),
+		signed(t, "SWE", "2008-12-03"),
+	}
+	res, err := l.Import(ctx, input, nil)
+	require.NoError(t, err, "an input listing facts before those they depend on")
+	assert.Equal(t, len(input), res.Appended)
+	evs := stored(t, log)
+	for i := 1; i < len(evs); i++ {
+		assert.LessOrEqual(t, evs[i-1].Date, evs[i].Date, "stored in valid-date order: %s before %s", describe(evs[i-1:i]), describe(evs[i:i+1]))
+	}
+	// One State's facts of one day, in the order of its life under the
+	// Convention.
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Date.String()+" "+e.Scope()+" "+string(e.Type))
+	}
+	sort.SliceStable(got, func(i, j int) bool { return got[i][:len("2008-12-03 IRL")] < got[j][:len("2008-12-03 IRL")] })
+	assert.Equal(t, []string{
+		"2008-12-03 IRL signed",
+		"2008-12-03 IRL deposited",
+		"2008-12-03 SWE signed",
+		"2012-04-23 SWE deposited",
+		"2013-12-17 GBR stockpile-declared",
+		"2013-12-17 GBR stockpile-destruction-completed",
+	}, got)
+}
+
+func TestImportListsEveryBadEventAndRecordsNothing(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	before := ev(t, events.ReportSubmitted, "ISL", "2016-01-01", &events.Report{Kind: events.InitialReport})
+	_, err := l.Record(ctx, before)
+	require.NoError(t, err)
+
+	input := []events.Envelope{
+		signed(t, "SWE", "2008-12-03"),
+		deposited(t, "SWE", "2012-04-23", events.Accession), // 1
+		signed(t, "NOR", "2008-12-03"),
+		deposited(t, "NOR", "2008-12-03", events.Ratification),
+		deposited(t, "NOR", "2009-01-01", events.Ratification),                // 4
+		ev(t, events.StockpileDestructionCompleted, "GBR", "2013-12-17", nil), // 5
+		deposited(t, "DEU", "2009-07-08", events.Ratification),                // 6
+		meeting(t, "3MSP", "2012-09-11", "2012-09-14"),
+		meeting(t, "3MSP", "2012-09-12", "2012-09-15"),                                                            // 8: dated after 7, so decided after it
+		ev(t, events.ClearanceCompleted, "LAO", "2020-01-01", nil),                                                // 9
+		ev(t, events.ReportSubmitted, "NOR", "2026-07-01", &events.Report{Kind: events.AnnualReport, Year: 2025}), // 10
+		before, // already recorded: skipped, not a problem
+	}
+	res, err := l.Import(ctx, input, nil)
+	var ie *aggregates.ImportError
+	require.ErrorAs(t, err, &ie, "an import with bad events")
+	assert.ErrorIs(t, err, events.ErrRejected, "the problems are rejections")
+	want := map[int]string{
+		1:  aggregates.RuleAccessionBySignatory,
+		4:  aggregates.RuleSecondDeposit,
+		5:  aggregates.RuleCompletionNoStockpile,
+		6:  aggregates.RuleRatificationUnsigned,
+		8:  aggregates.RuleMeetingCodeTaken,
+		9:  aggregates.RuleClearanceNoContam,
+		10: aggregates.RuleFutureDate,
+	}
+	got := map[int]string{}
+	var indexes []int
+	for _, p := range ie.Problems {
+		var r *aggregates.Rejection
+		require.ErrorAs(t, p.Err, &r, "problem %d: %v", p.Index, p.Err)
+		got[p.Index] = r.Rule
+		indexes = append(indexes, p.Index)
+		assert.Equal(t, input[p.Index].ID, p.Event.ID, "problem %d names its event", p.Index)
+	}
+	assert.Equal(t, want, got, "every bad event, by input index")
+	assert.True(t, sort.IntsAreSorted(indexes), "problems in input order: %v", indexes)
+	assert.Contains(t, err.Error(), "event 2 (deposited SWE 2012-04-23)", "the message names the first bad event, counted from 1")
+	assert.Contains(t, err.Error(), "(and 6 more)")
+	assert.Zero(t, res.Appended)
+	assert.Equal(t, uint64(1), msgs(t, log), "nothing of the import is stored")
+}
+
+// failingChain stores the first k events of the first chain and then
+// reports a conflict, as when another writer got in between.
+type failingChain struct {
+	aggregates.Store
+	k      int
+	failed bool
+}
+
+func (s *failingChain) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(int)) (int, uint64, error) {
+	if s.failed || len(evs) <= s.k {
+		return s.Store.AppendChain(ctx, after, evs, progress)
+	}
+	s.failed = true
+	n, last, err := s.Store.AppendChain(ctx, after, evs[:s.k], progress)
+	if err != nil {
+		return n, last, err
+	}
+	return n, last, fmt.Errorf("chain broken after %d events: %w", n, events.ErrConflict)
+}
+
+func TestImportRecoversFromABrokenChain(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t, natstest.RunServer(t))
+	store := &failingChain{Store: log, k: 7}
+	l := aggregates.NewLedger(store, today)
+	input := readInput(t, "first40.jsonl")
+
+	var progress []int
+	res, err := l.Import(ctx, input, func(done, total int) {
+		progress = append(progress, done)
+		assert.Equal(t, len(input), total, "progress total")
+	})
+	require.NoError(t, err)
+	require.True(t, store.failed, "the chain was broken once")
+	assert.Equal(t, len(input), res.Appended, "every event appended once")
+	assert.Zero(t, res.Skipped, "the events of the broken chain are not counted as skipped")
+	assert.Equal(t, 2, res.Attempts)
+	assert.Equal(t, uint64(len(input)), res.LastSeq)
+	assert.True(t, sort.IntsAreSorted(progress), "progress only grows: %v", progress)
+	assertEachOnce(t, log, input, 0)
+}
+
+// interleaving runs another writer's command just before the first chain.
+type interleaving struct {
+	aggregates.Store
+	before func()
+	done   bool
+}
+
+func (s *interleaving) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(int)) (int, uint64, error) {
+	if !s.done {
+		s.done = true
+		s.before()
+	}
+	return s.Store.AppendChain(ctx, after, evs, progress)
+}
+
+func TestImportRecoversFromAConcurrentRecord(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	input := readInput(t, "first40.jsonl")
+	clerk := aggregates.NewLedger(openLog(t, srv), today)
+	// The clerk records, while the import is deciding, one event of the
+	// import (Ireland's signature) and one of its own.
+	irlSigned := input[1]
+	require.Equal(t, events.Signed, irlSigned.Type)
+	msp1 := meeting(t, "1MSP", "2010-11-09", "2010-11-12")
+	store := &interleaving{Store: log, before: func() {
+		_, err := clerk.Record(ctx, irlSigned)
+		assert.NoError(t, err, "the clerk's signature")
+		_, err = clerk.Record(ctx, msp1)
+		assert.NoError(t, err, "the clerk's meeting")
+	}}
+	l := aggregates.NewLedger(store, today)
+
+	res, err := l.Import(ctx, input, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Attempts, "the first chain conflicted")
+	assert.Equal(t, len(input)-1, res.Appended, "all but the clerk's signature")
+	assert.Equal(t, 1, res.Skipped, "the clerk's signature is skipped")
+	assert.Equal(t, len(input), res.Appended+res.Skipped, "every event of the input is counted once")
+	assertEachOnce(t, log, append(input, msp1), 0)
+	assert.Len(t, l.State(events.ConventionScope).Facts(events.MeetingHeld), 1, "the import read the clerk's meeting")
+}
+
+// lateSignature is a signature dated after the Convention's entry into
+// force on 1 Aug 2010, by a State that did not sign (illustrative).
+func lateSignature(t *testing.T, date string) events.Envelope {
+	return signed(t, "POL", date)
+}
+
+func TestSignatureAfterEntryIntoForceRejectedOnceThirtyDepositsAreKnown(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		deposits int
+		then     string
+	}{
+		{"29 deposits: the Convention's date is unknown", 29, ""},
+		{"30 deposits: closed since 1 Aug 2010", 30, aggregates.RuleSignatureClosed},
+		{"40 deposits", 40, aggregates.RuleSignatureClosed},
+	} {
+		t.Run(tc.name+", recorded", func(t *testing.T) {
+			l := aggregates.NewLedger(openLog(t, natstest.RunServer(t)), today)
+			_, err := l.Import(ctx, firstDeposits(t, tc.deposits), nil)
+			require.NoError(t, err)
+			_, err = l.Record(ctx, lateSignature(t, "2010-08-01"))
+			assertOutcome(t, tc.then, err, "a signature on 1 Aug 2010 after %d deposits", tc.deposits)
+		})
+		t.Run(tc.name+", in one import", func(t *testing.T) {
+			log := openLog(t, natstest.RunServer(t))
+			l := aggregates.NewLedger(log, today)
+			// The signature comes first in the input; it is decided after
+			// the deposits dated before it.
+			input := append([]events.Envelope{lateSignature(t, "2010-08-01")}, firstDeposits(t, tc.deposits)...)
+			_, err := l.Import(ctx, input, nil)
+			if tc.then == "" {
+				require.NoError(t, err)
+				return
+			}
+			var ie *aggregates.ImportError
+			require.ErrorAs(t, err, &ie)
+			require.Len(t, ie.Problems, 1, "only the signature: %v", err)
+			assert.Equal(t, 0, ie.Problems[0].Index)
+			assertOutcome(t, tc.then, ie.Problems[0].Err, "the signature in the import")
+			assert.Zero(t, msgs(t, log))
+		})
+	}
+}
+
+func TestRetractedDepositNoLongerCountsForEntryIntoForce(t *testing.T) {
+	ctx := context.Background()
+	base := firstDeposits(t, 30)
+	mda := base[len(base)-2] // Moldova's deposit, the 30th
+	require.Equal(t, "MDA", mda.State)
+	require.Equal(t, events.Deposited, mda.Type)
+	gone := retraction(t, mda, "2010-09-01", "test: the deposit is taken back")
+
+	t.Run("recorded", func(t *testing.T) {
+		l := aggregates.NewLedger(openLog(t, natstest.RunServer(t)), today)
+		_, err := l.Import(ctx, base, nil)
+		require.NoError(t, err)
+		_, err = l.Record(ctx, gone)
+		require.NoError(t, err)
+		assert.Zero(t, l.Convention().EntryIntoForce, "29 deposits left")
+		_, err = l.Record(ctx, lateSignature(t, "2010-09-02"))
+		assert.NoError(t, err, "signature possible again")
+	})
+	t.Run("imported", func(t *testing.T) {
+		l := aggregates.NewLedger(openLog(t, natstest.RunServer(t)), today)
+		_, err := l.Import(ctx, base, nil)
+		require.NoError(t, err)
+		_, err = l.Import(ctx, []events.Envelope{gone, lateSignature(t, "2010-09-02")}, nil)
+		assert.NoError(t, err, "the import decides the signature after the retraction dated before it")
+	})
+}
+
+func TestApplyFromAFollower(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	writer := aggregates.NewLedger(log, today)
+	_, err := writer.Import(ctx, firstDeposits(t, 30), nil)
+	require.NoError(t, err)
+
+	follower := aggregates.NewLedger(openLog(t, srv), today)
+	for _, e := range stored(t, log) {
+		follower.Apply(e)
+	}
+	assert.Equal(t, uint64(60), follower.Seq())
+	assert.Equal(t, writer.Convention(), follower.Convention(), "the same Convention from applied events")
+	// Nothing left to read.
+	last, err := follower.Sync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(60), last)
+}
+
+func TestCheckDecidesWithoutRecording(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	input := readInput(t, "first40.jsonl")
+	_, err := l.Record(ctx, input[1]) // Ireland's signature
+	require.NoError(t, err)
+
+	res, err := l.Check(ctx, input)
+	require.NoError(t, err)
+	assert.Equal(t, len(input)-1, res.Appended, "events an import would record")
+	assert.Equal(t, 1, res.Skipped, "events already recorded")
+	assert.Equal(t, uint64(1), msgs(t, log), "Check records nothing")
+
+	_, err = l.Check(ctx, append(input, deposited(t, "SWE", "2012-04-23", events.Accession), signed(t, "SWE", "2008-12-03")))
+	var ie *aggregates.ImportError
+	require.ErrorAs(t, err, &ie)
+	require.Len(t, ie.Problems, 1)
+	assert.Equal(t, len(input), ie.Problems[0].Index)
+	assertOutcome(t, aggregates.RuleAccessionBySignatory, ie.Problems[0].Err, "Sweden's accession")
+	assert.Equal(t, uint64(1), msgs(t, log), "Check records nothing")
+}
+
+// TestBundledRecordIsPossible imports the record the ledger ships with
+// (events/record): every fact in it must be possible under the
+// Convention's rules, and its deposits must give the Convention's entry
+// into force on 1 Aug 2010 (rules.md §1).
+func TestBundledRecordIsPossible(t *testing.T) {
+	ctx := context.Background()
+	input, err := events.ReadAll(bytes.NewReader(record.JSONL()))
+	require.NoError(t, err, "read the bundled record")
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	res, err := l.Import(ctx, input, nil)
+	require.NoError(t, err, "import the bundled record")
+	assert.Equal(t, len(input), res.Appended)
+	assert.Equal(t, uint64(len(input)), msgs(t, log))
+	conv := l.Convention()
+	assert.Equal(t, "2010-08-01", conv.EntryIntoForce.String())
+	assert.Equal(t, "2010-02-16", conv.ThirtiethDeposit.String())
+}
