@@ -29,6 +29,7 @@ type Report struct {
 	Article3      Article3Table           `json:"article3"`
 	Article4      Article4Table           `json:"article4"`
 	Article5      Article5Table           `json:"article5"`
+	Article6      Article6Table           `json:"article6"`
 	Article7      Article7Table           `json:"article7"`
 	Article9      Article9Table           `json:"article9"`
 }
@@ -57,6 +58,14 @@ type Article4Table struct {
 // Article5Table lists States Parties with victim assistance obligations.
 type Article5Table struct {
 	Obligations []string `json:"obligations"`
+}
+
+// Article6Table lists States Parties by what they reported under Article 6.
+type Article6Table struct {
+	// Requested: reported needs for assistance.
+	Requested []string `json:"requested"`
+	// Provided: reported providing assistance.
+	Provided []string `json:"provided"`
 }
 
 // Article7Table lists States Parties by transparency reporting status.
@@ -187,6 +196,12 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 		if st.Article5.Status == "active" {
 			r.Article5.Obligations = append(r.Article5.Obligations, iso3)
 		}
+		if st.Article6.Requested != 0 {
+			r.Article6.Requested = append(r.Article6.Requested, iso3)
+		}
+		if st.Article6.Provided != 0 {
+			r.Article6.Provided = append(r.Article6.Provided, iso3)
+		}
 		switch st.Article7.Initial.Status {
 		case ReportSubmitted, ReportSubmittedLate:
 			r.Article7.InitialSubmitted = append(r.Article7.InitialSubmitted, iso3)
@@ -225,6 +240,7 @@ func (r *Report) normalize() {
 	for _, l := range []*[]string{&r.StatesParties, &r.InForce, &r.NotInForce, &r.Signatories, &r.Withdrawing, &r.Withdrawn,
 		&r.Article3.Obligations, &r.Article3.Overdue, &r.Article3.Completed, &r.Article3.Retaining,
 		&r.Article4.Obligations, &r.Article4.Overdue, &r.Article4.Completed, &r.Article5.Obligations,
+		&r.Article6.Requested, &r.Article6.Provided,
 		&r.Article7.InitialSubmitted, &r.Article7.InitialLate, &r.Article7.InitialNotDue,
 		&r.Article7.AnnualDue, &r.Article7.AnnualSubmitted, &r.Article7.AnnualLate,
 		&r.Article9.Adopted, &r.Article9.InProgress, &r.Article9.DeemedAdequate} {

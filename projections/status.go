@@ -50,6 +50,7 @@ type Status struct {
 	Article3            Obligation  `json:"article3"`
 	Article4            Obligation  `json:"article4"`
 	Article5            Article5    `json:"article5"`
+	Article6            Article6    `json:"article6"`
 	Article7            Article7    `json:"article7"`
 	Article9            Article9    `json:"article9"`
 }
@@ -80,6 +81,15 @@ type Obligation struct {
 type Article5 struct {
 	Status   string      `json:"status"` // none or active
 	Declared events.Date `json:"declared"`
+}
+
+// Article6 is what a State reported under Article 6 (international
+// cooperation and assistance): the first request for assistance and the
+// first report of assistance provided, dated on or before the date (null
+// when none). It is derived for every State, party or not.
+type Article6 struct {
+	Requested events.Date `json:"requested"`
+	Provided  events.Date `json:"provided"`
 }
 
 // Article7 is the status of transparency reporting.
@@ -133,6 +143,12 @@ func statusOf(f *Fold, conv aggregates.Convention, iso3 string, asOf events.Date
 		Article7: Article7{Initial: ReportStatus{Status: ReportNotDue}, Annual: []ReportStatus{}, Rule: opt.annualRule().Name}}
 	if c, ok := events.LookupState(iso3); ok {
 		st.Name, st.Region = c.Name, string(c.Region)
+	}
+	if r := s.Facts(events.AssistanceRequested); len(r) > 0 && r[0].Date <= asOf {
+		st.Article6.Requested = r[0].Date
+	}
+	if p := s.Facts(events.AssistanceProvided); len(p) > 0 && p[0].Date <= asOf {
+		st.Article6.Provided = p[0].Date
 	}
 	if sig, ok := s.Signature(asOf); ok {
 		st.Signed = sig.Date

@@ -1,0 +1,984 @@
+package projections
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/events"
+)
+
+// The layout of the snapshot bucket (see docs/snapshots.md):
+//
+//	_index          the snapshots present: meeting, as-of date, sequence
+//	<M>._meta       snapshot of meeting M: as-of date, sequence covered,
+//	                record time, per-State key revisions and deposits,
+//	                the Convention's own facts
+//	<M>._status     the status of every State as of M's last day
+//	<M>.<ISO3>      the State's facts dated on or before M's last day
+//
+// Every value is gzip-compressed JSON behind a one-byte tag; a value over
+// partSize is split into <key>.p1, <key>.p2, ... behind a manifest.
+const (
+	snapshotFormat = 1
+	indexKey       = "_index"
+)
+
+func metaKey(code string) string        { return code + "._meta" }
+func statusKey(code string) string      { return code + "._status" }
+func stateKey(code, iso3 string) string { return code + "." + iso3 }
+
+// partSize is the largest value written under one key. The server's
+// default maximum payload is 1 MiB.
+var partSize = 512 << 10
+
+// errStale marks a snapshot that changed while it was read (a concurrent
+// refresh) or cannot be decoded: queries then fold the log instead.
+var errStale = errors.New("snapshot changed while read")
+
+// snapIndex lists the snapshots present and the head of the log they were
+// last brought to.
+type snapIndex struct {
+	Format    int          `json:"format"`
+	Head      uint64       `json:"head"`
+	Snapshots []indexEntry `json:"snapshots"`
+}
+
+type indexEntry struct {
+	Meeting string      `json:"meeting"`
+	AsOf    events.Date `json:"as_of"`
+	Seq     uint64      `json:"seq"`
+}
+
+// snapMeta describes one meeting's snapshot.
+type snapMeta struct {
+	Format  int         `json:"format"`
+	Meeting string      `json:"meeting"`
+	AsOf    events.Date `json:"as_of"`
+	// Seq is the last stream sequence the snapshot covers, Time its record
+	// time.
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	// Rule is the annual-report rule of the stored statuses, StatusRev the
+	// sequence at which they were written.
+	Rule      string `json:"rule"`
+	StatusRev uint64 `json:"status_rev"`
+	// States has an entry for each State with facts dated on or before
+	// AsOf.
+	States map[string]snapState `json:"states"`
+	// Convention holds the Convention's own facts (meetings).
+	Convention []factRec `json:"convention"`
+}
+
+// snapState is the meta's entry for one State: the sequence at which its
+// key was written, what the key holds, and its live deposits (for the
+// Convention's entry into force).
+type snapState struct {
+	Rev      uint64        `json:"rev"`
+	Facts    int           `json:"facts"`
+	Bytes    int           `json:"bytes"`
+	Deposits []events.Date `json:"deposits,omitempty"`
+}
+
+// stateValue is the value of a per-State key.
+type stateValue struct {
+	State string    `json:"state"`
+	Rev   uint64    `json:"rev"`
+	Facts []factRec `json:"facts"`
+}
+
+// statusValue is the value of a meeting's _status key.
+type statusValue struct {
+	Rev      uint64   `json:"rev"`
+	Statuses []Status `json:"statuses"`
+}
+
+// factRec is one fact in a snapshot: the event without its State (the key
+// says it), and, for a retracted fact, the retraction.
+type factRec struct {
+	ID           uuid.UUID       `json:"i"`
+	Type         events.Type     `json:"t"`
+	Date         events.Date     `json:"d"`
+	Seq          uint64          `json:"s"`
+	Data         json.RawMessage `json:"p,omitempty"`
+	Source       string          `json:"src"`
+	RetractedBy  string          `json:"rby,omitempty"`
+	RetractedSeq uint64          `json:"rs,omitempty"`
+}
+
+// retraction identifies the event that retracted a fact.
+type retraction struct {
+	ID  uuid.UUID
+	Seq uint64
+}
+
+func recOf(f aggregates.Fact) factRec {
+	return factRec{ID: f.ID, Type: f.Type, Date: f.Date, Seq: f.Seq, Data: events.Envelope{Payload: f.Payload}.Data(), Source: f.Source}
+}
+
+// envelope rebuilds the stored event of a fact of scope.
+func (r factRec) envelope(scope string) (events.Envelope, error) {
+	p, err := decodePayload(r.Type, r.Data)
+	if err != nil {
+		return events.Envelope{}, fmt.Errorf("fact %s: %w", r.ID, err)
+	}
+	e := events.Envelope{ID: r.ID, Type: r.Type, Date: r.Date, Payload: p, Source: r.Source, Seq: r.Seq}
+	if scope != events.ConventionScope {
+		e.State = scope
+	}
+	return e, nil
+}
+
+// decodePayload reads the canonical data of a fact back into its payload
+// type.
+func decodePayload(t events.Type, data []byte) (events.Payload, error) {
+	var p events.Payload
+	switch t {
+	case events.Signed, events.WithdrawalNotified, events.StockpileDestructionCompleted,
+		events.ClearanceCompleted, events.VictimsDeclared:
+		return events.Empty{}, nil
+	case events.Deposited:
+		p = &events.Deposit{}
+	case events.StockpileDeclared, events.StockpileDestroyed, events.RetentionDeclared:
+		p = &events.Quantities{}
+	case events.ContaminationDeclared:
+		p = &events.Contamination{}
+	case events.ReportSubmitted:
+		p = &events.Report{}
+	case events.LegislationStatus:
+		p = &events.Legislation{}
+	case events.ExtensionGranted:
+		p = &events.Extension{}
+	case events.AssistanceRequested, events.AssistanceProvided:
+		p = &events.Assistance{}
+	case events.MeetingHeld:
+		p = &events.Meeting{}
+	default:
+		return nil, fmt.Errorf("type %q cannot be held in a snapshot", t)
+	}
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, p); err != nil {
+			return nil, fmt.Errorf("%s data: %w", t, err)
+		}
+	}
+	return p, nil
+}
+
+// recsOf returns the facts of s dated on or before upTo, live and
+// retracted, in stream order.
+func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction) []factRec {
+	var out []factRec
+	for _, t := range events.Types() {
+		for _, f := range s.Facts(t) {
+			if f.Date <= upTo {
+				out = append(out, recOf(f))
+			}
+		}
+	}
+	for id, f := range s.Retracted {
+		if f.Date > upTo {
+			continue
+		}
+		r := recOf(f)
+		if by, ok := rby[id]; ok {
+			r.RetractedBy, r.RetractedSeq = by.ID.String(), by.Seq
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Seq != out[j].Seq {
+			return out[i].Seq < out[j].Seq
+		}
+		return bytes.Compare(out[i].ID[:], out[j].ID[:]) < 0
+	})
+	return out
+}
+
+// stateOf rebuilds the aggregate of scope from its snapshot facts, and
+// notes their retractions in rby.
+func stateOf(scope string, recs []factRec, rby map[uuid.UUID]retraction) (*aggregates.State, error) {
+	s := aggregates.NewState(scope)
+	for _, r := range recs {
+		e, err := r.envelope(scope)
+		if err != nil {
+			return nil, err
+		}
+		s.Apply(e)
+	}
+	for _, r := range recs {
+		if r.RetractedBy == "" {
+			continue
+		}
+		id, err := uuid.Parse(r.RetractedBy)
+		if err != nil {
+			return nil, fmt.Errorf("fact %s: retracted by %q: %w", r.ID, r.RetractedBy, err)
+		}
+		s.Apply(events.Envelope{ID: id, Type: events.Retracted, State: r.envelopeState(scope), Seq: r.RetractedSeq,
+			Payload: &events.Retraction{Event: r.ID, Reason: "retracted"}})
+		if rby != nil {
+			rby[r.ID] = retraction{ID: id, Seq: r.RetractedSeq}
+		}
+	}
+	return s, nil
+}
+
+func (r factRec) envelopeState(scope string) string {
+	if scope == events.ConventionScope {
+		return ""
+	}
+	return scope
+}
+
+// liveDeposits returns the dates of a State's live deposits dated on or
+// before upTo.
+func liveDeposits(s *aggregates.State, upTo events.Date) []events.Date {
+	var out []events.Date
+	for _, f := range s.Facts(events.Deposited) {
+		if f.Date <= upTo {
+			out = append(out, f.Date)
+		}
+	}
+	return out
+}
+
+// factCount is what changes in a State when an event counts: its live
+// facts and its retracted ones.
+type factCount struct{ live, retracted int }
+
+func countOf(s *aggregates.State) factCount { return factCount{s.Len(), len(s.Retracted)} }
+
+// putValue stores v under key as gzip-compressed JSON, split into parts
+// when large. It returns the bytes written.
+func (e *Engine) putValue(ctx context.Context, key string, v any) (int, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return 0, fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := zw.Close(); err != nil {
+		return 0, fmt.Errorf("encode %s: %w", key, err)
+	}
+	z := buf.Bytes()
+	if len(z) < partSize {
+		if err := e.snaps.Put(ctx, key, append([]byte{'z'}, z...)); err != nil {
+			return 0, fmt.Errorf("store snapshot %s: %w", key, err)
+		}
+		return len(z) + 1, nil
+	}
+	n := 0
+	for i := 0; len(z) > 0; i++ {
+		part := z[:min(partSize, len(z))]
+		z = z[len(part):]
+		if err := e.snaps.Put(ctx, key+".p"+strconv.Itoa(i+1), part); err != nil {
+			return 0, fmt.Errorf("store snapshot %s part %d: %w", key, i+1, err)
+		}
+		n++
+	}
+	man, _ := json.Marshal(manifest{Parts: n, Size: buf.Len()})
+	if err := e.snaps.Put(ctx, key, append([]byte{'m'}, man...)); err != nil {
+		return 0, fmt.Errorf("store snapshot %s: %w", key, err)
+	}
+	return buf.Len() + len(man) + 1, nil
+}
+
+// manifest is the value of a key whose value was split into parts.
+type manifest struct {
+	Parts int `json:"parts"`
+	Size  int `json:"size"`
+}
+
+// getValue reads the value under key into v. found is false when the key
+// is absent; errStale is returned for a value that cannot be decoded.
+func (e *Engine) getValue(ctx context.Context, key string, v any) (bool, error) {
+	raw, found, err := e.snaps.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read snapshot %s: %w", key, err)
+	}
+	if !found {
+		return false, nil
+	}
+	if len(raw) == 0 {
+		return true, fmt.Errorf("%s: empty value: %w", key, errStale)
+	}
+	z := raw[1:]
+	switch raw[0] {
+	case 'z':
+	case 'm':
+		var m manifest
+		if err := json.Unmarshal(z, &m); err != nil {
+			return true, fmt.Errorf("%s: manifest: %v: %w", key, err, errStale)
+		}
+		all := make([]byte, 0, m.Size)
+		for i := 1; i <= m.Parts; i++ {
+			part, ok, err := e.snaps.Get(ctx, key+".p"+strconv.Itoa(i))
+			if err != nil {
+				return true, fmt.Errorf("read snapshot %s part %d: %w", key, i, err)
+			}
+			if !ok {
+				return true, fmt.Errorf("%s: part %d missing: %w", key, i, errStale)
+			}
+			all = append(all, part...)
+		}
+		if len(all) != m.Size {
+			return true, fmt.Errorf("%s: %d bytes in parts, manifest says %d: %w", key, len(all), m.Size, errStale)
+		}
+		z = all
+	default:
+		return true, fmt.Errorf("%s: unknown value tag %q: %w", key, raw[0], errStale)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		return true, fmt.Errorf("%s: %v: %w", key, err, errStale)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return true, fmt.Errorf("%s: %v: %w", key, err, errStale)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("%s: %v: %w", key, err, errStale)
+	}
+	return true, nil
+}
+
+// loadIndex reads the index; ok is false when it is absent or unreadable.
+func (e *Engine) loadIndex(ctx context.Context) (snapIndex, bool, error) {
+	var idx snapIndex
+	found, err := e.getValue(ctx, indexKey, &idx)
+	if errors.Is(err, errStale) {
+		return snapIndex{}, false, nil
+	}
+	if err != nil || !found || idx.Format != snapshotFormat {
+		return snapIndex{}, false, err
+	}
+	return idx, true, nil
+}
+
+// loadMeta reads a meeting's meta; ok is false when it is absent,
+// unreadable or of another format.
+func (e *Engine) loadMeta(ctx context.Context, code string) (*snapMeta, bool, error) {
+	var m snapMeta
+	found, err := e.getValue(ctx, metaKey(code), &m)
+	if errors.Is(err, errStale) {
+		return nil, false, nil
+	}
+	if err != nil || !found || m.Format != snapshotFormat || m.Meeting != code {
+		return nil, false, err
+	}
+	return &m, true, nil
+}
+
+// loadState reads the facts of one State from a snapshot. A State the
+// snapshot does not hold is empty. errStale is returned when the key was
+// rewritten after the meta was read.
+func (e *Engine) loadState(ctx context.Context, m *snapMeta, iso3 string, rby map[uuid.UUID]retraction) (*aggregates.State, error) {
+	ent, ok := m.States[iso3]
+	if !ok {
+		return aggregates.NewState(iso3), nil
+	}
+	var v stateValue
+	found, err := e.getValue(ctx, stateKey(m.Meeting, iso3), &v)
+	if err != nil {
+		return nil, err
+	}
+	if !found || v.Rev != ent.Rev || v.State != iso3 {
+		return nil, fmt.Errorf("%s: facts of %s at %d, meta says %d: %w", m.Meeting, iso3, v.Rev, ent.Rev, errStale)
+	}
+	s, err := stateOf(iso3, v.Facts, rby)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", stateKey(m.Meeting, iso3), err, errStale)
+	}
+	return s, nil
+}
+
+// loadStatuses reads the stored statuses of a snapshot, by State.
+func (e *Engine) loadStatuses(ctx context.Context, m *snapMeta) (map[string]Status, error) {
+	var v statusValue
+	found, err := e.getValue(ctx, statusKey(m.Meeting), &v)
+	if err != nil {
+		return nil, err
+	}
+	if !found || v.Rev != m.StatusRev {
+		return nil, fmt.Errorf("%s: statuses at %d, meta says %d: %w", m.Meeting, v.Rev, m.StatusRev, errStale)
+	}
+	out := make(map[string]Status, len(v.Statuses))
+	for _, st := range v.Statuses {
+		out[st.State] = st
+	}
+	return out, nil
+}
+
+// snapshotView builds the view of b from the nearest snapshot at or after
+// b.AsOf that b's known-at bound covers. It returns nil when there is none,
+// or when snapshots keep changing under the read.
+func (e *Engine) snapshotView(ctx context.Context, b Bounds, want []string) (*view, error) {
+	for range 3 {
+		v, err := e.trySnapshotView(ctx, b, want)
+		if errors.Is(err, errStale) {
+			continue
+		}
+		return v, err
+	}
+	return nil, nil
+}
+
+func (e *Engine) trySnapshotView(ctx context.Context, b Bounds, want []string) (*view, error) {
+	idx, ok, err := e.loadIndex(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cands := make([]indexEntry, 0, len(idx.Snapshots))
+	for _, s := range idx.Snapshots {
+		if s.AsOf >= b.AsOf {
+			cands = append(cands, s)
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].AsOf < cands[j].AsOf })
+	for _, c := range cands {
+		if b.KnownAtSeq != 0 && c.Seq > b.KnownAtSeq {
+			// The index may lag its metas, but never leads them.
+			continue
+		}
+		m, ok, err := e.loadMeta(ctx, c.Meeting)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || m.AsOf < b.AsOf || !b.covers(m.Seq, m.Time) {
+			continue
+		}
+		return e.viewFrom(ctx, b, m, want)
+	}
+	return nil, nil
+}
+
+// viewFrom builds the view of b from the snapshot m: it reads what was
+// recorded after m.Seq and known at b, re-folds the States it touches from
+// their stored facts, and reuses the stored statuses of the others when b
+// is as of m's own date with m's rule and the Convention's entry into force
+// did not move.
+func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []string) (*view, error) {
+	dm := m.AsOf
+	f := NewFold()
+	f.Seq, f.Time = m.Seq, m.Time
+	var news []events.Envelope
+	r := b.rng()
+	r.From = m.Seq + 1
+	if r.To == 0 || r.To >= r.From {
+		if _, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
+			f.Seq, f.Time = ev.Seq, ev.Recorded
+			if ev.Date <= dm || ev.Type == events.Retracted {
+				news = append(news, ev)
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("read the log after snapshot %s: %w", m.Meeting, err)
+		}
+	}
+	conv, err := stateOf(events.ConventionScope, m.Convention, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", metaKey(m.Meeting), err, errStale)
+	}
+	f.scopes[events.ConventionScope] = conv
+	load := func(iso3 string) error {
+		if _, ok := f.scopes[iso3]; ok {
+			return nil
+		}
+		s, err := e.loadState(ctx, m, iso3, nil)
+		if err != nil {
+			return err
+		}
+		f.scopes[iso3] = s
+		return nil
+	}
+	before := map[string]factCount{}
+	for _, ev := range news {
+		sc := ev.Scope()
+		if err := load(sc); err != nil {
+			return nil, err
+		}
+		if _, ok := before[sc]; !ok {
+			before[sc] = countOf(f.scopes[sc])
+		}
+	}
+	for _, ev := range news {
+		f.scopes[ev.Scope()].Apply(ev)
+	}
+	changed := map[string]bool{}
+	for sc, c := range before {
+		if sc != events.ConventionScope && countOf(f.scopes[sc]) != c {
+			changed[sc] = true
+		}
+	}
+	// The Convention's entry into force as of b.AsOf, now and as stored.
+	var now, stored []events.Date
+	states := map[string]bool{}
+	for iso3, st := range m.States {
+		states[iso3] = true
+		for _, d := range st.Deposits {
+			if d <= b.AsOf {
+				stored = append(stored, d)
+			}
+		}
+		if _, loaded := f.scopes[iso3]; !loaded {
+			for _, d := range st.Deposits {
+				if d <= b.AsOf {
+					now = append(now, d)
+				}
+			}
+		}
+	}
+	for iso3, s := range f.scopes {
+		if iso3 == events.ConventionScope {
+			continue
+		}
+		now = append(now, liveDeposits(s, b.AsOf)...)
+		if s.Len() > 0 || len(s.Retracted) > 0 {
+			states[iso3] = true
+		}
+	}
+	eifNow, thirtiethNow, _ := aggregates.ConventionEntryIntoForce(now)
+	eifStored, thirtiethStored, _ := aggregates.ConventionEntryIntoForce(stored)
+	v := &view{fold: f, asOf: b.AsOf, conv: aggregates.Convention{EntryIntoForce: eifNow, ThirtiethDeposit: thirtiethNow},
+		states: sortedKeys(states), snapshot: m.Meeting}
+	if b.AsOf == dm && e.opt.annualRule().Name == m.Rule && eifNow == eifStored && thirtiethNow == thirtiethStored {
+		sts, err := e.loadStatuses(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		for iso3 := range changed {
+			delete(sts, iso3)
+		}
+		v.stored = sts
+		return v, nil
+	}
+	// Statuses are derived from the facts: load the States asked for.
+	if want == nil {
+		want = sortedKeys(m.States)
+	}
+	for _, iso3 := range want {
+		if _, ok := m.States[iso3]; ok {
+			if err := load(iso3); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return v, nil
+}
+
+// RefreshStats counts what RefreshSnapshots did.
+type RefreshStats struct {
+	// Head is the stream sequence every snapshot now covers.
+	Head uint64 `json:"head"`
+	// Created counts snapshots built from a fold of the log (new
+	// meetings, or a meeting whose date or format changed).
+	Created int `json:"created"`
+	// Updated counts snapshots in which some State's facts changed.
+	Updated int `json:"updated"`
+	// Bumped counts snapshots that only moved to the new head: nothing
+	// recorded since touched a fact dated on or before their meeting.
+	Bumped int `json:"bumped"`
+	// Unchanged counts snapshots already at the head.
+	Unchanged int `json:"unchanged"`
+	// Deleted counts snapshots of meetings no longer recorded.
+	Deleted int `json:"deleted"`
+	// States counts the per-State keys written.
+	States int `json:"states"`
+	// Events counts the events read from the log.
+	Events int `json:"events"`
+}
+
+// RefreshSnapshots creates or brings up to date the snapshot of every
+// meeting recorded: a missing one is built from a fold of the log; an
+// existing one reads only what was recorded after the sequence it covers,
+// and rewrites the keys of the States whose facts dated on or before the
+// meeting changed, its statuses, and its meta (an event dated after the
+// meeting touches no key of it: only its sequence moves). It is idempotent
+// and reads nothing but the index when the log did not grow.
+func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
+	var st RefreshStats
+	if e.snaps == nil {
+		return st, errors.New("refresh snapshots: no snapshot store")
+	}
+	head, _, err := e.src.Head(ctx)
+	if err != nil {
+		return st, fmt.Errorf("refresh snapshots: %w", err)
+	}
+	st.Head = head
+	idx, idxOK, err := e.loadIndex(ctx)
+	if err != nil {
+		return st, err
+	}
+	if idxOK && idx.Head == head {
+		st.Unchanged = len(idx.Snapshots)
+		return st, nil
+	}
+	hb := Bounds{KnownAtSeq: head}
+	var meetings []Meeting
+	if head > 0 {
+		if meetings, err = e.meetings(ctx, hb); err != nil {
+			return st, err
+		}
+	}
+	type plan struct {
+		m    Meeting
+		meta *snapMeta // existing, nil to create
+		old  *snapMeta // replaced by a new one
+	}
+	var plans []plan
+	from := head + 1
+	create := false
+	seen := map[string]bool{}
+	for _, m := range meetings {
+		seen[m.Code] = true
+		meta, ok, err := e.loadMeta(ctx, m.Code)
+		if err != nil {
+			return st, err
+		}
+		switch {
+		case !ok || meta.AsOf != m.End || meta.Rule != aggregates.DefaultAnnualRule.Name || meta.Seq > head:
+			plans = append(plans, plan{m: m, old: meta})
+			create, from = true, 1
+		case meta.Seq == head:
+			st.Unchanged++
+			plans = append(plans, plan{m: m, meta: meta})
+		default:
+			plans = append(plans, plan{m: m, meta: meta})
+			from = min(from, meta.Seq+1)
+		}
+	}
+	// Snapshots of meetings the log no longer holds (retracted).
+	if idxOK {
+		for _, s := range idx.Snapshots {
+			if seen[s.Meeting] {
+				continue
+			}
+			if err := e.deleteSnapshot(ctx, s.Meeting); err != nil {
+				return st, err
+			}
+			st.Deleted++
+		}
+	}
+	var evs []events.Envelope
+	rby := map[uuid.UUID]retraction{}
+	if from <= head {
+		if _, err := e.src.Read(ctx, Range{From: from, To: head}, func(ev events.Envelope) error {
+			evs = append(evs, ev)
+			if ev.Type == events.Retracted {
+				rby[ev.Payload.(*events.Retraction).Event] = retraction{ID: ev.ID, Seq: ev.Seq}
+			}
+			return nil
+		}); err != nil {
+			return st, fmt.Errorf("refresh snapshots: read the log: %w", err)
+		}
+	}
+	st.Events = len(evs)
+	var full *Fold
+	if create {
+		full = NewFold()
+		for _, ev := range evs {
+			full.Apply(ev)
+		}
+	}
+	now := e.clock().UTC()
+	entries := make([]indexEntry, 0, len(plans))
+	for _, p := range plans {
+		meta := p.meta
+		switch {
+		case meta == nil:
+			created, n, err := e.createSnapshot(ctx, full, p.m, p.old, rby, now)
+			if err != nil {
+				return st, err
+			}
+			meta = created
+			st.Created++
+			st.States += n
+		case meta.Seq < head:
+			i := sort.Search(len(evs), func(i int) bool { return evs[i].Seq > meta.Seq })
+			n, facts, err := e.updateSnapshot(ctx, meta, evs[i:], rby, now)
+			if err != nil {
+				return st, err
+			}
+			st.States += n
+			if facts {
+				st.Updated++
+			} else {
+				st.Bumped++
+			}
+		}
+		entries = append(entries, indexEntry{Meeting: meta.Meeting, AsOf: meta.AsOf, Seq: meta.Seq})
+	}
+	if _, err := e.putValue(ctx, indexKey, snapIndex{Format: snapshotFormat, Head: head, Snapshots: entries}); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// createSnapshot writes the snapshot of meeting m from a fold of the whole
+// log. old, when not nil, is the snapshot it replaces. It returns the meta
+// and the number of per-State keys written.
+func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old *snapMeta, rby map[uuid.UUID]retraction, now time.Time) (*snapMeta, int, error) {
+	meta := &snapMeta{Format: snapshotFormat, Meeting: m.Code, AsOf: m.End, Seq: full.Seq, Time: full.Time,
+		Created: now, Updated: now, Rule: aggregates.DefaultAnnualRule.Name, StatusRev: full.Seq, States: map[string]snapState{}}
+	n := 0
+	for _, iso3 := range full.Scopes() {
+		s := full.State(iso3)
+		recs := recsOf(s, m.End, rby)
+		if len(recs) == 0 {
+			continue
+		}
+		size, err := e.putValue(ctx, stateKey(m.Code, iso3), stateValue{State: iso3, Rev: full.Seq, Facts: recs})
+		if err != nil {
+			return nil, 0, err
+		}
+		n++
+		meta.States[iso3] = snapState{Rev: full.Seq, Facts: len(recs), Bytes: size, Deposits: liveDeposits(s, m.End)}
+	}
+	meta.Convention = recsOf(full.State(events.ConventionScope), m.End, rby)
+	conv := full.Convention(m.End)
+	sv := statusValue{Rev: full.Seq, Statuses: make([]Status, 0, len(meta.States))}
+	for _, iso3 := range sortedKeys(meta.States) {
+		sv.Statuses = append(sv.Statuses, statusOf(full, conv, iso3, m.End, Options{}))
+	}
+	if _, err := e.putValue(ctx, statusKey(m.Code), sv); err != nil {
+		return nil, 0, err
+	}
+	if _, err := e.putValue(ctx, metaKey(m.Code), meta); err != nil {
+		return nil, 0, err
+	}
+	if old != nil {
+		for iso3 := range old.States {
+			if _, ok := meta.States[iso3]; !ok {
+				if err := e.snaps.Delete(ctx, stateKey(m.Code, iso3)); err != nil {
+					return nil, 0, fmt.Errorf("delete snapshot %s: %w", stateKey(m.Code, iso3), err)
+				}
+			}
+		}
+	}
+	return meta, n, nil
+}
+
+// updateSnapshot brings the snapshot m to the last of news, the events
+// recorded after m.Seq. It returns the per-State keys written and whether
+// any fact of the snapshot changed; m is updated in place.
+func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction, now time.Time) (int, bool, error) {
+	if len(news) == 0 {
+		return 0, false, nil
+	}
+	dm := m.AsOf
+	last := news[len(news)-1]
+	f := NewFold()
+	conv, err := stateOf(events.ConventionScope, m.Convention, rby)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", metaKey(m.Meeting), err)
+	}
+	f.scopes[events.ConventionScope] = conv
+	load := func(iso3 string) error {
+		if _, ok := f.scopes[iso3]; ok {
+			return nil
+		}
+		s, err := e.loadState(ctx, m, iso3, rby)
+		if err != nil {
+			return err
+		}
+		f.scopes[iso3] = s
+		return nil
+	}
+	before := map[string]factCount{}
+	for _, ev := range news {
+		if ev.Date > dm && ev.Type != events.Retracted {
+			continue
+		}
+		sc := ev.Scope()
+		if err := load(sc); err != nil {
+			return 0, false, err
+		}
+		if _, ok := before[sc]; !ok {
+			before[sc] = countOf(f.scopes[sc])
+		}
+		f.scopes[sc].Apply(ev)
+	}
+	changed := map[string]bool{}
+	for sc, c := range before {
+		if countOf(f.scopes[sc]) != c {
+			changed[sc] = true
+		}
+	}
+	oldEIF, oldThirtieth := m.convention()
+	written := 0
+	for _, iso3 := range sortedKeys(changed) {
+		if iso3 == events.ConventionScope {
+			m.Convention = recsOf(conv, dm, rby)
+			continue
+		}
+		s := f.scopes[iso3]
+		recs := recsOf(s, dm, rby)
+		size, err := e.putValue(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last.Seq, Facts: recs})
+		if err != nil {
+			return 0, false, err
+		}
+		written++
+		m.States[iso3] = snapState{Rev: last.Seq, Facts: len(recs), Bytes: size, Deposits: liveDeposits(s, dm)}
+	}
+	newEIF, newThirtieth := m.convention()
+	recompute := map[string]bool{}
+	for iso3 := range changed {
+		if iso3 != events.ConventionScope {
+			recompute[iso3] = true
+		}
+	}
+	if newEIF != oldEIF || newThirtieth != oldThirtieth {
+		// Entry into force moved: every State's dates move with it.
+		for iso3 := range m.States {
+			if err := load(iso3); err != nil {
+				return 0, false, err
+			}
+			recompute[iso3] = true
+		}
+	}
+	if len(recompute) > 0 {
+		sts, err := e.loadStatuses(ctx, m)
+		if err != nil {
+			return 0, false, err
+		}
+		c := aggregates.Convention{EntryIntoForce: newEIF, ThirtiethDeposit: newThirtieth}
+		for iso3 := range recompute {
+			sts[iso3] = statusOf(f, c, iso3, dm, Options{})
+		}
+		sv := statusValue{Rev: last.Seq, Statuses: make([]Status, 0, len(sts))}
+		for _, iso3 := range sortedKeys(sts) {
+			sv.Statuses = append(sv.Statuses, sts[iso3])
+		}
+		if _, err := e.putValue(ctx, statusKey(m.Meeting), sv); err != nil {
+			return 0, false, err
+		}
+		m.StatusRev = last.Seq
+	}
+	m.Seq, m.Time, m.Updated = last.Seq, last.Recorded, now
+	if _, err := e.putValue(ctx, metaKey(m.Meeting), m); err != nil {
+		return 0, false, err
+	}
+	return written, len(changed) > 0, nil
+}
+
+// convention derives the Convention's entry into force as of the meeting
+// from the deposits the meta lists.
+func (m *snapMeta) convention() (eif, thirtieth events.Date) {
+	var deps []events.Date
+	for _, st := range m.States {
+		deps = append(deps, st.Deposits...)
+	}
+	eif, thirtieth, _ = aggregates.ConventionEntryIntoForce(deps)
+	return eif, thirtieth
+}
+
+// deleteSnapshot removes every key of a meeting's snapshot.
+func (e *Engine) deleteSnapshot(ctx context.Context, code string) error {
+	keys, err := e.snaps.Keys(ctx)
+	if err != nil {
+		return fmt.Errorf("list snapshot keys: %w", err)
+	}
+	prefix := code + "."
+	for _, k := range keys {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			if err := e.snaps.Delete(ctx, k); err != nil {
+				return fmt.Errorf("delete snapshot %s: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// SnapshotInfo describes one meeting's snapshot, for `ccm snapshots`.
+type SnapshotInfo struct {
+	Meeting string      `json:"meeting"`
+	AsOf    events.Date `json:"as_of"`
+	// Seq is the last stream sequence the snapshot covers and Recorded its
+	// record time; Behind counts the events recorded since.
+	Seq      uint64    `json:"seq"`
+	Recorded time.Time `json:"recorded"`
+	Behind   uint64    `json:"behind"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	// States counts the States with facts dated on or before AsOf, Facts
+	// their facts, Bytes the size of their keys.
+	States int    `json:"states"`
+	Facts  int    `json:"facts"`
+	Bytes  int    `json:"bytes"`
+	Rule   string `json:"rule"`
+}
+
+// Snapshots lists the meeting snapshots present, in date order. Without a
+// snapshot store the list is empty.
+func (e *Engine) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
+	out := []SnapshotInfo{}
+	if e.snaps == nil {
+		return out, nil
+	}
+	head, _, err := e.src.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	idx, ok, err := e.loadIndex(ctx)
+	if err != nil || !ok {
+		return out, err
+	}
+	for _, s := range idx.Snapshots {
+		m, ok, err := e.loadMeta(ctx, s.Meeting)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		info := SnapshotInfo{Meeting: m.Meeting, AsOf: m.AsOf, Seq: m.Seq, Recorded: m.Time, Created: m.Created, Updated: m.Updated,
+			States: len(m.States), Rule: m.Rule}
+		if head > m.Seq {
+			info.Behind = head - m.Seq
+		}
+		for _, st := range m.States {
+			info.Facts += st.Facts
+			info.Bytes += st.Bytes
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].AsOf != out[j].AsOf {
+			return out[i].AsOf < out[j].AsOf
+		}
+		return out[i].Meeting < out[j].Meeting
+	})
+	return out, nil
+}
+
+// DropSnapshots deletes every key of the snapshot store; the next
+// RefreshSnapshots builds them again. It returns the number of keys
+// deleted.
+func (e *Engine) DropSnapshots(ctx context.Context) (int, error) {
+	if e.snaps == nil {
+		return 0, nil
+	}
+	keys, err := e.snaps.Keys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list snapshot keys: %w", err)
+	}
+	// The index goes first, so that no query picks a half-deleted
+	// snapshot.
+	sort.Slice(keys, func(i, j int) bool { return keys[i] == indexKey || (keys[j] != indexKey && keys[i] < keys[j]) })
+	for _, k := range keys {
+		if err := e.snaps.Delete(ctx, k); err != nil {
+			return 0, fmt.Errorf("delete snapshot %s: %w", k, err)
+		}
+	}
+	return len(keys), nil
+}
