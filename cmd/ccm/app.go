@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Main is the program: its standard streams, environment and clock are
+// fields so that a test can run the whole program in-process.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Now    func() time.Time
+	// ServeReady, when set, is called by `serve` once it accepts requests,
+	// with the NATS client URL and the HTTP address.
+	ServeReady func(natsURL, httpAddr string)
+}
+
+// NewMain returns a Main on the process's streams, environment and clock.
+func NewMain() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
+}
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(m *Main, ctx context.Context, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "", "run the ledger: NATS JetStream (embedded or --nats-url), the HTTP API and the projector", (*Main).serve},
+		{"import", "FILE|-", "validate a JSON Lines file whole, then record it; --bundled records the bundled record", (*Main).importCmd},
+		{"export", "", "write the log as JSON Lines, with stream sequence and record time", (*Main).export},
+		{"record", "", "record one event from flags", (*Main).record},
+		{"status", "ISO3", "one State's state of compliance", (*Main).status},
+		{"report", "", "the Convention-wide tables", (*Main).report},
+		{"diff", "FROM TO", "what changed between two dates or meetings", (*Main).diff},
+		{"history", "ISO3", "a State's timeline with derived dates", (*Main).history},
+		{"replay", "", "the events in valid-date order, each with the change it caused", (*Main).replay},
+		{"meetings", "", "the meetings of the Convention", (*Main).meetings},
+		{"snapshots", "", "the stored meeting snapshots (--refresh to bring them up to date)", (*Main).snapshots},
+		{"version", "", "print the version", (*Main).version},
+	}
+}
+
+// Run runs the program with args (without the program name) and returns the
+// process exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		m.usage(m.Stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] == "exit-codes" {
+			fmt.Fprint(m.Stdout, exitCodesHelp)
+			return exitOK
+		}
+		if len(rest) > 0 {
+			return m.Run(ctx, []string{rest[0], "-h"})
+		}
+		m.usage(m.Stdout)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == name {
+			err := c.run(m, ctx, rest)
+			if err != nil && !errors.Is(err, flag.ErrHelp) {
+				m.printError(err)
+			}
+			return exitCode(err)
+		}
+	}
+	fmt.Fprintf(m.Stderr, "ccm: unknown command %q\n\n", name)
+	m.usage(m.Stderr)
+	return exitUsage
+}
+
+func (m *Main) usage(w io.Writer) {
+	fmt.Fprintln(w, "ccm — the compliance ledger of the Convention on Cluster Munitions")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: ccm COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-26s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Client commands use a running server (--nats-url, default nats://127.0.0.1:4222, or $CCM_NATS_URL)")
+	fmt.Fprintln(w, "or work one-shot on a data directory (--data DIR or $CCM_DATA) with an embedded server.")
+	fmt.Fprintln(w, "`ccm help COMMAND` lists a command's flags; `ccm help exit-codes` the exit codes.")
+}
+
+func (m *Main) version(ctx context.Context, args []string) error {
+	fs := m.flagSet("version", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, "ccm", version())
+	return nil
+}

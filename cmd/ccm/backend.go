@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/embedded"
+	"github.com/ccm-ledger/ccm-ledger/events/jslog"
+	"github.com/ccm-ledger/ccm-ledger/events/record"
+	"github.com/ccm-ledger/ccm-ledger/projections"
+)
+
+// backend is an open ledger: the connection, the log, the decision side
+// (Ledger) and the query side (Engine).
+type backend struct {
+	m      *Main
+	srv    *embedded.Server // nil when connected to a remote server
+	unlock func()
+	nc     *nats.Conn
+	log    *jslog.Log
+	ledger *aggregates.Ledger
+	snaps  *jslog.SnapshotStore
+	where  string
+}
+
+// openOptions adjust how a command opens the ledger.
+type openOptions struct {
+	// listen is the client address of an embedded server ("" = none).
+	listen string
+	// serving marks `ccm serve`: the embedded store defaults to the
+	// per-user data directory.
+	serving bool
+}
+
+// open connects to the ledger the flags name, creating the stream if needed,
+// and loads the bundled record into a new, empty ledger unless --no-record.
+func (m *Main) open(ctx context.Context, c connFlags, o openOptions) (*backend, error) {
+	b := &backend{m: m}
+	embed := c.dataSet || (o.serving && !c.urlSet)
+	var err error
+	if embed {
+		dir := c.data
+		if dir == "" {
+			dir = m.defaultDataDir()
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		unlock, err := lockDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		b.unlock = unlock
+		eo := embedded.Options{StoreDir: dir, DontListen: true}
+		if o.listen != "" {
+			host, port, err := splitHostPort(o.listen)
+			if err != nil {
+				b.close()
+				return nil, usagef("--listen %q: %v", o.listen, err)
+			}
+			eo.DontListen, eo.Host, eo.Port = false, host, port
+		}
+		b.srv, err = embedded.Start(eo)
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		b.nc, err = b.srv.Connect("ccm", false)
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("connect to the embedded server: %w", err)
+		}
+		b.where = "data directory " + dir
+	} else {
+		b.nc, err = jslog.Dial(ctx, jslog.ConnectOptions{
+			URL: c.url, Name: "ccm", User: c.user, Password: c.password, Token: c.token,
+			NKeySeedFile: c.nkey, CredsFile: c.creds, TLSCAFile: c.tlsCA, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot reach the ledger at %s (start `ccm serve`, or work on a data directory with --data DIR): %w", c.url, err)
+		}
+		b.where = c.url
+	}
+	b.log, err = jslog.Open(ctx, b.nc, jslog.Config{Stream: c.stream, Replicas: c.replicas})
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.ledger = aggregates.NewLedger(b.log, m.Now)
+	b.snaps, err = jslog.OpenSnapshots(ctx, b.log)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	if !c.noRecord {
+		head, err := b.log.Head(ctx)
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		if head.Msgs == 0 {
+			res, err := b.importBundled(ctx)
+			if err != nil {
+				b.close()
+				return nil, fmt.Errorf("load the bundled record into the new ledger: %w", err)
+			}
+			fmt.Fprintf(m.Stderr, "ccm: new ledger (%s): loaded the bundled record, %d events\n", b.where, res.Appended)
+		}
+	}
+	return b, nil
+}
+
+func (b *backend) close() {
+	if b.nc != nil {
+		b.nc.Drain()
+		b.nc.Close()
+	}
+	if b.srv != nil {
+		b.srv.Stop()
+	}
+	if b.unlock != nil {
+		b.unlock()
+	}
+}
+
+// engine returns the query side over the log, with snapshots.
+func (b *backend) engine(opt projections.Options) *projections.Engine {
+	return projections.NewEngine(logSource{b.log}, b.snaps, opt)
+}
+
+// importBundled records the bundled record (idempotently).
+func (b *backend) importBundled(ctx context.Context) (aggregates.ImportResult, error) {
+	evs, _, err := events.ReadLines(bytes.NewReader(record.JSONL()))
+	if err != nil {
+		return aggregates.ImportResult{}, fmt.Errorf("the bundled record is invalid: %w", err)
+	}
+	return b.ledger.Import(ctx, evs, nil)
+}
+
+// logSource adapts the JetStream log to the projections' Source.
+type logSource struct{ l *jslog.Log }
+
+func (s logSource) Read(ctx context.Context, r projections.Range, fn func(events.Envelope) error) (uint64, error) {
+	return s.l.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until}, fn)
+}
+
+func (s logSource) Head(ctx context.Context) (uint64, time.Time, error) {
+	h, err := s.l.Head(ctx)
+	return h.LastSeq, h.LastTime, err
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", 0, errors.New("want HOST:PORT")
+	}
+	var port int
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil || port < -1 || port > 65535 {
+		return "", 0, errors.New("bad port")
+	}
+	host := addr[:i]
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}
+
+// absPath is for messages.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

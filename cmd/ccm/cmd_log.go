@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/jslog"
+	"github.com/ccm-ledger/ccm-ledger/events/record"
+)
+
+// importCmd validates a whole JSON Lines input, then records it.
+func (m *Main) importCmd(ctx context.Context, args []string) error {
+	fs := m.flagSet("import", "FILE|-")
+	var c connFlags
+	m.addConnFlags(fs, &c)
+	bundled := fs.Bool("bundled", false, "import the bundled record of the Convention (no FILE)")
+	dryRun := fs.Bool("dry-run", false, "validate against the ledger and report, record nothing")
+	var format formatFlag
+	addFormatFlag(fs, &format, "text", "json")
+	pos, err := parse(fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if err := format.check(); err != nil {
+		return err
+	}
+	m.fromEnv(fs, &c)
+	var (
+		input io.Reader
+		name  string
+	)
+	switch {
+	case *bundled && len(pos) > 0:
+		return usagef("import: give FILE or --bundled, not both")
+	case *bundled:
+		input, name = bytes.NewReader(record.JSONL()), "bundled record"
+	case len(pos) == 0:
+		return usagef("import: missing FILE (or - for standard input, or --bundled)")
+	case pos[0] == "-":
+		input, name = m.Stdin, "standard input"
+	default:
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		input, name = bufio.NewReaderSize(f, 1<<20), pos[0]
+	}
+	// The whole input is read and validated before the ledger is opened:
+	// a malformed file never touches the log.
+	evs, lines, err := events.ReadLines(input)
+	if err != nil {
+		return err
+	}
+	c.noRecord = c.noRecord || *bundled
+	b, err := m.open(ctx, c, openOptions{})
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	var progress func(done, total int)
+	if isTerminal(m.Stderr) {
+		progress = func(done, total int) { fmt.Fprintf(m.Stderr, "\rccm: recorded %d of %d events", done, total) }
+	}
+	var res aggregates.ImportResult
+	if *dryRun {
+		res, err = b.ledger.Check(ctx, evs)
+	} else {
+		res, err = b.ledger.Import(ctx, evs, progress)
+	}
+	if progress != nil {
+		fmt.Fprintln(m.Stderr)
+	}
+	var ie *aggregates.ImportError
+	if errors.As(err, &ie) {
+		out := &importError{input: name, err: err}
+		for _, p := range ie.Problems {
+			out.problems = append(out.problems, fmt.Sprintf("line %d: %s %s %s: %v", lines[p.Index], p.Event.Type, p.Event.Scope(), p.Event.Date, p.Err))
+		}
+		return out
+	}
+	if err != nil {
+		return fmt.Errorf("import %s: %d recorded before the failure: %w", name, res.Appended, err)
+	}
+	if format.value == "json" {
+		return writeJSON(m.Stdout, map[string]any{"input": name, "events": len(evs), "recorded": res.Appended,
+			"already_recorded": res.Skipped, "last_seq": res.LastSeq, "dry_run": *dryRun})
+	}
+	verb := "recorded"
+	if *dryRun {
+		verb = "would record"
+	}
+	fmt.Fprintf(m.Stdout, "%s: %d events read, %s %d, %d already recorded; last sequence %d\n", name, len(evs), verb, res.Appended, res.Skipped, res.LastSeq)
+	return nil
+}
+
+// export writes the log as JSON Lines.
+func (m *Main) export(ctx context.Context, args []string) error {
+	fs := m.flagSet("export", "")
+	var c connFlags
+	m.addConnFlags(fs, &c)
+	state := fs.String("state", "", "only the events of this State (ISO3), or 'convention'")
+	from := fs.Uint64("from-seq", 0, "first stream sequence")
+	to := fs.Uint64("to-seq", 0, "last stream sequence (default: the end)")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	m.fromEnv(fs, &c)
+	scope, err := scopeArg(*state)
+	if err != nil {
+		return err
+	}
+	b, err := m.open(ctx, c, openOptions{})
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	w := bufio.NewWriterSize(m.Stdout, 1<<16)
+	_, err = b.log.Read(ctx, jslog.ReadOptions{Scope: scope, FromSeq: *from, UpToSeq: *to}, func(e events.Envelope) error {
+		j, err := e.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		w.Write(j)
+		return w.WriteByte('\n')
+	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// record records one event from flags.
+func (m *Main) record(ctx context.Context, args []string) error {
+	fs := m.flagSet("record", "")
+	var c connFlags
+	m.addConnFlags(fs, &c)
+	typ := fs.String("type", "", "event type, e.g. deposited, report-submitted (required)")
+	state := fs.String("state", "", "ISO 3166-1 alpha-3 code of the State (not for meeting-held)")
+	date := fs.String("date", "", "valid date YYYY-MM-DD (required)")
+	data := fs.String("data", "", `payload as JSON, e.g. '{"instrument":"ratification"}'`)
+	source := fs.String("source", "", "where a reader can check the fact (required)")
+	id := fs.String("id", "", "event id (UUID); default derived from the content")
+	var format formatFlag
+	addFormatFlag(fs, &format, "text", "json")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if err := format.check(); err != nil {
+		return err
+	}
+	m.fromEnv(fs, &c)
+	line := map[string]any{"type": *typ, "date": *date, "source": *source}
+	if *state != "" {
+		line["state"] = strings.ToUpper(*state)
+	}
+	if *id != "" {
+		line["id"] = *id
+	}
+	if *data != "" {
+		if !json.Valid([]byte(*data)) {
+			return &events.FieldError{Field: "data", Reason: "--data is not valid JSON"}
+		}
+		line["data"] = json.RawMessage(*data)
+	}
+	raw, _ := json.Marshal(line)
+	e, err := events.Decode(raw)
+	if err != nil {
+		return err
+	}
+	b, err := m.open(ctx, c, openOptions{})
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	if _, err := b.ledger.Sync(ctx); err != nil {
+		return err
+	}
+	seq, err := b.ledger.Record(ctx, e)
+	dup := errors.Is(err, events.ErrDuplicate)
+	if err != nil && !dup {
+		return err
+	}
+	if format.value == "json" {
+		return writeJSON(m.Stdout, map[string]any{"id": e.ID, "seq": seq, "already_recorded": dup, "subject": e.Subject()})
+	}
+	if dup {
+		fmt.Fprintf(m.Stdout, "already recorded: %s (%s %s %s)\n", e.ID, e.Type, e.Scope(), e.Date)
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "recorded %s %s %s as %s at sequence %d\n", e.Type, e.Scope(), e.Date, e.ID, seq)
+	return nil
+}
+
+// scopeArg checks a --state value: a State's code or "convention".
+func scopeArg(s string) (string, error) {
+	if s == "" || s == events.ConventionScope {
+		return s, nil
+	}
+	code, err := stateArg(s)
+	return code, err
+}
+
+// stateArg resolves a State argument: an ISO3 code (any case) or a name.
+func stateArg(s string) (string, error) {
+	if c, ok := events.LookupState(strings.ToUpper(s)); ok {
+		return c.ISO3, nil
+	}
+	if c, ok := events.StateByName(s); ok {
+		return c.ISO3, nil
+	}
+	return "", notFoundf("%q is not a State: give its ISO 3166-1 alpha-3 code (e.g. SWE) or its name", s)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/projections"
+)
+
+// query is the common part of the read commands: connection, bounds and
+// format flags, and the opened ledger with its bounds resolved.
+type query struct {
+	conn   connFlags
+	bounds boundFlags
+	format formatFlag
+	b      *backend
+	engine *projections.Engine
+}
+
+func (m *Main) queryFlags(fs *flag.FlagSet, q *query, formats ...string) {
+	m.addConnFlags(fs, &q.conn)
+	addBoundFlags(fs, &q.bounds)
+	addFormatFlag(fs, &q.format, formats...)
+}
+
+// open checks the flags, opens the ledger and resolves the bounds.
+func (m *Main) openQuery(ctx context.Context, fs *flag.FlagSet, q *query) (projections.Bounds, error) {
+	if err := q.format.check(); err != nil {
+		return projections.Bounds{}, err
+	}
+	rule, err := q.bounds.annualRule()
+	if err != nil {
+		return projections.Bounds{}, err
+	}
+	m.fromEnv(fs, &q.conn)
+	q.b, err = m.open(ctx, q.conn, openOptions{})
+	if err != nil {
+		return projections.Bounds{}, err
+	}
+	q.engine = q.b.engine(projections.Options{AnnualRule: rule})
+	return q.engine.Resolve(ctx, q.bounds.asOf, q.bounds.knownAt, events.DateOf(m.Now()))
+}
+
+func (q *query) close() {
+	if q.b != nil {
+		q.b.close()
+	}
+}
+
+func (m *Main) status(ctx context.Context, args []string) error {
+	fs := m.flagSet("status", "ISO3")
+	var q query
+	m.queryFlags(fs, &q, "text", "json")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	iso3, err := stateArg(pos[0])
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	bounds, err := m.openQuery(ctx, fs, &q)
+	if err != nil {
+		return err
+	}
+	st, err := q.engine.Status(ctx, iso3, bounds)
+	if err != nil {
+		return err
+	}
+	if q.format.value == "json" {
+		return writeJSON(m.Stdout, st)
+	}
+	return writeStatusText(m.Stdout, st)
+}
+
+func (m *Main) report(ctx context.Context, args []string) error {
+	fs := m.flagSet("report", "")
+	var q query
+	m.queryFlags(fs, &q, "text", "json", "csv")
+	names := fs.Bool("names", false, "text: list States by name instead of ISO3 code")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	defer q.close()
+	bounds, err := m.openQuery(ctx, fs, &q)
+	if err != nil {
+		return err
+	}
+	r, err := q.engine.Report(ctx, bounds)
+	if err != nil {
+		return err
+	}
+	switch q.format.value {
+	case "json":
+		return writeJSON(m.Stdout, r)
+	case "csv":
+		return writeReportCSV(m.Stdout, r)
+	}
+	return writeReportText(m.Stdout, r, *names)
+}
+
+func (m *Main) diff(ctx context.Context, args []string) error {
+	fs := m.flagSet("diff", "FROM TO")
+	var q query
+	m.queryFlags(fs, &q, "text", "json")
+	pos, err := parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	if q.bounds.asOf != "" {
+		return usagef("diff: give the two as-of points as arguments, not --as-of")
+	}
+	defer q.close()
+	if _, err := m.openQuery(ctx, fs, &q); err != nil {
+		return err
+	}
+	today := events.DateOf(m.Now())
+	from, err := q.engine.Resolve(ctx, pos[0], q.bounds.knownAt, today)
+	if err != nil {
+		return err
+	}
+	to, err := q.engine.Resolve(ctx, pos[1], q.bounds.knownAt, today)
+	if err != nil {
+		return err
+	}
+	d, err := q.engine.Diff(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	if q.format.value == "json" {
+		return writeJSON(m.Stdout, d)
+	}
+	return writeDiffText(m.Stdout, d, pos[0], pos[1])
+}
+
+func (m *Main) history(ctx context.Context, args []string) error {
+	fs := m.flagSet("history", "ISO3")
+	var q query
+	m.queryFlags(fs, &q, "text", "json")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	iso3, err := stateArg(pos[0])
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	bounds, err := m.openQuery(ctx, fs, &q)
+	if err != nil {
+		return err
+	}
+	h, err := q.engine.History(ctx, iso3, bounds)
+	if err != nil {
+		return err
+	}
+	if q.format.value == "json" {
+		return writeJSON(m.Stdout, h)
+	}
+	return writeHistoryText(m.Stdout, h)
+}
+
+func (m *Main) replay(ctx context.Context, args []string) error {
+	fs := m.flagSet("replay", "")
+	var q query
+	m.queryFlags(fs, &q, "text", "json")
+	state := fs.String("state", "", "only the events of this State (ISO3), or 'convention'")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	scope, err := scopeArg(*state)
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	bounds, err := m.openQuery(ctx, fs, &q)
+	if err != nil {
+		return err
+	}
+	steps, err := q.engine.Replay(ctx, bounds, scope)
+	if err != nil {
+		return err
+	}
+	if q.format.value == "json" {
+		return writeJSON(m.Stdout, steps)
+	}
+	return writeReplayText(m.Stdout, steps)
+}
+
+func (m *Main) meetings(ctx context.Context, args []string) error {
+	fs := m.flagSet("meetings", "")
+	var q query
+	m.queryFlags(fs, &q, "text", "json")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	defer q.close()
+	bounds, err := m.openQuery(ctx, fs, &q)
+	if err != nil {
+		return err
+	}
+	ms, err := q.engine.Meetings(ctx, bounds)
+	if err != nil {
+		return err
+	}
+	if q.format.value == "json" {
+		return writeJSON(m.Stdout, ms)
+	}
+	return writeMeetingsText(m.Stdout, ms)
+}
+
+func (m *Main) snapshots(ctx context.Context, args []string) error {
+	fs := m.flagSet("snapshots", "")
+	var q query
+	m.queryFlags(fs, &q, "text", "json")
+	refresh := fs.Bool("refresh", false, "create or bring up to date the snapshot of every meeting first")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	defer q.close()
+	if _, err := m.openQuery(ctx, fs, &q); err != nil {
+		return err
+	}
+	if *refresh {
+		st, err := q.engine.RefreshSnapshots(ctx)
+		if err != nil {
+			return err
+		}
+		if q.format.value == "text" {
+			writeRefreshText(m.Stderr, st)
+		}
+	}
+	infos, err := q.engine.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	if q.format.value == "json" {
+		return writeJSON(m.Stdout, infos)
+	}
+	return writeSnapshotsText(m.Stdout, infos)
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+)
+
+// flagSet returns a FlagSet for a command whose usage lists its flags.
+func (m *Main) flagSet(name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ccm %s [flags] %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, allowing them before and after positional arguments,
+// and checks the number of positional arguments.
+func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, &usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	switch {
+	case len(pos) < minArgs:
+		return nil, usagef("%s: missing argument (see ccm help %s)", fs.Name(), fs.Name())
+	case maxArgs >= 0 && len(pos) > maxArgs:
+		return nil, usagef("%s: unexpected argument %q", fs.Name(), pos[maxArgs])
+	}
+	return pos, nil
+}
+
+// connFlags say where the ledger is: a server (URL and credentials) or a
+// data directory for an embedded one.
+type connFlags struct {
+	url, data               string
+	user, password, token   string
+	nkey, creds             string
+	tlsCA, tlsCert, tlsKey  string
+	stream                  string
+	replicas                int
+	noRecord                bool
+	urlSet, dataSet, remote bool
+}
+
+func (m *Main) addConnFlags(fs *flag.FlagSet, c *connFlags) {
+	fs.StringVar(&c.url, "nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s), comma-separated ($CCM_NATS_URL)")
+	fs.StringVar(&c.data, "data", "", "data directory: work one-shot on an embedded server with this store ($CCM_DATA)")
+	fs.StringVar(&c.user, "nats-user", "", "NATS user ($CCM_NATS_USER)")
+	fs.StringVar(&c.password, "nats-password", "", "NATS password ($CCM_NATS_PASSWORD; prefer the environment)")
+	fs.StringVar(&c.token, "nats-token", "", "NATS token ($CCM_NATS_TOKEN; prefer the environment)")
+	fs.StringVar(&c.nkey, "nats-nkey", "", "file holding an NKey seed to authenticate with")
+	fs.StringVar(&c.creds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate file to verify the server")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (mutual TLS)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (mutual TLS)")
+	fs.StringVar(&c.stream, "stream", "CCM", "name of the ledger's stream")
+	fs.IntVar(&c.replicas, "replicas", 1, "replicas of the stream when this command creates it (3 in a cluster)")
+	fs.BoolVar(&c.noRecord, "no-record", false, "do not load the bundled record into a new, empty ledger")
+}
+
+// fromEnv fills flags not given on the command line from the environment.
+func (m *Main) fromEnv(fs *flag.FlagSet, c *connFlags) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	env := func(flagName, key string, dst *string) {
+		if !set[flagName] {
+			if v := m.Getenv(key); v != "" {
+				*dst = v
+				set[flagName] = true
+			}
+		}
+	}
+	env("nats-url", "CCM_NATS_URL", &c.url)
+	env("data", "CCM_DATA", &c.data)
+	env("nats-user", "CCM_NATS_USER", &c.user)
+	env("nats-password", "CCM_NATS_PASSWORD", &c.password)
+	env("nats-token", "CCM_NATS_TOKEN", &c.token)
+	c.urlSet, c.dataSet = set["nats-url"], set["data"]
+}
+
+// boundFlags are the as-of and known-at bounds of a query.
+type boundFlags struct {
+	asOf, knownAt, rule string
+}
+
+func addBoundFlags(fs *flag.FlagSet, b *boundFlags) {
+	fs.StringVar(&b.asOf, "as-of", "", "valid-date bound: YYYY-MM-DD or a meeting code such as 3MSP (default today)")
+	fs.StringVar(&b.knownAt, "known-at", "", "record-time bound: a stream sequence, an RFC 3339 time or a date (default: all recorded)")
+	fs.StringVar(&b.rule, "annual-rule", aggregates.DefaultAnnualRule.Name, "Article 7 annual-report rule: "+annualRuleNames())
+}
+
+func annualRuleNames() string {
+	var names []string
+	for _, r := range aggregates.AnnualRules() {
+		names = append(names, r.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (b boundFlags) annualRule() (aggregates.AnnualRule, error) {
+	r, ok := aggregates.AnnualRuleByName(b.rule)
+	if !ok {
+		return r, usagef("--annual-rule %q: not one of %s", b.rule, annualRuleNames())
+	}
+	return r, nil
+}
+
+// formatFlag is --format with its allowed values.
+type formatFlag struct {
+	value   string
+	allowed []string
+}
+
+func addFormatFlag(fs *flag.FlagSet, f *formatFlag, allowed ...string) {
+	f.allowed = allowed
+	fs.StringVar(&f.value, "format", "text", "output format: "+strings.Join(allowed, ", "))
+}
+
+func (f formatFlag) check() error {
+	for _, a := range f.allowed {
+		if f.value == a {
+			return nil
+		}
+	}
+	return usagef("--format %q: not one of %s", f.value, strings.Join(f.allowed, ", "))
+}
+
+// defaultDataDir is the per-user store of `ccm serve`:
+// $XDG_DATA_HOME/ccm-ledger, or ~/.local/share/ccm-ledger.
+func (m *Main) defaultDataDir() string {
+	if d := m.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "ccm-ledger")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "ccm-ledger")
+	}
+	return filepath.Join(os.TempDir(), "ccm-ledger")
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/projections"
+)
+
+func dateOr(d events.Date, none string) string {
+	if d == 0 {
+		return none
+	}
+	return d.String()
+}
+
+func knownAtText(k projections.KnownAt) string {
+	if k.Time == "" {
+		return fmt.Sprintf("sequence %d", k.Seq)
+	}
+	return fmt.Sprintf("sequence %d (%s)", k.Seq, k.Time)
+}
+
+func writeStatusText(w io.Writer, st projections.Status) error {
+	fmt.Fprintf(w, "%s (%s, %s) as of %s, known at %s\n\n", st.Name, st.State, st.Region, st.AsOf, knownAtText(st.KnownAt))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("Treaty status", st.TreatyStatus)
+	row("Signed", dateOr(st.Signed, "-"))
+	if st.Deposited != 0 {
+		row("Deposited", fmt.Sprintf("%s (%s)", st.Deposited, st.Instrument))
+	} else {
+		row("Deposited", "-")
+	}
+	row("Entry into force", dateOr(st.EntryIntoForce, "-"))
+	if st.WithdrawalNotified != 0 {
+		row("Withdrawal", fmt.Sprintf("notified %s, effective %s", st.WithdrawalNotified, st.WithdrawalEffective))
+	}
+	row("Art. 3 stockpiles", obligationText(st.Article3, "declared"))
+	row("Art. 4 clearance", obligationText(st.Article4, "contamination declared"))
+	row("Art. 5 victims", st.Article5.Status)
+	ini := st.Article7.Initial
+	row("Art. 7 initial report", reportText(ini))
+	for _, a := range st.Article7.Annual {
+		row(fmt.Sprintf("Art. 7 annual %d", a.Year), reportText(a))
+	}
+	if st.Article9.Since != 0 {
+		row("Art. 9 legislation", fmt.Sprintf("%s since %s", st.Article9.Status, st.Article9.Since))
+	} else {
+		row("Art. 9 legislation", st.Article9.Status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Article7.Annual) > 0 || st.Article7.Initial.Due != 0 {
+		fmt.Fprintf(w, "\nAnnual reports per rule %s.\n", st.Article7.Rule)
+	}
+	return nil
+}
+
+func obligationText(o projections.Obligation, declared string) string {
+	if o.Status == projections.ObligationNone {
+		return "none"
+	}
+	var parts []string
+	if o.Deadline != 0 {
+		d := "deadline " + o.Deadline.String()
+		if o.Extended {
+			d += " (extended)"
+		}
+		parts = append(parts, d)
+	}
+	parts = append(parts, declared+" "+o.Declared.String())
+	if o.Completed != 0 {
+		parts = append(parts, "completed "+o.Completed.String())
+	}
+	if o.Retained {
+		parts = append(parts, "retaining under Art. 3(6)")
+	}
+	return o.Status + " (" + strings.Join(parts, "; ") + ")"
+}
+
+func reportText(r projections.ReportStatus) string {
+	s := r.Status
+	if r.Due != 0 {
+		s += ", due " + r.Due.String()
+	}
+	if r.Submitted != 0 {
+		s += ", submitted " + r.Submitted.String()
+	}
+	return s
+}
+
+// listText wraps a list of States, by code or by name, after a label.
+func listText(codes []string, names bool, indent int, width int) string {
+	if len(codes) == 0 {
+		return "-"
+	}
+	items := codes
+	sep := " "
+	if names {
+		items = make([]string, len(codes))
+		for i, c := range codes {
+			items[i] = stateName(c)
+		}
+		sep = ", "
+	}
+	var b strings.Builder
+	col := indent
+	for i, it := range items {
+		piece := it
+		if i < len(items)-1 {
+			piece += strings.TrimRight(sep, " ")
+		}
+		if col > indent && col+1+len(piece) > width {
+			b.WriteString("\n" + strings.Repeat(" ", indent))
+			col = indent
+		} else if i > 0 {
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(piece)
+		col += len(piece)
+	}
+	return b.String()
+}
+
+func stateName(code string) string {
+	if c, ok := events.LookupState(code); ok {
+		return c.Name
+	}
+	return code
+}
+
+// reportLists are the lists of the Convention-wide tables in the order the
+// text, CSV and diff outputs show them.
+func reportLists(r projections.Report) []struct {
+	key, label string
+	codes      []string
+} {
+	return []struct {
+		key, label string
+		codes      []string
+	}{
+		{"states_parties", "States Parties", r.StatesParties},
+		{"in_force", "  in force", r.InForce},
+		{"not_in_force", "  not yet in force", r.NotInForce},
+		{"withdrawing", "  withdrawing", r.Withdrawing},
+		{"withdrawn", "Withdrawn", r.Withdrawn},
+		{"signatories", "Signatories", r.Signatories},
+		{"article3.obligations", "Art. 3 obligations", r.Article3.Obligations},
+		{"article3.overdue", "  overdue", r.Article3.Overdue},
+		{"article3.completed", "Art. 3 completed", r.Article3.Completed},
+		{"article3.retaining", "Art. 3(6) retaining", r.Article3.Retaining},
+		{"article4.obligations", "Art. 4 obligations", r.Article4.Obligations},
+		{"article4.overdue", "  overdue", r.Article4.Overdue},
+		{"article4.completed", "Art. 4 completed", r.Article4.Completed},
+		{"article5.obligations", "Art. 5 obligations", r.Article5.Obligations},
+		{"article7.initial_submitted", "Art. 7 initial submitted", r.Article7.InitialSubmitted},
+		{"article7.initial_late", "Art. 7 initial late", r.Article7.InitialLate},
+		{"article7.initial_not_due", "Art. 7 initial not yet due", r.Article7.InitialNotDue},
+		{"article7.annual_due", fmt.Sprintf("Art. 7 annual %d due", r.Article7.AnnualYear), r.Article7.AnnualDue},
+		{"article7.annual_submitted", "  submitted", r.Article7.AnnualSubmitted},
+		{"article7.annual_late", "  late", r.Article7.AnnualLate},
+		{"article9.adopted", "Art. 9 legislation adopted", r.Article9.Adopted},
+		{"article9.in_progress", "Art. 9 in progress", r.Article9.InProgress},
+		{"article9.deemed_adequate", "Art. 9 deemed adequate", r.Article9.DeemedAdequate},
+	}
+}
+
+func writeReportText(w io.Writer, r projections.Report, names bool) error {
+	title := "as of " + r.AsOf.String()
+	if r.Meeting != "" {
+		title += " (" + r.Meeting + ")"
+	}
+	fmt.Fprintf(w, "Convention on Cluster Munitions, %s, known at %s\n", title, knownAtText(r.KnownAt))
+	fmt.Fprintf(w, "Entry into force of the Convention: %s\n\n", dateOr(r.EntryIntoForce, "not yet (fewer than 30 instruments)"))
+	const labelWidth = 28
+	for _, l := range reportLists(r) {
+		if len(l.codes) == 0 && (l.key == "withdrawing" || l.key == "withdrawn" || strings.HasSuffix(l.key, ".overdue")) {
+			continue
+		}
+		fmt.Fprintf(w, "%-*s %4d  %s\n", labelWidth, l.label, len(l.codes), listText(l.codes, names, labelWidth+7, 110))
+	}
+	fmt.Fprintf(w, "\n%-14s %15s %12s\n", "Region", "States Parties", "Signatories")
+	var sp, sg int
+	for _, reg := range events.Regions() {
+		c := r.ByRegion[string(reg)]
+		sp += c.StatesParties
+		sg += c.Signatories
+		fmt.Fprintf(w, "%-14s %15d %12d\n", reg, c.StatesParties, c.Signatories)
+	}
+	fmt.Fprintf(w, "%-14s %15d %12d\n", "Total", sp, sg)
+	fmt.Fprintf(w, "\nAnnual reports per rule %s.\n", r.Article7.Rule)
+	return nil
+}
+
+func writeReportCSV(w io.Writer, r projections.Report) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"as_of", "list", "iso3", "name", "region"})
+	for _, l := range reportLists(r) {
+		for _, c := range l.codes {
+			region := ""
+			if s, ok := events.LookupState(c); ok {
+				region = string(s.Region)
+			}
+			cw.Write([]string{r.AsOf.String(), l.key, c, stateName(c), region})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ccm-ledger/ccm-ledger/projections"
+)
+
+func defaultOptions() projections.Options { return projections.Options{} }
+
+func pointText(p projections.DiffPoint) string {
+	s := p.AsOf.String()
+	if p.Meeting != "" {
+		s += " (" + p.Meeting + ")"
+	}
+	return s
+}
+
+func causeText(c projections.Cause) string {
+	var parts []string
+	if c.Date != 0 {
+		parts = append(parts, c.Date.String())
+	}
+	if c.Rule != "" {
+		parts = append(parts, "rule "+c.Rule)
+	}
+	for _, e := range c.Events {
+		parts = append(parts, string(e.Type))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeDiffText(w io.Writer, d projections.Diff, from, to string) error {
+	fmt.Fprintf(w, "What changed from %s to %s\n", pointText(d.From), pointText(d.To))
+	fmt.Fprintf(w, "known at %s and %s\n\n", knownAtText(d.From.KnownAt), knownAtText(d.To.KnownAt))
+	changed := 0
+	for _, t := range d.Tables {
+		if len(t.Added) == 0 && len(t.Removed) == 0 && t.Before == t.After {
+			continue
+		}
+		changed++
+		fmt.Fprintf(w, "%-28s %4d → %d\n", t.List, t.Before, t.After)
+		if len(t.Added) > 0 {
+			fmt.Fprintf(w, "    + %s\n", wrap(entriesText(t.Added), 6, 110))
+		}
+		if len(t.Removed) > 0 {
+			fmt.Fprintf(w, "    - %s\n", wrap(entriesText(t.Removed), 6, 110))
+		}
+	}
+	if changed == 0 {
+		fmt.Fprintln(w, "No list of the Convention-wide tables changed.")
+	}
+	if len(d.States) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nChanges per State (%d States)\n", len(d.States))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range d.States {
+		for i, c := range s.Changes {
+			who := ""
+			if i == 0 {
+				who = s.State + " " + s.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s\n", who, c.Field, orDash(c.From), orDash(c.To), causeText(c.Cause))
+		}
+	}
+	return tw.Flush()
+}
+
+func entriesText(es []projections.DiffEntry) string {
+	if len(es) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.State
+		if e.Date != 0 {
+			parts[i] += " (" + e.Date.String() + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// wrap breaks a comma-separated text into lines of at most width columns,
+// continuation lines indented.
+func wrap(text string, indent, width int) string {
+	var b strings.Builder
+	col := indent
+	for i, word := range strings.SplitAfter(text, ", ") {
+		if i > 0 && col+len(word) > width {
+			trimmed := strings.TrimRight(b.String(), " ")
+			b.Reset()
+			b.WriteString(trimmed)
+			b.WriteString("\n" + strings.Repeat(" ", indent))
+			col = indent
+		}
+		b.WriteString(word)
+		col += len(word)
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeHistoryText(w io.Writer, h projections.History) error {
+	fmt.Fprintf(w, "%s (%s, %s): timeline as of %s, known at %s\n\n", h.Name, h.State, h.Region, h.AsOf, knownAtText(h.KnownAt))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range h.Entries {
+		mark := " "
+		switch {
+		case e.Kind == projections.EntryDerived && e.Upcoming:
+			mark = "»"
+		case e.Kind == projections.EntryDerived:
+			mark = "·"
+		case e.Retracted != nil:
+			mark = "x"
+		}
+		detail := e.Summary
+		if e.Kind == projections.EntryEvent {
+			detail = fmt.Sprintf("%s  [seq %d; %s]", detail, e.Seq, e.Source)
+			if e.Retracted != nil {
+				detail += fmt.Sprintf("  RETRACTED at seq %d: %s", e.Retracted.Seq, e.Retracted.Reason)
+			}
+		} else if e.Rule != "" {
+			detail = fmt.Sprintf("%s  (%s)", detail, e.Rule)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Date, mark, e.Type, detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n· derived by a rule   » derived, after the as-of date   x retracted")
+	return nil
+}
+
+func writeReplayText(w io.Writer, steps []projections.Step) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range steps {
+		what := s.Summary
+		if s.Derived {
+			what = "· " + what
+		}
+		var ch []string
+		for _, c := range s.Changes {
+			ch = append(ch, fmt.Sprintf("%s: %s → %s", c.Field, orDash(c.From), orDash(c.To)))
+		}
+		if s.Retracted != nil {
+			ch = append(ch, "retracted at seq "+fmt.Sprint(s.Retracted.Seq))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Date, s.State, what, strings.Join(ch, "; "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d steps (· derived: a change with no event of its own)\n", len(steps))
+	return nil
+}
+
+func writeMeetingsText(w io.Writer, ms []projections.Meeting) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Code\tFrom\tTo\tCity\tName")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Code, m.Start, m.End, orDash(m.City), m.Name)
+	}
+	return tw.Flush()
+}
+
+func writeSnapshotsText(w io.Writer, infos []projections.SnapshotInfo) error {
+	if len(infos) == 0 {
+		fmt.Fprintln(w, "No snapshots (`ccm snapshots --refresh` creates them; `ccm serve` keeps them current).")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "Meeting\tAs of\tCovers seq\tBehind\tStates\tFacts\tBytes\tUpdated\t")
+	for _, s := range infos {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Meeting, s.AsOf, s.Seq, s.Behind, s.States, s.Facts, s.Bytes, s.Updated.UTC().Format("2006-01-02 15:04:05Z"))
+	}
+	return tw.Flush()
+}
+
+func writeRefreshText(w io.Writer, st projections.RefreshStats) {
+	fmt.Fprintf(w, "ccm: snapshots at sequence %d: %d created, %d updated, %d moved forward, %d unchanged, %d deleted (%d State keys written, %d events read)\n",
+		st.Head, st.Created, st.Updated, st.Bumped, st.Unchanged, st.Deleted, st.States, st.Events)
+}
