@@ -82,15 +82,20 @@ func RevocationID(key string, gen int) uuid.UUID {
 // stands. It decides what to publish next (Plan) so that each transition is
 // published once. It is not safe for concurrent use.
 type Published struct {
-	keys  map[string]*keyState
-	ids   map[uuid.UUID]bool
-	count int
+	keys   map[string]*keyState
+	ids    map[uuid.UUID]bool
+	count  int
+	maxSeq uint64
 }
 
 type keyState struct {
 	scope string
 	next  int   // generation of the next assertion
 	live  Event // the standing assertion; ID is uuid.Nil when none
+	// seq is the latest log sequence an event of this key was derived
+	// from: a derivation from an earlier point of the log must not undo
+	// it.
+	seq uint64
 }
 
 // NewPublished returns an empty record.
@@ -103,6 +108,10 @@ func (p *Published) Has(id uuid.UUID) bool { return p.ids[id] }
 
 // Len returns the number of events observed.
 func (p *Published) Len() int { return p.count }
+
+// MaxSeq returns the latest log sequence any observed event was derived
+// from. A projector whose fold is behind it is behind another projector.
+func (p *Published) MaxSeq() uint64 { return p.maxSeq }
 
 // Observe records a published event, read from the stream or just
 // acknowledged by it. Observing an event twice changes nothing.
@@ -117,6 +126,8 @@ func (p *Published) Observe(e Event) {
 		ks = &keyState{scope: e.State}
 		p.keys[e.Key] = ks
 	}
+	ks.seq = max(ks.seq, e.RecordedFromSeq)
+	p.maxSeq = max(p.maxSeq, e.RecordedFromSeq)
 	if e.Revoked {
 		if ks.live.ID != uuid.Nil && ks.live.Generation == e.Generation {
 			ks.live = Event{}
@@ -151,8 +162,10 @@ type PlanOptions struct {
 	// ledger knew of them. Zero marks none (a first run, a catch-up on
 	// dates passing).
 	CorrectBefore events.Date
-	// Seq is the stream sequence of the log the derivation stands for.
-	Seq uint64
+	// Seq is the stream sequence of the log the derivation stands for,
+	// and Clock the date up to which it derived.
+	Seq   uint64
+	Clock events.Date
 	// Now is the projector's clock.
 	Now time.Time
 }
@@ -161,6 +174,11 @@ type PlanOptions struct {
 // published equals the derived transitions: a revocation for each standing
 // transition no longer derived (first), then each derived transition not
 // standing, in date order. An empty plan means the scope is up to date.
+//
+// A derivation never undoes what was derived from a later point of the log
+// (o.Seq before the event's RecordedFromSeq) or revokes a transition dated
+// after o.Clock: a projector behind another one, or restarted from an older
+// checkpoint, leaves such keys alone until it has caught up.
 func (p *Published) Plan(scope string, derived []Transition, o PlanOptions) []Event {
 	standing := p.Standing(scope)
 	want := map[string]bool{}
@@ -169,7 +187,7 @@ func (p *Published) Plan(scope string, derived []Transition, o PlanOptions) []Ev
 	}
 	var revs []Event
 	for k, e := range standing {
-		if want[k] {
+		if want[k] || p.keys[k].seq > o.Seq || e.Date > o.Clock {
 			continue
 		}
 		old := e.ID
@@ -198,6 +216,9 @@ func (p *Published) Plan(scope string, derived []Transition, o PlanOptions) []Ev
 		}
 		gen := 0
 		if ks, ok := p.keys[t.Key]; ok {
+			if ks.seq > o.Seq {
+				continue // revoked from a later point of the log
+			}
 			gen = ks.next
 		}
 		e := Event{

@@ -163,3 +163,30 @@ func summaries(evs []compliance.Event) []string {
 	}
 	return out
 }
+
+// TestTrackerBehindTheStreamUndoesNothing: a projector restarted from an
+// older checkpoint, or behind another projector on the log, neither revokes
+// nor repeats what was derived from a later point of the log.
+func TestTrackerBehindTheStreamUndoesNothing(t *testing.T) {
+	h := newHistory(t)
+	sweden(h)
+	ahead := compliance.NewTracker(compliance.Options{})
+	for _, e := range h.evs {
+		ahead.Apply(e)
+	}
+	ahead.Clock = events.MustDate("2021-01-01")
+	published := publishAll(ahead, 0)
+
+	behind := compliance.NewTracker(compliance.Options{})
+	for _, e := range h.evs[:len(h.evs)-1] { // without Sweden's deposit
+		behind.Apply(e)
+	}
+	behind.Clock = events.MustDate("2013-01-01")
+	for _, e := range published {
+		behind.Published.Observe(e)
+	}
+	assert.Empty(t, publishAll(behind, 0), "behind the stream: no revocation, no repeat")
+	behind.Apply(h.evs[len(h.evs)-1])
+	behind.Clock = ahead.Clock
+	assert.Empty(t, publishAll(behind, 0), "caught up: nothing to publish")
+}

@@ -50,7 +50,7 @@ func (t *Tracker) Plan(scope string, correctBefore events.Date, now time.Time) [
 	if t.Clock == 0 {
 		return nil
 	}
-	return t.Published.Plan(scope, Derive(t.Fold, scope, t.Clock, t.opt), PlanOptions{CorrectBefore: correctBefore, Seq: t.Fold.Seq, Now: now})
+	return t.Published.Plan(scope, Derive(t.Fold, scope, t.Clock, t.opt), PlanOptions{CorrectBefore: correctBefore, Seq: t.Fold.Seq, Clock: t.Clock, Now: now})
 }
 
 // Scopes returns every scope that can have transitions (see Scopes), and

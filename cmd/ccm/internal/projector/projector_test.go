@@ -351,6 +351,9 @@ func TestTwoProjectorsPublishEachTransitionOnce(t *testing.T) {
 	}
 	t.Logf("%d events published by three projectors; %d conflicts and %d duplicates resolved", len(all), conflicts, dups)
 	assert.Equal(t, 1, countSubject(all, "ccm.compliance.SWE.deadline-missed"))
+	for _, s := range all {
+		assert.False(t, s.ev.Revoked, "nothing was retracted, so nothing is revoked: %s", s.ev.Summary())
+	}
 }
 
 func TestProjectorBehindTheStreamPublishesNothingAgain(t *testing.T) {
