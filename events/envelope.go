@@ -94,6 +94,9 @@ func (e Envelope) Data() []byte {
 	if _, ok := e.Payload.(Empty); ok {
 		return nil
 	}
+	if pj, ok := e.Payload.(payloadJSON); ok {
+		return pj.appendJSON(make([]byte, 0, 64))
+	}
 	b, err := json.Marshal(e.Payload)
 	if err != nil {
 		// Payload types are plain structs of strings, numbers and Dates.
@@ -201,11 +204,7 @@ func (e Envelope) MarshalJSON() ([]byte, error) {
 // StoredJSON is the body under which the event is stored in the log: the
 // wire format without seq and recorded, which the log assigns.
 func (e Envelope) StoredJSON() []byte {
-	b, err := json.Marshal(wire{ID: e.ID.String(), Type: e.Type, State: e.State, Date: e.Date, Data: e.Data(), Source: e.Source})
-	if err != nil {
-		panic(fmt.Sprintf("events: marshal envelope: %v", err))
-	}
-	return b
+	return e.appendStored(make([]byte, 0, 192+len(e.Source)))
 }
 
 // envelopeFields are the fields a line may carry. seq and recorded are
@@ -219,6 +218,9 @@ var envelopeFields = map[string]bool{"id": true, "type": true, "state": true, "d
 // *FieldError or an *InputError (several problems), both wrapping
 // ErrInvalid; their Line is 0.
 func Decode(line []byte) (Envelope, error) {
+	if e, ok := decodeFast(line); ok {
+		return e, nil
+	}
 	e, probs := decode(line)
 	if len(probs) > 0 {
 		return Envelope{}, problemsError(0, probs)
@@ -420,6 +422,9 @@ func jsonReason(err error) string {
 // time. It checks less than Decode and is much faster; it still fails on a
 // body that is not an event.
 func DecodeStored(body []byte, seq uint64, recorded time.Time) (Envelope, error) {
+	if e, ok := decodeStoredFast(body, seq, recorded); ok {
+		return e, nil
+	}
 	var w wire
 	if err := json.Unmarshal(body, &w); err != nil {
 		return Envelope{}, fmt.Errorf("stored event %d: %w", seq, err)

@@ -45,7 +45,11 @@ func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
-		e, probs := decode(line)
+		e, fast := decodeFast(line)
+		var probs []fieldProblem
+		if !fast {
+			e, probs = decode(line)
+		}
 		if len(probs) > 0 {
 			for _, p := range probs {
 				bad.Problems = append(bad.Problems, &FieldError{Line: lineNo, Field: p.field, Reason: p.reason})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/valyala/fastjson"
 )
 
 // Type names an event type. The names are permanent strings of the wire
@@ -62,26 +63,29 @@ const (
 type spec struct {
 	scope  scope
 	decode func(data []byte) (Payload, []fieldProblem)
+	// fast decodes the data of the common cases without reflection (see
+	// fast.go); nil for data is an absent field.
+	fast func(data *fastjson.Value) (Payload, bool)
 }
 
 var specs = map[Type]spec{
-	Signed:                        {stateScope, decodeEmpty},
-	Deposited:                     {stateScope, decodeInto(func() Payload { return &Deposit{} })},
-	WithdrawalNotified:            {stateScope, decodeEmpty},
-	StockpileDeclared:             {stateScope, decodeInto(func() Payload { return &Quantities{} })},
-	StockpileDestroyed:            {stateScope, decodeInto(func() Payload { return &Quantities{requireBoth: true} })},
-	StockpileDestructionCompleted: {stateScope, decodeEmpty},
-	RetentionDeclared:             {stateScope, decodeInto(func() Payload { return &Quantities{} })},
-	ContaminationDeclared:         {stateScope, decodeInto(func() Payload { return &Contamination{} })},
-	ClearanceCompleted:            {stateScope, decodeEmpty},
-	VictimsDeclared:               {stateScope, decodeEmpty},
-	ReportSubmitted:               {stateScope, decodeInto(func() Payload { return &Report{} })},
-	LegislationStatus:             {stateScope, decodeInto(func() Payload { return &Legislation{} })},
-	ExtensionGranted:              {stateScope, decodeInto(func() Payload { return &Extension{} })},
-	AssistanceRequested:           {stateScope, decodeInto(func() Payload { return &Assistance{} })},
-	AssistanceProvided:            {stateScope, decodeInto(func() Payload { return &Assistance{} })},
-	MeetingHeld:                   {conventionScope, decodeInto(func() Payload { return &Meeting{} })},
-	Retracted:                     {stateScope | conventionScope, decodeInto(func() Payload { return &Retraction{} })},
+	Signed:                        {stateScope, decodeEmpty, fastEmpty},
+	Deposited:                     {stateScope, decodeInto(func() Payload { return &Deposit{} }), fastDeposit},
+	WithdrawalNotified:            {stateScope, decodeEmpty, fastEmpty},
+	StockpileDeclared:             {stateScope, decodeInto(func() Payload { return &Quantities{} }), fastQuantities(false)},
+	StockpileDestroyed:            {stateScope, decodeInto(func() Payload { return &Quantities{requireBoth: true} }), fastQuantities(true)},
+	StockpileDestructionCompleted: {stateScope, decodeEmpty, fastEmpty},
+	RetentionDeclared:             {stateScope, decodeInto(func() Payload { return &Quantities{} }), fastQuantities(false)},
+	ContaminationDeclared:         {stateScope, decodeInto(func() Payload { return &Contamination{} }), fastContamination},
+	ClearanceCompleted:            {stateScope, decodeEmpty, fastEmpty},
+	VictimsDeclared:               {stateScope, decodeEmpty, fastEmpty},
+	ReportSubmitted:               {stateScope, decodeInto(func() Payload { return &Report{} }), fastReport},
+	LegislationStatus:             {stateScope, decodeInto(func() Payload { return &Legislation{} }), fastLegislation},
+	ExtensionGranted:              {stateScope, decodeInto(func() Payload { return &Extension{} }), fastExtension},
+	AssistanceRequested:           {stateScope, decodeInto(func() Payload { return &Assistance{} }), fastAssistance},
+	AssistanceProvided:            {stateScope, decodeInto(func() Payload { return &Assistance{} }), fastAssistance},
+	MeetingHeld:                   {conventionScope, decodeInto(func() Payload { return &Meeting{} }), fastMeeting},
+	Retracted:                     {stateScope | conventionScope, decodeInto(func() Payload { return &Retraction{} }), fastRetraction},
 }
 
 // Known reports whether t is an event type of the wire format.

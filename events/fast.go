@@ -1,0 +1,439 @@
+package events
+
+import (
+	"bytes"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/valyala/fastjson"
+)
+
+// Decoding without reflection. Every import line and every event read back
+// from the log is decoded, so this is the hottest code of the ledger:
+// encoding/json took more than half of a rebuild. The fast decoders below
+// use a pooled fastjson parser and read each known field by hand.
+//
+// For input (decodeFast) the fast path is only an accelerator: it accepts a
+// line only when it is sure the precise decoder (decode) would accept it
+// and produce the same event; anything unusual (escapes, nulls, duplicate
+// keys, a number fastjson reads more leniently than JSON allows, any
+// problem at all) is handed to the precise decoder, which says exactly what
+// is wrong. A differential fuzz test holds the two to that.
+
+var parsers fastjson.ParserPool
+
+// decodeFast decodes a line the precise decoder would accept; ok is false
+// when the line must go to the precise decoder.
+func decodeFast(line []byte) (e Envelope, ok bool) {
+	// fastjson does not reject raw control characters in strings, and
+	// unescapes on a best-effort basis: leave such lines to encoding/json.
+	if bytes.IndexByte(line, '\\') >= 0 || !utf8.Valid(line) {
+		return Envelope{}, false
+	}
+	for _, c := range line {
+		if c < 0x20 {
+			return Envelope{}, false
+		}
+	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(line)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return Envelope{}, false
+	}
+	o, _ := v.Object()
+	var (
+		id, typ, date, data *fastjson.Value
+		fail                bool
+		seen                uint8
+	)
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		var bit uint8
+		switch string(key) {
+		case "id":
+			bit, id = 1, v
+		case "type":
+			bit, typ = 2, v
+		case "state":
+			bit = 4
+			s, ok := str(v)
+			e.State, fail = s, fail || !ok
+		case "date":
+			bit, date = 8, v
+		case "data":
+			bit, data = 16, v
+		case "source":
+			bit = 32
+			s, ok := str(v)
+			e.Source, fail = s, fail || !ok
+		case "seq", "recorded":
+			bit = 64
+			if key[0] == 'r' {
+				bit = 128
+			}
+			fail = fail || !plainValue(v)
+		default:
+			fail = true
+		}
+		if seen&bit != 0 {
+			fail = true // a duplicate key: encoding/json keeps the last
+		}
+		seen |= bit
+	})
+	if fail || typ == nil || date == nil {
+		return Envelope{}, false
+	}
+	t, ok := str(typ)
+	if !ok {
+		return Envelope{}, false
+	}
+	e.Type = Type(t)
+	sp, known := specs[e.Type]
+	if !known || sp.fast == nil {
+		return Envelope{}, false
+	}
+	ds, ok := str(date)
+	if !ok {
+		return Envelope{}, false
+	}
+	if e.Date, err = ParseDate(ds); err != nil {
+		return Envelope{}, false
+	}
+	if id != nil {
+		s, ok := str(id)
+		if !ok || len(s) != 36 {
+			return Envelope{}, false
+		}
+		if e.ID, err = uuid.Parse(s); err != nil || e.ID == uuid.Nil {
+			return Envelope{}, false
+		}
+	}
+	if len(e.checkEnvelope()) > 0 {
+		return Envelope{}, false
+	}
+	pl, ok := sp.fast(data)
+	if !ok || len(pl.check(&e)) > 0 {
+		return Envelope{}, false
+	}
+	e.Payload = pl
+	if e.ID == uuid.Nil {
+		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
+	}
+	return e, true
+}
+
+// str returns a JSON string's value; false for any other kind of value.
+func str(v *fastjson.Value) (string, bool) {
+	if v.Type() != fastjson.TypeString {
+		return "", false
+	}
+	b, _ := v.StringBytes()
+	return string(b), true
+}
+
+// plainValue reports whether v is a string or a number written as JSON
+// allows (fastjson also reads "+1", "1.", "nan", "inf"): values whose
+// contents the fast path may ignore.
+func plainValue(v *fastjson.Value) bool {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return true
+	case fastjson.TypeNumber:
+		return strictNumber(v.String())
+	}
+	return false
+}
+
+// strictNumber reports whether s is a number in JSON's grammar.
+func strictNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i == len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i == len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
+// integer returns an integer field written as a plain JSON integer (no
+// fraction, no exponent), as encoding/json reads into an int.
+func integer(v *fastjson.Value) (int64, bool) {
+	if v.Type() != fastjson.TypeNumber {
+		return 0, false
+	}
+	s := v.String()
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && !(i == 0 && c == '-') {
+			return 0, false
+		}
+	}
+	if !strictNumber(s) {
+		return 0, false
+	}
+	n, err := v.Int64()
+	return n, err == nil
+}
+
+func date(v *fastjson.Value) (Date, bool) {
+	s, ok := str(v)
+	if !ok {
+		return 0, false
+	}
+	d, err := ParseDate(s)
+	return d, err == nil
+}
+
+// fields visits the fields of a payload object; f returns false for a field
+// the payload does not have or a value of the wrong kind. ok is false for
+// anything but an object whose every field f accepted once.
+func fields(v *fastjson.Value, f func(key string, v *fastjson.Value) bool) bool {
+	if v == nil {
+		return true
+	}
+	o, err := v.Object()
+	if err != nil {
+		return false
+	}
+	ok := true
+	seen := map[string]bool{}
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		k := string(key)
+		if seen[k] || !f(k, v) {
+			ok = false
+		}
+		seen[k] = true
+	})
+	return ok
+}
+
+func fastEmpty(v *fastjson.Value) (Payload, bool) {
+	if v == nil {
+		return Empty{}, true
+	}
+	o, err := v.Object()
+	return Empty{}, err == nil && o.Len() == 0
+}
+
+func fastDeposit(v *fastjson.Value) (Payload, bool) {
+	p := &Deposit{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		s, ok := str(v)
+		p.Instrument = Instrument(s)
+		return k == "instrument" && ok
+	})
+}
+
+func fastQuantities(requireBoth bool) func(*fastjson.Value) (Payload, bool) {
+	return func(v *fastjson.Value) (Payload, bool) {
+		p := &Quantities{requireBoth: requireBoth}
+		return p, fields(v, func(k string, v *fastjson.Value) bool {
+			n, ok := integer(v)
+			switch k {
+			case "munitions":
+				p.Munitions = &n
+			case "submunitions":
+				p.Submunitions = &n
+			default:
+				return false
+			}
+			return ok
+		})
+	}
+}
+
+func fastContamination(v *fastjson.Value) (Payload, bool) {
+	p := &Contamination{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		d, ok := date(v)
+		p.HostilitiesEnded = d
+		return k == "hostilities_ended" && ok
+	})
+}
+
+func fastReport(v *fastjson.Value) (Payload, bool) {
+	p := &Report{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		switch k {
+		case "kind":
+			s, ok := str(v)
+			p.Kind = ReportKind(s)
+			return ok
+		case "year":
+			n, ok := integer(v)
+			p.Year = int(n)
+			return ok && int64(p.Year) == n
+		}
+		return false
+	})
+}
+
+func fastLegislation(v *fastjson.Value) (Payload, bool) {
+	p := &Legislation{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		s, ok := str(v)
+		p.Status = LegislationState(s)
+		return k == "status" && ok
+	})
+}
+
+func fastExtension(v *fastjson.Value) (Payload, bool) {
+	p := &Extension{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		switch k {
+		case "article":
+			n, ok := integer(v)
+			p.Article = int(n)
+			return ok && int64(p.Article) == n
+		case "until":
+			d, ok := date(v)
+			p.Until = d
+			return ok
+		}
+		return false
+	})
+}
+
+func fastAssistance(v *fastjson.Value) (Payload, bool) {
+	p := &Assistance{}
+	ok := fields(v, func(k string, v *fastjson.Value) bool {
+		if k != "areas" {
+			return false
+		}
+		arr, err := v.Array()
+		if err != nil {
+			return false
+		}
+		for _, a := range arr {
+			s, ok := str(a)
+			if !ok {
+				return false
+			}
+			p.Areas = append(p.Areas, s)
+		}
+		return true
+	})
+	p.normalize()
+	return p, ok
+}
+
+func fastMeeting(v *fastjson.Value) (Payload, bool) {
+	p := &Meeting{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		var ok bool
+		switch k {
+		case "code":
+			p.Code, ok = str(v)
+		case "name":
+			p.Name, ok = str(v)
+		case "city":
+			p.City, ok = str(v)
+		case "start":
+			p.Start, ok = date(v)
+		case "end":
+			p.End, ok = date(v)
+		}
+		return ok
+	})
+}
+
+func fastRetraction(v *fastjson.Value) (Payload, bool) {
+	p := &Retraction{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		switch k {
+		case "event":
+			s, ok := str(v)
+			if !ok {
+				return false
+			}
+			u, err := uuid.Parse(s)
+			p.Event = u
+			return err == nil
+		case "reason":
+			var ok bool
+			p.Reason, ok = str(v)
+			return ok
+		}
+		return false
+	})
+}
+
+// decodeStoredFast decodes an event read back from the log; ok is false when
+// the body needs the general decoder.
+func decodeStoredFast(body []byte, seq uint64, recorded time.Time) (Envelope, bool) {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return Envelope{}, false
+	}
+	e := Envelope{Seq: seq, Recorded: recorded}
+	var data *fastjson.Value
+	ok := true
+	o, _ := v.Object()
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		var good bool
+		switch string(key) {
+		case "id":
+			var s string
+			if s, good = str(v); good {
+				e.ID, err = uuid.Parse(s)
+				good = err == nil
+			}
+		case "type":
+			var s string
+			s, good = str(v)
+			e.Type = Type(s)
+		case "state":
+			e.State, good = str(v)
+		case "date":
+			e.Date, good = date(v)
+		case "data":
+			data, good = v, true
+		case "source":
+			e.Source, good = str(v)
+		default:
+			good = true
+		}
+		ok = ok && good
+	})
+	sp, known := specs[e.Type]
+	if !ok || !known || sp.fast == nil {
+		return Envelope{}, false
+	}
+	pl, ok := sp.fast(data)
+	if !ok {
+		return Envelope{}, false
+	}
+	e.Payload = pl
+	return e, true
+}
