@@ -229,7 +229,12 @@ func (p *Projector) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.cfg.Logf("projector: caught up at log sequence %d, clock %s; following", from-1, p.Stats().Clock)
+	st := p.Stats()
+	var published uint64
+	for _, v := range st.Published {
+		published += v
+	}
+	p.cfg.Logf("projector: caught up at log sequence %d, clock %s (%d published); following", from-1, st.Clock, published)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
@@ -293,7 +298,11 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	if err := p.flush(ctx); err != nil {
 		return err
 	}
-	p.cfg.Logf("projector: %d compliance events in the stream; checkpoint %+v (found %v); log head %d", n, ck, found, head.LastSeq)
+	where := "no checkpoint (first run)"
+	if found {
+		where = fmt.Sprintf("checkpoint at log sequence %d, %s", ck.Seq, ck.Date)
+	}
+	p.cfg.Logf("projector: %d compliance events in the stream, %s, log at %d", n, where, head.LastSeq)
 	// The events recorded after the checkpoint, each at the clock of the
 	// day it was recorded.
 	if upTo < head.LastSeq {
