@@ -147,7 +147,7 @@ func (m *Main) record(ctx context.Context, args []string) error {
 	typ := fs.String("type", "", "event type, e.g. deposited, report-submitted (required)")
 	state := fs.String("state", "", "ISO 3166-1 alpha-3 code of the State (not for meeting-held)")
 	date := fs.String("date", "", "valid date YYYY-MM-DD (required)")
-	data := fs.String("data", "", `payload as JSON, e.g. '{"instrument":"ratification"}'`)
+	data := fs.String("payload", "", `the event's data as JSON, e.g. '{"instrument":"ratification"}'`)
 	source := fs.String("source", "", "where a reader can check the fact (required)")
 	id := fs.String("id", "", "event id (UUID); default derived from the content")
 	var format formatFlag
@@ -168,7 +168,7 @@ func (m *Main) record(ctx context.Context, args []string) error {
 	}
 	if *data != "" {
 		if !json.Valid([]byte(*data)) {
-			return &events.FieldError{Field: "data", Reason: "--data is not valid JSON"}
+			return &events.FieldError{Field: "data", Reason: "--payload is not valid JSON"}
 		}
 		line["data"] = json.RawMessage(*data)
 	}
