@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,8 +29,10 @@ import (
 //	<M>._status     the status of every State as of M's last day
 //	<M>.<ISO3>      the State's facts dated on or before M's last day
 //
-// Every value is gzip-compressed JSON behind a one-byte tag; a value over
-// partSize is split into <key>.p1, <key>.p2, ... behind a manifest.
+// Every value has a one-byte tag: 'j' JSON, 'f' facts in a binary form
+// (see encodeFacts), the same in upper case when gzip-compressed (from
+// compressAbove bytes), and 'm' for the manifest of a value split into
+// <key>.p1, <key>.p2, ... because it is larger than partSize.
 const (
 	snapshotFormat = 1
 	indexKey       = "_index"
@@ -259,97 +263,264 @@ type factCount struct{ live, retracted int }
 
 func countOf(s *aggregates.State) factCount { return factCount{s.Len(), len(s.Retracted)} }
 
-// putValue stores v under key as gzip-compressed JSON, split into parts
-// when large. It returns the bytes written.
+// putValue stores v under key as JSON; see putBlob.
 func (e *Engine) putValue(ctx context.Context, key string, v any) (int, error) {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(v); err != nil {
+	data, err := json.Marshal(v)
+	if err != nil {
 		return 0, fmt.Errorf("encode %s: %w", key, err)
 	}
-	if err := zw.Close(); err != nil {
-		return 0, fmt.Errorf("encode %s: %w", key, err)
+	return e.putBlob(ctx, key, kindJSON, data)
+}
+
+// The kinds of value, and their compressed forms.
+const (
+	kindJSON  = 'j' // JSON
+	kindFacts = 'f' // a State's facts in the binary form of encodeFacts
+	kindSplit = 'm' // a manifest of a value split into parts
+)
+
+// compressed returns the tag of a compressed value of kind k.
+func compressed(k byte) byte { return k - 'a' + 'A' }
+
+// putBlob stores data of kind k under key behind a one-byte tag, gzip-
+// compressed when larger than compressAbove (the tag is then upper case),
+// and split into parts when larger than partSize. It returns the bytes
+// written.
+func (e *Engine) putBlob(ctx context.Context, key string, k byte, data []byte) (int, error) {
+	tag, body := k, data
+	if len(data) > compressAbove {
+		var buf bytes.Buffer
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
+		_, err := zw.Write(data)
+		if err == nil {
+			err = zw.Close()
+		}
+		gzipWriters.Put(zw)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", key, err)
+		}
+		tag, body = compressed(k), buf.Bytes()
 	}
-	z := buf.Bytes()
-	if len(z) < partSize {
-		if err := e.snaps.Put(ctx, key, append([]byte{'z'}, z...)); err != nil {
+	if len(body) < partSize {
+		if err := e.snaps.Put(ctx, key, append([]byte{tag}, body...)); err != nil {
 			return 0, fmt.Errorf("store snapshot %s: %w", key, err)
 		}
-		return len(z) + 1, nil
+		return len(body) + 1, nil
 	}
+	size := len(body)
 	n := 0
-	for i := 0; len(z) > 0; i++ {
-		part := z[:min(partSize, len(z))]
-		z = z[len(part):]
+	for i := 0; len(body) > 0; i++ {
+		part := body[:min(partSize, len(body))]
+		body = body[len(part):]
 		if err := e.snaps.Put(ctx, key+".p"+strconv.Itoa(i+1), part); err != nil {
 			return 0, fmt.Errorf("store snapshot %s part %d: %w", key, i+1, err)
 		}
 		n++
 	}
-	man, _ := json.Marshal(manifest{Parts: n, Size: buf.Len()})
-	if err := e.snaps.Put(ctx, key, append([]byte{'m'}, man...)); err != nil {
+	man, _ := json.Marshal(manifest{Parts: n, Size: size, Tag: string(tag)})
+	if err := e.snaps.Put(ctx, key, append([]byte{kindSplit}, man...)); err != nil {
 		return 0, fmt.Errorf("store snapshot %s: %w", key, err)
 	}
-	return buf.Len() + len(man) + 1, nil
+	return size + len(man) + 1, nil
 }
+
+// compressAbove is the size from which a value is compressed.
+const compressAbove = 2048
+
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
+var gzipReaders sync.Pool
 
 // manifest is the value of a key whose value was split into parts.
 type manifest struct {
-	Parts int `json:"parts"`
-	Size  int `json:"size"`
+	Parts int    `json:"parts"`
+	Size  int    `json:"size"`
+	Tag   string `json:"tag"` // the tag of the whole value
 }
 
-// getValue reads the value under key into v. found is false when the key
-// is absent; errStale is returned for a value that cannot be decoded.
-func (e *Engine) getValue(ctx context.Context, key string, v any) (bool, error) {
+// getBlob reads the value under key: its kind and its data, joined and
+// decompressed. found is false when the key is absent; errStale is
+// returned for a value that cannot be read back.
+func (e *Engine) getBlob(ctx context.Context, key string) (byte, []byte, bool, error) {
 	raw, found, err := e.snaps.Get(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("read snapshot %s: %w", key, err)
+		return 0, nil, false, fmt.Errorf("read snapshot %s: %w", key, err)
 	}
 	if !found {
-		return false, nil
+		return 0, nil, false, nil
 	}
 	if len(raw) == 0 {
-		return true, fmt.Errorf("%s: empty value: %w", key, errStale)
+		return 0, nil, true, fmt.Errorf("%s: empty value: %w", key, errStale)
 	}
-	z := raw[1:]
-	switch raw[0] {
-	case 'z':
-	case 'm':
+	tag, body := raw[0], raw[1:]
+	if tag == kindSplit {
 		var m manifest
-		if err := json.Unmarshal(z, &m); err != nil {
-			return true, fmt.Errorf("%s: manifest: %v: %w", key, err, errStale)
+		if err := json.Unmarshal(body, &m); err != nil || len(m.Tag) != 1 {
+			return 0, nil, true, fmt.Errorf("%s: bad manifest: %w", key, errStale)
 		}
 		all := make([]byte, 0, m.Size)
 		for i := 1; i <= m.Parts; i++ {
 			part, ok, err := e.snaps.Get(ctx, key+".p"+strconv.Itoa(i))
 			if err != nil {
-				return true, fmt.Errorf("read snapshot %s part %d: %w", key, i, err)
+				return 0, nil, true, fmt.Errorf("read snapshot %s part %d: %w", key, i, err)
 			}
 			if !ok {
-				return true, fmt.Errorf("%s: part %d missing: %w", key, i, errStale)
+				return 0, nil, true, fmt.Errorf("%s: part %d missing: %w", key, i, errStale)
 			}
 			all = append(all, part...)
 		}
 		if len(all) != m.Size {
-			return true, fmt.Errorf("%s: %d bytes in parts, manifest says %d: %w", key, len(all), m.Size, errStale)
+			return 0, nil, true, fmt.Errorf("%s: %d bytes in parts, manifest says %d: %w", key, len(all), m.Size, errStale)
 		}
-		z = all
-	default:
-		return true, fmt.Errorf("%s: unknown value tag %q: %w", key, raw[0], errStale)
+		tag, body = m.Tag[0], all
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(z))
-	if err != nil {
-		return true, fmt.Errorf("%s: %v: %w", key, err, errStale)
+	switch tag {
+	case kindJSON, kindFacts:
+		return tag, body, true, nil
+	case compressed(kindJSON), compressed(kindFacts):
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(bytes.NewReader(body))
+		} else {
+			err = zr.Reset(bytes.NewReader(body))
+		}
+		if err == nil {
+			body, err = io.ReadAll(zr)
+			gzipReaders.Put(zr)
+		}
+		if err != nil {
+			return 0, nil, true, fmt.Errorf("%s: %v: %w", key, err, errStale)
+		}
+		return tag - 'A' + 'a', body, true, nil
 	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		return true, fmt.Errorf("%s: %v: %w", key, err, errStale)
+	return 0, nil, true, fmt.Errorf("%s: unknown value tag %q: %w", key, tag, errStale)
+}
+
+// getValue reads the JSON value under key into v; see getBlob.
+func (e *Engine) getValue(ctx context.Context, key string, v any) (bool, error) {
+	k, body, found, err := e.getBlob(ctx, key)
+	if err != nil || !found {
+		return found, err
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if k != kindJSON {
+		return true, fmt.Errorf("%s: not a JSON value: %w", key, errStale)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
 		return true, fmt.Errorf("%s: %v: %w", key, err, errStale)
 	}
 	return true, nil
+}
+
+// putState stores the facts of a State under its key.
+func (e *Engine) putState(ctx context.Context, key string, v stateValue) (int, error) {
+	return e.putBlob(ctx, key, kindFacts, encodeFacts(v))
+}
+
+// encodeFacts writes a State's facts in a compact binary form, much
+// faster to read back than JSON: the State and the revision, then for each
+// fact its id (16 bytes), type, date, sequence, data, source, and the id
+// and sequence of its retraction (16 zero bytes when live).
+func encodeFacts(v stateValue) []byte {
+	b := make([]byte, 0, 64+len(v.Facts)*96)
+	str := func(s []byte) []byte {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	b = append(b, factsFormat)
+	b = str([]byte(v.State))
+	b = binary.AppendUvarint(b, v.Rev)
+	b = binary.AppendUvarint(b, uint64(len(v.Facts)))
+	for _, f := range v.Facts {
+		b = append(b, f.ID[:]...)
+		b = str([]byte(f.Type))
+		b = binary.AppendVarint(b, int64(f.Date))
+		b = binary.AppendUvarint(b, f.Seq)
+		b = str(f.Data)
+		b = str([]byte(f.Source))
+		var by uuid.UUID
+		if f.RetractedBy != "" {
+			by = uuid.MustParse(f.RetractedBy)
+		}
+		b = append(b, by[:]...)
+		b = binary.AppendUvarint(b, f.RetractedSeq)
+	}
+	return b
+}
+
+// factsFormat is the version of the binary form of facts.
+const factsFormat = 1
+
+// errShortFacts is the error of a truncated binary form of facts.
+var errShortFacts = errors.New("truncated facts")
+
+func decodeFacts(b []byte) (stateValue, error) {
+	var v stateValue
+	if len(b) == 0 || b[0] != factsFormat {
+		return v, errors.New("not facts of a known format")
+	}
+	b = b[1:]
+	var bad bool
+	uv := func() uint64 {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return x
+	}
+	bytesOf := func(n uint64) []byte {
+		if bad || uint64(len(b)) < n {
+			bad = true
+			return nil
+		}
+		s := b[:n:n]
+		b = b[n:]
+		return s
+	}
+	str := func() []byte { return bytesOf(uv()) }
+	v.State = string(str())
+	v.Rev = uv()
+	n := uv()
+	if bad || n > uint64(len(b)) {
+		return v, errShortFacts
+	}
+	v.Facts = make([]factRec, 0, n)
+	for range n {
+		var f factRec
+		copy(f.ID[:], bytesOf(16))
+		f.Type = events.Type(str())
+		d, k := binary.Varint(b)
+		if k <= 0 {
+			return v, errShortFacts
+		}
+		b = b[k:]
+		f.Date = events.Date(d)
+		f.Seq = uv()
+		if data := str(); len(data) > 0 {
+			f.Data = data
+		}
+		f.Source = string(str())
+		var by uuid.UUID
+		copy(by[:], bytesOf(16))
+		f.RetractedSeq = uv()
+		if bad {
+			return v, errShortFacts
+		}
+		if by != uuid.Nil {
+			f.RetractedBy = by.String()
+		}
+		v.Facts = append(v.Facts, f)
+	}
+	if len(b) != 0 {
+		return v, fmt.Errorf("%d bytes after the facts", len(b))
+	}
+	return v, nil
 }
 
 // loadIndex reads the index; ok is false when it is absent or unreadable.
@@ -387,12 +558,19 @@ func (e *Engine) loadState(ctx context.Context, m *snapMeta, iso3 string, rby ma
 	if !ok {
 		return aggregates.NewState(iso3), nil
 	}
-	var v stateValue
-	found, err := e.getValue(ctx, stateKey(m.Meeting, iso3), &v)
+	key := stateKey(m.Meeting, iso3)
+	k, body, found, err := e.getBlob(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if !found || v.Rev != ent.Rev || v.State != iso3 {
+	if !found || k != kindFacts {
+		return nil, fmt.Errorf("%s: no facts: %w", key, errStale)
+	}
+	v, err := decodeFacts(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", key, err, errStale)
+	}
+	if v.Rev != ent.Rev || v.State != iso3 {
 		return nil, fmt.Errorf("%s: facts of %s at %d, meta says %d: %w", m.Meeting, iso3, v.Rev, ent.Rev, errStale)
 	}
 	s, err := stateOf(iso3, v.Facts, rby)
@@ -551,7 +729,9 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 	eifStored, thirtiethStored, _ := aggregates.ConventionEntryIntoForce(stored)
 	v := &view{fold: f, asOf: b.AsOf, conv: aggregates.Convention{EntryIntoForce: eifNow, ThirtiethDeposit: thirtiethNow},
 		states: sortedKeys(states), snapshot: m.Meeting}
-	if b.AsOf == dm && e.opt.annualRule().Name == m.Rule && eifNow == eifStored && thirtiethNow == thirtiethStored {
+	// The stored statuses serve a report; one State's status is cheaper
+	// derived from its facts than read among all the others.
+	if want == nil && b.AsOf == dm && e.opt.annualRule().Name == m.Rule && eifNow == eifStored && thirtiethNow == thirtiethStored {
 		sts, err := e.loadStatuses(ctx, m)
 		if err != nil {
 			return nil, err
@@ -737,7 +917,7 @@ func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old 
 		if len(recs) == 0 {
 			continue
 		}
-		size, err := e.putValue(ctx, stateKey(m.Code, iso3), stateValue{State: iso3, Rev: full.Seq, Facts: recs})
+		size, err := e.putState(ctx, stateKey(m.Code, iso3), stateValue{State: iso3, Rev: full.Seq, Facts: recs})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -823,7 +1003,7 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 		}
 		s := f.scopes[iso3]
 		recs := recsOf(s, dm, rby)
-		size, err := e.putValue(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last.Seq, Facts: recs})
+		size, err := e.putState(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last.Seq, Facts: recs})
 		if err != nil {
 			return 0, false, err
 		}
