@@ -37,6 +37,13 @@ const DefaultStream = "CCM"
 // concurrency check.
 const AnyVersion uint64 = math.MaxUint64
 
+// AsyncAckTimeout bounds the wait for the acknowledgement of one pipelined
+// publish of AppendChain, and the wait for room in its window of 256
+// unacknowledged publishes. A server that fails with publishes in flight
+// never answers them; the chain then fails after this long, and the
+// caller resumes it from what the log holds.
+const AsyncAckTimeout = 5 * time.Second
+
 // MaxBatch is the most events one atomic append may carry (the server's
 // default atomic batch limit).
 const MaxBatch = 1000
@@ -114,7 +121,7 @@ func Open(ctx context.Context, nc *nats.Conn, c Config) (l *Log, err error) {
 	c = c.withDefaults()
 	ctx, explain := guard(ctx, nc, jsAPI)
 	defer func() { err = explain(err) }()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256), jetstream.WithPublishAsyncTimeout(AsyncAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -305,6 +312,10 @@ func translate(err error, scope string, expected uint64) error {
 // many events were stored (a prefix of evs) and the stream sequence of the
 // last one (after, when none was).
 //
+// On a replicated stream the chain is stored as consecutive atomic batches
+// of up to MaxBatch events instead (see appendChainBatches): the same
+// guarantee, with whole batches as the stored prefix.
+//
 // On events.ErrConflict another writer got in first: re-read the log from
 // LastSeq, validate the rest again and continue. Any other error (a lost
 // connection, a leader election) leaves a prefix stored; the same recovery
@@ -312,6 +323,9 @@ func translate(err error, scope string, expected uint64) error {
 func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(done int)) (appended int, lastSeq uint64, err error) {
 	ctx, explain := guard(ctx, l.nc, l.filter)
 	defer func() { err = explain(err) }()
+	if l.replicated() {
+		return l.appendChainBatches(ctx, after, evs, progress)
+	}
 	var res struct {
 		Appended int
 		LastSeq  uint64
@@ -377,7 +391,7 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 			// chain leaves a clean prefix and no gap.
 			m.Header.Set(jetstream.ExpectedLastMsgIDHeader, evs[i-1].ID.String())
 		}
-		fut, err := l.js.PublishMsgAsync(m)
+		fut, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(AsyncAckTimeout))
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %d of %d: %w", i+1, len(evs), err)
 			break
