@@ -342,6 +342,16 @@ func approaching(s *aggregates.State, iso3 string, pts []point, lead int) []Tran
 	return out
 }
 
+// statusTypes are the event types whose facts the derived transitions rest
+// on: the dates of other facts (assistance, legislation, destruction in
+// progress, victims, retention, meetings) change no status compared here.
+var statusTypes = []events.Type{
+	events.Signed, events.Deposited, events.WithdrawalNotified,
+	events.StockpileDeclared, events.StockpileDestructionCompleted,
+	events.ContaminationDeclared, events.ClearanceCompleted,
+	events.ReportSubmitted, events.ExtensionGranted,
+}
+
 // criticalDates returns the sorted dates, from adoption to upTo, on which a
 // State's status can change or a lead can start.
 func criticalDates(f *projections.Fold, s *aggregates.State, upTo events.Date, opt Options) []events.Date {
@@ -358,7 +368,7 @@ func criticalDates(f *projections.Fold, s *aggregates.State, upTo events.Date, o
 			add(d.AddDate(0, 0, -opt.lead()))
 		}
 	}
-	for _, t := range events.Types() {
+	for _, t := range statusTypes {
 		for _, x := range s.Facts(t) {
 			add(x.Date)
 		}
@@ -382,8 +392,9 @@ func criticalDates(f *projections.Fold, s *aggregates.State, upTo events.Date, o
 		for _, c := range s.Facts(events.ContaminationDeclared) {
 			deadline(aggregates.Article4Deadline(eif, c.Payload.(*events.Contamination).HostilitiesEnded))
 		}
+		// An annual report has no lead: only the day it falls overdue.
 		for y := rule.FirstYear(eif); y < upTo.Year(); y++ {
-			deadline(aggregates.AnnualReportDue(y))
+			add(aggregates.AnnualReportDue(y).AddDate(0, 0, 1))
 		}
 	}
 	for _, x := range s.Facts(events.ExtensionGranted) {
