@@ -122,7 +122,7 @@ func viewsOf(t *testing.T, e *projections.Engine) *acceptanceViews {
 	t.Helper()
 	ctx := context.Background()
 	b3, b2 := resolveAt(t, e, "3MSP"), resolveAt(t, e, "2MSP")
-	require.Equal(t, events.MustDate("2012-09-14"), b3.AsOf, "the 3MSP closed on 14 Sep 2012 (seed para 1)")
+	require.Equal(t, events.MustDate("2012-09-14"), b3.AsOf, "the 3MSP was held from 11 to 14 Sep 2012 (seed, final document para 8)")
 	require.Equal(t, events.MustDate("2011-09-16"), b2.AsOf, "the 2MSP closed on 16 Sep 2011 (meetings.csv)")
 	v := &acceptanceViews{asOf: b3.AsOf, statuses: map[string]projections.Status{}}
 	var err error
