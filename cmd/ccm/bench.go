@@ -59,7 +59,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		func(ctx context.Context) (benchResult, error) { return b.appendScenario(ctx, all[:*appends]) },
 		func(ctx context.Context) (benchResult, error) { return b.importScenario(ctx, all[:*n], jsonl.Bytes()) },
 		func(ctx context.Context) (benchResult, error) { return b.rebuildScenario(ctx, jsonl.Bytes(), *n) },
-		func(ctx context.Context) (benchResult, error) { return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries) },
+		func(ctx context.Context) (benchResult, error) {
+			return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries)
+		},
 	} {
 		r, err := sc(ctx)
 		if err != nil {

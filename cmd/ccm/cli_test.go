@@ -202,4 +202,3 @@ func TestBinary(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitInvalid, ee.ExitCode())
 }
-

@@ -12,6 +12,8 @@
 //	ccm replay                  the events in valid-date order with the change each caused
 //	ccm meetings                the meetings of the Convention
 //	ccm snapshots               the stored meeting snapshots
+//	ccm watch [FILTER]          follow compliance events live (exactly once with --durable)
+//	ccm bench                   the ledger against the raw JetStream baseline
 //
 // Client commands work against a running server (--nats-url, default
 // nats://127.0.0.1:4222) or one-shot on a data directory (--data DIR) with an
