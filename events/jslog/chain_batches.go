@@ -2,6 +2,7 @@ package jslog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -59,7 +60,7 @@ func (l *Log) appendChainBatches(ctx context.Context, after uint64, evs []events
 		}
 		msgs[0].Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(last, 10))
 		bctx, cancel := context.WithTimeout(ctx, batchTimeout)
-		ack, err := jetstreamext.PublishMsgBatch(bctx, l.js, msgs)
+		ack, err := l.publishBatch(bctx, msgs)
 		cancel()
 		if err != nil {
 			return appended, last, translate(err, "the ledger", last)
@@ -74,4 +75,33 @@ func (l *Log) appendChainBatches(ctx context.Context, after uint64, evs []events
 		}
 	}
 	return appended, last, nil
+}
+
+// publishBatch stores msgs as one atomic batch. It returns as soon as the
+// server refuses the user's publish (ctx from guard ends with a
+// *PermissionError), which jetstreamext.PublishMsgBatch does not notice
+// while it waits for the first message's acknowledgement; the abandoned
+// call ends by its own timeout. Any other end of ctx is left to
+// PublishMsgBatch, so that the caller learns whether the batch was stored.
+func (l *Log) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreamext.BatchAck, error) {
+	type result struct {
+		ack *jetstreamext.BatchAck
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, l.js, msgs)
+		done <- result{ack, err}
+	}()
+	select {
+	case r := <-done:
+		return r.ack, r.err
+	case <-ctx.Done():
+		var pe *PermissionError
+		if errors.As(context.Cause(ctx), &pe) {
+			return nil, pe
+		}
+		r := <-done
+		return r.ack, r.err
+	}
 }

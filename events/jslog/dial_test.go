@@ -318,11 +318,14 @@ func TestPermissionDeniedFailsAtOnce(t *testing.T) {
 
 	e, err := events.New(uuid.Nil, events.Signed, "SWE", events.MustDate("2008-12-03"), nil, "test source")
 	require.NoError(t, err)
+	dep, err := events.New(uuid.Nil, events.Deposited, "SWE", events.MustDate("2012-04-23"), &events.Deposit{Instrument: events.Ratification}, "test source")
+	require.NoError(t, err)
 	for _, tt := range []struct {
 		name   string
 		append func() error
 	}{
 		{"one event", func() error { _, err := l.Append(ctx, "SWE", 0, e); return err }},
+		{"a command of two events", func() error { _, err := l.Append(ctx, "SWE", 0, e, dep); return err }},
 		{"a chain", func() error { _, _, err := l.AppendChain(ctx, 0, []events.Envelope{e}, nil); return err }},
 	} {
 		start := time.Now()

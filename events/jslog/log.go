@@ -276,7 +276,7 @@ func (l *Log) Append(ctx context.Context, scope string, expected uint64, evs ...
 		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.ScopeFilter(scope))
 	}
 	gctx, explain := guard(ctx, l.nc, events.ScopeFilter(scope))
-	ack, err := jetstreamext.PublishMsgBatch(gctx, l.js, msgs)
+	ack, err := l.publishBatch(gctx, msgs)
 	if err = explain(err); err != nil {
 		return 0, translate(err, scope, expected)
 	}
