@@ -3,6 +3,8 @@ package natstest_test
 import (
 	"context"
 	"crypto/tls"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -148,4 +150,32 @@ func TestRunClusterKillRestart(t *testing.T) {
 		assert.Equal(t, uint64(200), s.State.Msgs, "node %s holds every message", s.Name)
 		assert.Equal(t, uint64(200), s.State.LastSeq, "node %s", s.Name)
 	}
+}
+
+// TestGenCertsScript runs deploy/nats/gen-certs.sh and starts the cluster
+// with TLS on its certificates: a trial CA that works as the README says.
+func TestGenCertsScript(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(natstest.DeployDir(t), "gen-certs.sh")
+	out, err := exec.Command("bash", script, dir).CombinedOutput()
+	require.NoError(t, err, "gen-certs.sh: %s", out)
+	for _, f := range []string{"ca.pem", "ccm-nats-1-cert.pem", "ccm-nats-1-key.pem", "client-cert.pem", "client-key.pem"} {
+		require.FileExists(t, filepath.Join(dir, f))
+	}
+	info, err := os.Stat(filepath.Join(dir, "ccm-nats-1-key.pem"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "keys are private")
+
+	env := natstest.DeployEnv()
+	// One node's certificate serves all three here: the routes go to
+	// 127.0.0.1, which every certificate of the script names.
+	env["CCM_NATS_TLS_CERT"] = filepath.Join(dir, "ccm-nats-1-cert.pem")
+	env["CCM_NATS_TLS_KEY"] = filepath.Join(dir, "ccm-nats-1-key.pem")
+	env["CCM_NATS_TLS_CA"] = filepath.Join(dir, "ca.pem")
+	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: env, TLS: true})
+	nc, err := nats.Connect(c.URL(), nats.UserInfo("auditor", natstest.DeployPassword("auditor")),
+		nats.RootCAs(filepath.Join(dir, "ca.pem")), nats.ClientCert(filepath.Join(dir, "client-cert.pem"), filepath.Join(dir, "client-key.pem")))
+	require.NoError(t, err, "a client trusting the trial CA connects")
+	defer nc.Close()
+	assert.True(t, nc.TLSRequired())
 }

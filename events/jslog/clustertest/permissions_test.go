@@ -2,8 +2,11 @@ package clustertest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -386,4 +389,15 @@ func TestReaderCannotCopyIntoAView(t *testing.T) {
 	info, err := compliance.Info(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, info.State.Msgs, "no event copied into the compliance stream")
+}
+
+// TestStreamFileMatchesTheLog: deploy/nats/streams/CCM.json, the
+// configuration an operator gives `nats stream add --config`, is the one
+// the ledger creates and requires with three replicas.
+func TestStreamFileMatchesTheLog(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(natstest.DeployDir(t), "streams", "CCM.json"))
+	require.NoError(t, err)
+	var got jetstream.StreamConfig
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, jslog.StreamConfig(jslog.Config{Replicas: 3}), got, "deploy/nats/streams/CCM.json differs from jslog.StreamConfig(Replicas 3)")
 }
