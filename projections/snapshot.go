@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/binary"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -30,9 +32,9 @@ import (
 //	<M>.<ISO3>      the State's facts dated on or before M's last day
 //
 // Every value has a one-byte tag: 'j' JSON, 'f' facts in a binary form
-// (see encodeFacts), the same in upper case when gzip-compressed (from
-// compressAbove bytes), and 'm' for the manifest of a value split into
-// <key>.p1, <key>.p2, ... because it is larger than partSize.
+// (see encodeFacts), 'J' gzip-compressed JSON (from compressAbove bytes),
+// and 'm' for the manifest of a value split into <key>.p1, <key>.p2, ...
+// because it is larger than partSize.
 const (
 	snapshotFormat = 1
 	indexKey       = "_index"
@@ -128,8 +130,18 @@ type retraction struct {
 	Seq uint64
 }
 
-func recOf(f aggregates.Fact) factRec {
-	return factRec{ID: f.ID, Type: f.Type, Date: f.Date, Seq: f.Seq, Data: events.Envelope{Payload: f.Payload}.Data(), Source: f.Source}
+// recOf returns the snapshot form of a fact. data, when not nil, keeps the
+// canonical data of the facts already seen, for a fold written into many
+// snapshots.
+func recOf(f aggregates.Fact, data map[uuid.UUID][]byte) factRec {
+	d, ok := data[f.ID]
+	if !ok {
+		d = events.Envelope{Payload: f.Payload}.Data()
+		if data != nil {
+			data[f.ID] = d
+		}
+	}
+	return factRec{ID: f.ID, Type: f.Type, Date: f.Date, Seq: f.Seq, Data: d, Source: f.Source}
 }
 
 // envelope rebuilds the stored event of a fact of scope.
@@ -182,12 +194,12 @@ func decodePayload(t events.Type, data []byte) (events.Payload, error) {
 
 // recsOf returns the facts of s dated on or before upTo, live and
 // retracted, in stream order.
-func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction) []factRec {
+func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction, data map[uuid.UUID][]byte) []factRec {
 	var out []factRec
 	for _, t := range events.Types() {
 		for _, f := range s.Facts(t) {
 			if f.Date <= upTo {
-				out = append(out, recOf(f))
+				out = append(out, recOf(f, data))
 			}
 		}
 	}
@@ -195,17 +207,17 @@ func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction)
 		if f.Date > upTo {
 			continue
 		}
-		r := recOf(f)
+		r := recOf(f, data)
 		if by, ok := rby[id]; ok {
 			r.RetractedBy, r.RetractedSeq = by.ID.String(), by.Seq
 		}
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Seq != out[j].Seq {
-			return out[i].Seq < out[j].Seq
+	slices.SortFunc(out, func(a, b factRec) int {
+		if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
+			return c
 		}
-		return bytes.Compare(out[i].ID[:], out[j].ID[:]) < 0
+		return bytes.Compare(a.ID[:], b.ID[:])
 	})
 	return out
 }
@@ -282,13 +294,15 @@ const (
 // compressed returns the tag of a compressed value of kind k.
 func compressed(k byte) byte { return k - 'a' + 'A' }
 
-// putBlob stores data of kind k under key behind a one-byte tag, gzip-
-// compressed when larger than compressAbove (the tag is then upper case),
-// and split into parts when larger than partSize. It returns the bytes
-// written.
+// putBlob stores data of kind k under key behind a one-byte tag, split
+// into parts when larger than partSize. JSON larger than compressAbove is
+// gzip-compressed (the tag is then upper case): statuses shrink tenfold and
+// are read by every report. Facts are not: compressing them would make
+// building the snapshots several times slower, and the bucket compresses
+// what it stores. It returns the bytes written.
 func (e *Engine) putBlob(ctx context.Context, key string, k byte, data []byte) (int, error) {
 	tag, body := k, data
-	if len(data) > compressAbove {
+	if k == kindJSON && len(data) > compressAbove {
 		var buf bytes.Buffer
 		zw := gzipWriters.Get().(*gzip.Writer)
 		zw.Reset(&buf)
@@ -864,6 +878,7 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 	}
 	st.Events = len(evs)
 	var full *Fold
+	data := map[uuid.UUID][]byte{}
 	if create {
 		full = NewFold()
 		for _, ev := range evs {
@@ -876,7 +891,7 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 		meta := p.meta
 		switch {
 		case meta == nil:
-			created, n, err := e.createSnapshot(ctx, full, p.m, p.old, rby, now)
+			created, n, err := e.createSnapshot(ctx, full, p.m, p.old, rby, data, now)
 			if err != nil {
 				return st, err
 			}
@@ -907,13 +922,13 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 // createSnapshot writes the snapshot of meeting m from a fold of the whole
 // log. old, when not nil, is the snapshot it replaces. It returns the meta
 // and the number of per-State keys written.
-func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old *snapMeta, rby map[uuid.UUID]retraction, now time.Time) (*snapMeta, int, error) {
+func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old *snapMeta, rby map[uuid.UUID]retraction, data map[uuid.UUID][]byte, now time.Time) (*snapMeta, int, error) {
 	meta := &snapMeta{Format: snapshotFormat, Meeting: m.Code, AsOf: m.End, Seq: full.Seq, Time: full.Time,
 		Created: now, Updated: now, Rule: aggregates.DefaultAnnualRule.Name, StatusRev: full.Seq, States: map[string]snapState{}}
 	n := 0
 	for _, iso3 := range full.Scopes() {
 		s := full.State(iso3)
-		recs := recsOf(s, m.End, rby)
+		recs := recsOf(s, m.End, rby, data)
 		if len(recs) == 0 {
 			continue
 		}
@@ -924,7 +939,7 @@ func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old 
 		n++
 		meta.States[iso3] = snapState{Rev: full.Seq, Facts: len(recs), Bytes: size, Deposits: liveDeposits(s, m.End)}
 	}
-	meta.Convention = recsOf(full.State(events.ConventionScope), m.End, rby)
+	meta.Convention = recsOf(full.State(events.ConventionScope), m.End, rby, data)
 	conv := full.Convention(m.End)
 	sv := statusValue{Rev: full.Seq, Statuses: make([]Status, 0, len(meta.States))}
 	for _, iso3 := range sortedKeys(meta.States) {
@@ -998,11 +1013,11 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 	written := 0
 	for _, iso3 := range sortedKeys(changed) {
 		if iso3 == events.ConventionScope {
-			m.Convention = recsOf(conv, dm, rby)
+			m.Convention = recsOf(conv, dm, rby, nil)
 			continue
 		}
 		s := f.scopes[iso3]
-		recs := recsOf(s, dm, rby)
+		recs := recsOf(s, dm, rby, nil)
 		size, err := e.putState(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last.Seq, Facts: recs})
 		if err != nil {
 			return 0, false, err

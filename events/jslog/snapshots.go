@@ -23,8 +23,8 @@ var ErrReadOnlySnapshots = errors.New("snapshots are read-only")
 
 // SnapshotStore is the KV bucket of the projections' snapshots. It
 // satisfies projections.SnapshotStore. The bucket keeps one revision per
-// key (snapshots are a cache: the log is the truth) on file storage with
-// the log's replica count.
+// key (snapshots are a cache: the log is the truth) on file storage,
+// compressed (S2), with the log's replica count.
 type SnapshotStore struct {
 	kv     jetstream.KeyValue // nil: read-only log and no bucket yet
 	bucket string
@@ -50,6 +50,7 @@ func OpenSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
 		Description: "ccm-ledger: snapshots of the projections, one per meeting (a cache of stream " + l.cfg.Stream + ")",
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Compression: true,
 		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
