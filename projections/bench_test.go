@@ -29,7 +29,14 @@ func BenchmarkReportAsOfMeeting(b *testing.B) {
 	start = time.Now()
 	st, err := eng.RefreshSnapshots(ctx)
 	require.NoError(b, err)
-	b.Logf("built %d snapshots (%d State keys) in %v", st.Created, st.States, time.Since(start).Round(time.Millisecond))
+	built := time.Since(start)
+	infos, err := eng.Snapshots(ctx)
+	require.NoError(b, err)
+	var facts, size int
+	for _, in := range infos {
+		facts, size = facts+in.Facts, size+in.Bytes
+	}
+	b.Logf("built %d snapshots (%d State keys, %d facts, %d MB) in %v", st.Created, st.States, facts, size>>20, built.Round(time.Millisecond))
 	bounds, err := eng.Resolve(ctx, synth.MeetingCode(2020), "", synth.End)
 	require.NoError(b, err)
 	report := func(b *testing.B, e *projections.Engine, bd projections.Bounds) time.Duration {

@@ -437,8 +437,9 @@ func (e *Engine) putState(ctx context.Context, key string, v stateValue) (int, e
 
 // encodeFacts writes a State's facts in a compact binary form, much
 // faster to read back than JSON: the State and the revision, then for each
-// fact its id (16 bytes), type, date, sequence, data, source, and the id
-// and sequence of its retraction (16 zero bytes when live).
+// fact its id (16 bytes), type, date, sequence, data, source, and a flag
+// byte: 0 for a live fact, 1 followed by the id and sequence of its
+// retraction.
 func encodeFacts(v stateValue) []byte {
 	b := make([]byte, 0, 64+len(v.Facts)*96)
 	str := func(s []byte) []byte {
@@ -456,10 +457,12 @@ func encodeFacts(v stateValue) []byte {
 		b = binary.AppendUvarint(b, f.Seq)
 		b = str(f.Data)
 		b = str([]byte(f.Source))
-		var by uuid.UUID
-		if f.RetractedBy != "" {
-			by = uuid.MustParse(f.RetractedBy)
+		if f.RetractedBy == "" {
+			b = append(b, 0)
+			continue
 		}
+		by := uuid.MustParse(f.RetractedBy)
+		b = append(b, 1)
 		b = append(b, by[:]...)
 		b = binary.AppendUvarint(b, f.RetractedSeq)
 	}
@@ -467,7 +470,7 @@ func encodeFacts(v stateValue) []byte {
 }
 
 // factsFormat is the version of the binary form of facts.
-const factsFormat = 1
+const factsFormat = 2
 
 // errShortFacts is the error of a truncated binary form of facts.
 var errShortFacts = errors.New("truncated facts")
@@ -520,14 +523,17 @@ func decodeFacts(b []byte) (stateValue, error) {
 			f.Data = data
 		}
 		f.Source = string(str())
-		var by uuid.UUID
-		copy(by[:], bytesOf(16))
-		f.RetractedSeq = uv()
+		switch flag := bytesOf(1); {
+		case bad:
+		case flag[0] == 1:
+			var by uuid.UUID
+			copy(by[:], bytesOf(16))
+			f.RetractedBy, f.RetractedSeq = by.String(), uv()
+		case flag[0] != 0:
+			return v, fmt.Errorf("fact %s: bad retraction flag %d", f.ID, flag[0])
+		}
 		if bad {
 			return v, errShortFacts
-		}
-		if by != uuid.Nil {
-			f.RetractedBy = by.String()
 		}
 		v.Facts = append(v.Facts, f)
 	}
@@ -831,7 +837,7 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 	}
 	var plans []plan
 	from := head + 1
-	create := false
+	create := false // some snapshot is built from a fold of the whole log
 	seen := map[string]bool{}
 	for _, m := range meetings {
 		seen[m.Code] = true
@@ -842,7 +848,7 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 		switch {
 		case !ok || meta.AsOf != m.End || meta.Rule != aggregates.DefaultAnnualRule.Name || meta.Seq > head:
 			plans = append(plans, plan{m: m, old: meta})
-			create, from = true, 1
+			create = true
 		case meta.Seq == head:
 			st.Unchanged++
 			plans = append(plans, plan{m: m, meta: meta})
@@ -863,9 +869,17 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 			st.Deleted++
 		}
 	}
-	var evs []events.Envelope
-	rby := map[uuid.UUID]retraction{}
-	if from <= head {
+	var (
+		evs  []events.Envelope
+		rby  = map[uuid.UUID]retraction{}
+		read = head + 1 // the first sequence in evs
+	)
+	readFrom := func(from uint64) error {
+		if from >= read {
+			return nil
+		}
+		evs, read = nil, from
+		clear(rby)
 		if _, err := e.src.Read(ctx, Range{From: from, To: head}, func(ev events.Envelope) error {
 			evs = append(evs, ev)
 			if ev.Type == events.Retracted {
@@ -873,45 +887,67 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 			}
 			return nil
 		}); err != nil {
-			return st, fmt.Errorf("refresh snapshots: read the log: %w", err)
+			return fmt.Errorf("refresh snapshots: read the log: %w", err)
+		}
+		st.Events += len(evs)
+		return nil
+	}
+	if create {
+		from = 1
+	}
+	if err := readFrom(from); err != nil {
+		return st, err
+	}
+	now := e.clock().UTC()
+	for i, p := range plans {
+		meta := p.meta
+		if meta == nil || meta.Seq == head {
+			continue
+		}
+		k := sort.Search(len(evs), func(i int) bool { return evs[i].Seq > meta.Seq })
+		n, facts, err := e.updateSnapshot(ctx, meta, evs[k:], rby, now)
+		switch {
+		case errors.Is(err, errStale):
+			// Unreadable (another format, or torn by a concurrent
+			// refresh): build it again.
+			plans[i].meta, plans[i].old = nil, meta
+			create = true
+			continue
+		case err != nil:
+			return st, err
+		}
+		st.States += n
+		if facts {
+			st.Updated++
+		} else {
+			st.Bumped++
 		}
 	}
-	st.Events = len(evs)
-	var full *Fold
-	data := map[uuid.UUID][]byte{}
 	if create {
-		full = NewFold()
+		if err := readFrom(1); err != nil {
+			return st, err
+		}
+		full := NewFold()
 		for _, ev := range evs {
 			full.Apply(ev)
 		}
-	}
-	now := e.clock().UTC()
-	entries := make([]indexEntry, 0, len(plans))
-	for _, p := range plans {
-		meta := p.meta
-		switch {
-		case meta == nil:
+		data := map[uuid.UUID][]byte{}
+		for i, p := range plans {
+			if p.meta != nil {
+				continue
+			}
 			created, n, err := e.createSnapshot(ctx, full, p.m, p.old, rby, data, now)
 			if err != nil {
 				return st, err
 			}
-			meta = created
+			plans[i].meta = created
 			st.Created++
 			st.States += n
-		case meta.Seq < head:
-			i := sort.Search(len(evs), func(i int) bool { return evs[i].Seq > meta.Seq })
-			n, facts, err := e.updateSnapshot(ctx, meta, evs[i:], rby, now)
-			if err != nil {
-				return st, err
-			}
-			st.States += n
-			if facts {
-				st.Updated++
-			} else {
-				st.Bumped++
-			}
 		}
-		entries = append(entries, indexEntry{Meeting: meta.Meeting, AsOf: meta.AsOf, Seq: meta.Seq})
+	}
+	entries := make([]indexEntry, 0, len(plans))
+	for _, p := range plans {
+		entries = append(entries, indexEntry{Meeting: p.meta.Meeting, AsOf: p.meta.AsOf, Seq: p.meta.Seq})
 	}
 	if _, err := e.putValue(ctx, indexKey, snapIndex{Format: snapshotFormat, Head: head, Snapshots: entries}); err != nil {
 		return st, err

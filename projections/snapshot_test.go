@@ -359,14 +359,32 @@ func TestQueriesSurviveInconsistentSnapshots(t *testing.T) {
 	got, err = eng.Report(ctx, b)
 	require.NoError(t, err)
 	assert.Equal(t, want, got, "report with unreadable keys")
-	// The next refresh rebuilds what it cannot read.
+	// A refresh that cannot read a key it must update rebuilds the
+	// snapshot.
+	var someone string
+	for k := range store.vals {
+		if strings.HasPrefix(k, code+".") && !strings.Contains(k, "._") {
+			someone = strings.TrimPrefix(k, code+".")
+			break
+		}
+	}
+	h.src.record(mustEvent(t, events.AssistanceRequested, someone, "2009-01-02", nil))
+	st, err := eng.RefreshSnapshots(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Created, "refresh over unreadable keys (%+v)", st)
+	b.KnownAtSeq = 0
+	want = projections.ReportOf(referenceFold(t, h.src, b), b.AsOf, projections.Options{})
+	got, err = eng.Report(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "report after the snapshot was rebuilt")
+	// The next refresh rebuilds a meta it cannot read.
 	for k := range store.vals {
 		if strings.HasPrefix(k, code+"._meta") {
 			store.vals[k] = []byte("zgarbage")
 		}
 	}
 	h.src.record(mustEvent(t, events.AssistanceRequested, "NOR", "2009-01-03", nil))
-	st, err := eng.RefreshSnapshots(ctx)
+	st, err = eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Created, "refresh over an unreadable meta (%+v)", st)
 }
