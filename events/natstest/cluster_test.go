@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 )
@@ -101,9 +102,17 @@ func TestDeployConfigWithTLS(t *testing.T) {
 // R3 stream as the operator, and checks that it survives the loss of its
 // leader and that the restarted node catches up.
 func TestRunClusterKillRestart(t *testing.T) {
+	// A password may be given to the servers as its bcrypt hash.
+	env := natstest.DeployEnv()
+	hash, err := bcrypt.GenerateFromPassword([]byte(natstest.DeployPassword("auditor")), bcrypt.MinCost)
+	require.NoError(t, err)
+	env[natstest.DeployPasswordEnv("auditor")] = string(hash)
 	start := time.Now()
-	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: natstest.DeployEnv()})
+	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: env})
 	t.Logf("three nodes up with a meta leader in %v", time.Since(start))
+	auditor, err := nats.Connect(c.URL(), nats.UserInfo("auditor", natstest.DeployPassword("auditor")))
+	require.NoError(t, err, "the auditor logs in with the password whose hash the servers hold")
+	auditor.Close()
 	assert.Less(t, time.Since(start), 10*time.Second, "starting the cluster")
 	require.Len(t, c.Servers(), 3)
 	names := []string{c.Name(0), c.Name(1), c.Name(2)}
