@@ -288,7 +288,8 @@ type view struct {
 	fold *Fold
 	asOf events.Date
 	conv aggregates.Convention
-	// states lists every State with facts, sorted.
+	// states lists every State with a live fact dated on or before asOf,
+	// sorted.
 	states []string
 	// stored holds statuses derived as of asOf with the engine's options
 	// that no later event changed; the others are derived from fold.
@@ -339,7 +340,13 @@ func (e *Engine) view(ctx context.Context, b Bounds, want []string) (*view, erro
 	if err != nil {
 		return nil, err
 	}
-	return &view{fold: f, asOf: b.AsOf, conv: f.Convention(b.AsOf), states: f.Scopes()}, nil
+	var states []string
+	for _, iso3 := range f.Scopes() {
+		if firstLive(f.State(iso3)) != 0 {
+			states = append(states, iso3)
+		}
+	}
+	return &view{fold: f, asOf: b.AsOf, conv: f.Convention(b.AsOf), states: states}, nil
 }
 
 // Status returns a State's status as of b.AsOf, known at b. iso3 must be
@@ -364,8 +371,8 @@ func (e *Engine) Report(ctx context.Context, b Bounds) (Report, error) {
 	return v.report(e.opt), nil
 }
 
-// Statuses returns the status of every State the ledger knows something
-// about as of b.AsOf, known at b, sorted by code.
+// Statuses returns the status of every State with a fact dated on or
+// before b.AsOf (not retracted) known at b, sorted by code.
 func (e *Engine) Statuses(ctx context.Context, b Bounds) ([]Status, error) {
 	v, err := e.view(ctx, b, nil)
 	if err != nil {

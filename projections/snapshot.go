@@ -92,9 +92,12 @@ type snapMeta struct {
 // key was written, what the key holds, and its live deposits (for the
 // Convention's entry into force).
 type snapState struct {
-	Rev      uint64        `json:"rev"`
-	Facts    int           `json:"facts"`
-	Bytes    int           `json:"bytes"`
+	Rev   uint64 `json:"rev"`
+	Facts int    `json:"facts"`
+	Bytes int    `json:"bytes"`
+	// First is the date of the State's earliest live fact (zero if all
+	// are retracted).
+	First    events.Date   `json:"first,omitempty"`
 	Deposits []events.Date `json:"deposits,omitempty"`
 }
 
@@ -268,6 +271,21 @@ func liveDeposits(s *aggregates.State, upTo events.Date) []events.Date {
 	}
 	return out
 }
+
+// firstLiveUpTo returns the date of the earliest live fact of s dated on
+// or before upTo, or zero.
+func firstLiveUpTo(s *aggregates.State, upTo events.Date) events.Date {
+	var first events.Date
+	for _, t := range events.Types() {
+		if fs := s.Facts(t); len(fs) > 0 && fs[0].Date <= upTo && (first == 0 || fs[0].Date < first) {
+			first = fs[0].Date
+		}
+	}
+	return first
+}
+
+// firstLive returns the date of the earliest live fact of s, or zero.
+func firstLive(s *aggregates.State) events.Date { return firstLiveUpTo(s, events.Date(1<<31-1)) }
 
 // factCount is what changes in a State when an event counts: its live
 // facts and its retracted ones.
@@ -720,20 +738,24 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 	}
 	// The Convention's entry into force as of b.AsOf, now and as stored.
 	var now, stored []events.Date
+	// The States with a live fact dated on or before b.AsOf.
 	states := map[string]bool{}
 	for iso3, st := range m.States {
-		states[iso3] = true
 		for _, d := range st.Deposits {
 			if d <= b.AsOf {
 				stored = append(stored, d)
 			}
 		}
-		if _, loaded := f.scopes[iso3]; !loaded {
-			for _, d := range st.Deposits {
-				if d <= b.AsOf {
-					now = append(now, d)
-				}
+		if _, loaded := f.scopes[iso3]; loaded {
+			continue
+		}
+		for _, d := range st.Deposits {
+			if d <= b.AsOf {
+				now = append(now, d)
 			}
+		}
+		if st.First != 0 && st.First <= b.AsOf {
+			states[iso3] = true
 		}
 	}
 	for iso3, s := range f.scopes {
@@ -741,7 +763,7 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 			continue
 		}
 		now = append(now, liveDeposits(s, b.AsOf)...)
-		if s.Len() > 0 || len(s.Retracted) > 0 {
+		if d := firstLive(s); d != 0 && d <= b.AsOf {
 			states[iso3] = true
 		}
 	}
@@ -973,7 +995,7 @@ func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old 
 			return nil, 0, err
 		}
 		n++
-		meta.States[iso3] = snapState{Rev: full.Seq, Facts: len(recs), Bytes: size, Deposits: liveDeposits(s, m.End)}
+		meta.States[iso3] = snapState{Rev: full.Seq, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, m.End), Deposits: liveDeposits(s, m.End)}
 	}
 	meta.Convention = recsOf(full.State(events.ConventionScope), m.End, rby, data)
 	conv := full.Convention(m.End)
@@ -1059,7 +1081,7 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 			return 0, false, err
 		}
 		written++
-		m.States[iso3] = snapState{Rev: last.Seq, Facts: len(recs), Bytes: size, Deposits: liveDeposits(s, dm)}
+		m.States[iso3] = snapState{Rev: last.Seq, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, dm), Deposits: liveDeposits(s, dm)}
 	}
 	newEIF, newThirtieth := m.convention()
 	recompute := map[string]bool{}

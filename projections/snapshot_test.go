@@ -144,6 +144,9 @@ func checkAgainstFold(t *testing.T, h *history, eng *projections.Engine, s uint6
 			if covered {
 				assert.Less(t, read, int(head), "Report as of %s known at %+v read the whole log (%d events): no snapshot used", d, k, read)
 			}
+			gotAll, err := eng.Statuses(ctx, b)
+			require.NoError(t, err)
+			require.Equal(t, statusesWithFacts(ref, d, opt), gotAll, "Statuses as of %s known at %+v", d, k)
 			for _, iso3 := range []string{states[h.rng.IntN(len(states))], states[h.rng.IntN(len(states))], touchedState(h)} {
 				st, err := eng.Status(ctx, iso3, b)
 				require.NoError(t, err)
@@ -151,6 +154,22 @@ func checkAgainstFold(t *testing.T, h *history, eng *projections.Engine, s uint6
 			}
 		}
 	}
+}
+
+// statusesWithFacts returns the statuses of the States of f with a live
+// fact dated on or before asOf.
+func statusesWithFacts(f *projections.Fold, asOf events.Date, opt projections.Options) []projections.Status {
+	out := []projections.Status{}
+	for _, st := range projections.Statuses(f, asOf, opt) {
+		s := f.State(st.State)
+		for _, typ := range events.Types() {
+			if fs := s.Facts(typ); len(fs) > 0 && fs[0].Date <= asOf {
+				out = append(out, st)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // touchedState returns the State of the last event recorded.
