@@ -9,5 +9,11 @@
 // so the same fold serves every as-of date and a late, backdated event just
 // joins it; status is derived at query time. Snapshots of the fold, stored
 // per meeting with the stream sequence they cover, let a query fold only
-// what was recorded after them.
+// what was recorded after them (docs/snapshots.md).
+//
+// The Engine answers the queries: it reads the log through a Source and
+// the snapshots through a SnapshotStore, both small interfaces that the
+// JetStream adapter (events/jslog) satisfies, so this package imports no
+// NATS. Package synth generates valid synthetic ledgers of any size for
+// tests and benchmarks.
 package projections

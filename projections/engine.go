@@ -294,8 +294,6 @@ type view struct {
 	// stored holds statuses derived as of asOf with the engine's options
 	// that no later event changed; the others are derived from fold.
 	stored map[string]Status
-	// snapshot is the meeting whose snapshot the view started from.
-	snapshot string
 }
 
 func (v *view) status(iso3 string, opt Options) Status {

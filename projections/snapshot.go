@@ -229,6 +229,10 @@ func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction,
 // notes their retractions in rby.
 func stateOf(scope string, recs []factRec, rby map[uuid.UUID]retraction) (*aggregates.State, error) {
 	s := aggregates.NewState(scope)
+	state := scope
+	if scope == events.ConventionScope {
+		state = ""
+	}
 	for _, r := range recs {
 		e, err := r.envelope(scope)
 		if err != nil {
@@ -244,20 +248,13 @@ func stateOf(scope string, recs []factRec, rby map[uuid.UUID]retraction) (*aggre
 		if err != nil {
 			return nil, fmt.Errorf("fact %s: retracted by %q: %w", r.ID, r.RetractedBy, err)
 		}
-		s.Apply(events.Envelope{ID: id, Type: events.Retracted, State: r.envelopeState(scope), Seq: r.RetractedSeq,
+		s.Apply(events.Envelope{ID: id, Type: events.Retracted, State: state, Seq: r.RetractedSeq,
 			Payload: &events.Retraction{Event: r.ID, Reason: "retracted"}})
 		if rby != nil {
 			rby[r.ID] = retraction{ID: id, Seq: r.RetractedSeq}
 		}
 	}
 	return s, nil
-}
-
-func (r factRec) envelopeState(scope string) string {
-	if scope == events.ConventionScope {
-		return ""
-	}
-	return scope
 }
 
 // liveDeposits returns the dates of a State's live deposits dated on or
@@ -770,7 +767,7 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 	eifNow, thirtiethNow, _ := aggregates.ConventionEntryIntoForce(now)
 	eifStored, thirtiethStored, _ := aggregates.ConventionEntryIntoForce(stored)
 	v := &view{fold: f, asOf: b.AsOf, conv: aggregates.Convention{EntryIntoForce: eifNow, ThirtiethDeposit: thirtiethNow},
-		states: sortedKeys(states), snapshot: m.Meeting}
+		states: sortedKeys(states)}
 	// The stored statuses serve a report; one State's status is cheaper
 	// derived from its facts than read among all the others.
 	if want == nil && b.AsOf == dm && e.opt.annualRule().Name == m.Rule && eifNow == eifStored && thirtiethNow == thirtiethStored {
