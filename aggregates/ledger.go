@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -216,6 +217,16 @@ attempts:
 		// Someone else recorded first (or this very event is already in
 		// the log): read what they recorded and decide again.
 		lastErr = err
+		// Wait a random while (up to 5, 10, 20 ... 640 ms) before reading
+		// the log again: writers racing on one scope spread out instead of
+		// colliding again, and on a replicated stream, which also refuses
+		// an append while another one about the same scope is still being
+		// replicated (JetStream error 10164), that one lands first.
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(rand.N(5 * time.Millisecond << attempt)):
+		}
 		if err := l.sync(ctx); err != nil {
 			return 0, err
 		}
