@@ -45,7 +45,18 @@ func OpenSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
 		}
 		return &SnapshotStore{kv: kv, bucket: name}, nil
 	}
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// An existing bucket is used as it is: updating it would need a
+	// permission that only ccm serve's user has in a deployment
+	// (deploy/nats/accounts.conf), and could scale it down to the replica
+	// count of a client's flags.
+	gctx, explain := guard(ctx, l.nc, jsAPI)
+	kv, err := l.js.KeyValue(gctx, name)
+	if err = explain(err); err == nil {
+		return &SnapshotStore{kv: kv, bucket: name}, nil
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("open snapshot bucket %s: %w", name, err)
+	}
+	kv, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      name,
 		Description: "ccm-ledger: snapshots of the projections, one per meeting (a cache of stream " + l.cfg.Stream + ")",
 		History:     1,

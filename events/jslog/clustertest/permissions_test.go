@@ -321,6 +321,15 @@ func TestRolesKeepToTheirViews(t *testing.T) {
 	}
 
 	for _, role := range []string{"auditor", "recorder"} {
+		// As the ccm commands open it: the log not read-only, then the
+		// existing snapshot bucket, which they may not update.
+		s, err := jslog.OpenSnapshots(ctx, openLog(t, c, role, false))
+		require.NoError(t, err, "%s opens the snapshot store", role)
+		v, found, err := s.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.True(t, found)
+		assert.Equal(t, "v-"+jslog.SnapshotBucket, string(v), "%s reads through the snapshot store", role)
+
 		js, err := jetstream.New(dial(t, c, role))
 		require.NoError(t, err)
 		kv, err := js.KeyValue(ctx, jslog.SnapshotBucket)
