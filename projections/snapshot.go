@@ -675,6 +675,54 @@ func (e *Engine) trySnapshotView(ctx context.Context, b Bounds, want []string) (
 	return nil, nil
 }
 
+// refold puts into f the Convention's facts of snapshot m and the facts of
+// the States that the events of news touch (those dated on or before
+// m.AsOf, and retractions), with the events applied. It returns the scopes
+// whose facts changed (a retraction of a fact the snapshot does not hold
+// changes nothing).
+func (e *Engine) refold(ctx context.Context, f *Fold, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction) (map[string]bool, error) {
+	conv, err := stateOf(events.ConventionScope, m.Convention, rby)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", metaKey(m.Meeting), err, errStale)
+	}
+	f.scopes[events.ConventionScope] = conv
+	before := map[string]factCount{}
+	for _, ev := range news {
+		if ev.Date > m.AsOf && ev.Type != events.Retracted {
+			continue
+		}
+		sc := ev.Scope()
+		if err := e.loadInto(ctx, f, m, sc, rby); err != nil {
+			return nil, err
+		}
+		if _, ok := before[sc]; !ok {
+			before[sc] = countOf(f.scopes[sc])
+		}
+		f.scopes[sc].Apply(ev)
+	}
+	changed := map[string]bool{}
+	for sc, c := range before {
+		if countOf(f.scopes[sc]) != c {
+			changed[sc] = true
+		}
+	}
+	return changed, nil
+}
+
+// loadInto puts the facts of a State from snapshot m into f, unless f
+// already holds them.
+func (e *Engine) loadInto(ctx context.Context, f *Fold, m *snapMeta, iso3 string, rby map[uuid.UUID]retraction) error {
+	if _, ok := f.scopes[iso3]; ok {
+		return nil
+	}
+	s, err := e.loadState(ctx, m, iso3, rby)
+	if err != nil {
+		return err
+	}
+	f.scopes[iso3] = s
+	return nil
+}
+
 // viewFrom builds the view of b from the snapshot m: it reads what was
 // recorded after m.Seq and known at b, re-folds the States it touches from
 // their stored facts, and reuses the stored statuses of the others when b
@@ -698,41 +746,11 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 			return nil, fmt.Errorf("read the log after snapshot %s: %w", m.Meeting, err)
 		}
 	}
-	conv, err := stateOf(events.ConventionScope, m.Convention, nil)
+	changed, err := e.refold(ctx, f, m, news, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", metaKey(m.Meeting), err, errStale)
+		return nil, err
 	}
-	f.scopes[events.ConventionScope] = conv
-	load := func(iso3 string) error {
-		if _, ok := f.scopes[iso3]; ok {
-			return nil
-		}
-		s, err := e.loadState(ctx, m, iso3, nil)
-		if err != nil {
-			return err
-		}
-		f.scopes[iso3] = s
-		return nil
-	}
-	before := map[string]factCount{}
-	for _, ev := range news {
-		sc := ev.Scope()
-		if err := load(sc); err != nil {
-			return nil, err
-		}
-		if _, ok := before[sc]; !ok {
-			before[sc] = countOf(f.scopes[sc])
-		}
-	}
-	for _, ev := range news {
-		f.scopes[ev.Scope()].Apply(ev)
-	}
-	changed := map[string]bool{}
-	for sc, c := range before {
-		if sc != events.ConventionScope && countOf(f.scopes[sc]) != c {
-			changed[sc] = true
-		}
-	}
+	delete(changed, events.ConventionScope)
 	// The Convention's entry into force as of b.AsOf, now and as stored.
 	var now, stored []events.Date
 	// The States with a live fact dated on or before b.AsOf.
@@ -786,10 +804,8 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 		want = sortedKeys(m.States)
 	}
 	for _, iso3 := range want {
-		if _, ok := m.States[iso3]; ok {
-			if err := load(iso3); err != nil {
-				return nil, err
-			}
+		if err := e.loadInto(ctx, f, m, iso3, nil); err != nil {
+			return nil, err
 		}
 	}
 	return v, nil
@@ -1028,42 +1044,11 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 	dm := m.AsOf
 	last := news[len(news)-1]
 	f := NewFold()
-	conv, err := stateOf(events.ConventionScope, m.Convention, rby)
+	changed, err := e.refold(ctx, f, m, news, rby)
 	if err != nil {
-		return 0, false, fmt.Errorf("%s: %w", metaKey(m.Meeting), err)
+		return 0, false, err
 	}
-	f.scopes[events.ConventionScope] = conv
-	load := func(iso3 string) error {
-		if _, ok := f.scopes[iso3]; ok {
-			return nil
-		}
-		s, err := e.loadState(ctx, m, iso3, rby)
-		if err != nil {
-			return err
-		}
-		f.scopes[iso3] = s
-		return nil
-	}
-	before := map[string]factCount{}
-	for _, ev := range news {
-		if ev.Date > dm && ev.Type != events.Retracted {
-			continue
-		}
-		sc := ev.Scope()
-		if err := load(sc); err != nil {
-			return 0, false, err
-		}
-		if _, ok := before[sc]; !ok {
-			before[sc] = countOf(f.scopes[sc])
-		}
-		f.scopes[sc].Apply(ev)
-	}
-	changed := map[string]bool{}
-	for sc, c := range before {
-		if countOf(f.scopes[sc]) != c {
-			changed[sc] = true
-		}
-	}
+	conv := f.scopes[events.ConventionScope]
 	oldEIF, oldThirtieth := m.convention()
 	written := 0
 	for _, iso3 := range sortedKeys(changed) {
@@ -1090,7 +1075,7 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 	if newEIF != oldEIF || newThirtieth != oldThirtieth {
 		// Entry into force moved: every State's dates move with it.
 		for iso3 := range m.States {
-			if err := load(iso3); err != nil {
+			if err := e.loadInto(ctx, f, m, iso3, rby); err != nil {
 				return 0, false, err
 			}
 			recompute[iso3] = true
