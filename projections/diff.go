@@ -247,18 +247,6 @@ func reportLists(r *Report) []namedList {
 	}
 }
 
-// ReportLists returns the names of the Report's lists as Diff names them,
-// in the order of the Report's JSON.
-func ReportLists() []string {
-	var r Report
-	ls := reportLists(&r)
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = l.name
-	}
-	return out
-}
-
 // listsOf returns the lists of the Report a status puts its State in, as
 // a bit set in the order of reportLists.
 func listsOf(st Status, asOf events.Date, opt Options) uint64 {
@@ -495,7 +483,7 @@ func (tl *timeline) cause(value func(tlPoint) string, eval func(Status, events.D
 	t := tl.t
 	i := tl.lastChange(value)
 	if i == 0 {
-		return tl.knowledgeCause(eval)
+		return tl.knowledgeCause()
 	}
 	d := tl.points[i].date
 	now := value(tl.points[i])
@@ -555,7 +543,7 @@ func (tl *timeline) cause(value func(tlPoint) string, eval func(Status, events.D
 // and the earlier does not (recorded later), and those the earlier knew
 // and the later does not (retracted since), dated up to d1: with no
 // transition after d1, only they can make the two points differ.
-func (tl *timeline) knowledgeCause(eval func(Status, events.Date) string) Cause {
+func (tl *timeline) knowledgeCause() Cause {
 	t := tl.t
 	c := Cause{Rule: RuleRecordedLater, Events: []EventRef{}}
 	a, b := t.ff.State(tl.iso3), t.tf.State(tl.iso3)
