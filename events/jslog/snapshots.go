@@ -56,7 +56,8 @@ func OpenSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
 	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, fmt.Errorf("open snapshot bucket %s: %w", name, err)
 	}
-	kv, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	gctx, explain = guard(ctx, l.nc, jsAPI)
+	kv, err = l.js.CreateOrUpdateKeyValue(gctx, jetstream.KeyValueConfig{
 		Bucket:      name,
 		Description: "ccm-ledger: snapshots of the projections, one per meeting (a cache of stream " + l.cfg.Stream + ")",
 		History:     1,
@@ -64,7 +65,13 @@ func OpenSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
 		Compression: true,
 		Replicas:    l.cfg.Replicas,
 	})
-	if err != nil {
+	switch err = explain(err); {
+	case errors.Is(err, ErrPermissionDenied):
+		// A user who may not create the bucket (a recorder or an auditor
+		// before ccm serve first ran) works without snapshots, as on a
+		// read-only log.
+		return &SnapshotStore{bucket: name}, nil
+	case err != nil:
 		return nil, fmt.Errorf("open snapshot bucket %s: %w", name, err)
 	}
 	return &SnapshotStore{kv: kv, bucket: name}, nil
