@@ -84,9 +84,23 @@ func TestOperatorCreatesTheR3Stream(t *testing.T) {
 		assert.True(t, s.Found, "%s holds a replica", s.Name)
 	}
 
-	// The other roles open the existing stream.
+	// The other roles open the existing stream. Before ccm serve created
+	// the snapshot bucket, those who may not create it work without it.
 	for _, role := range []string{"ledger", "recorder", "auditor"} {
-		openLog(t, c, role, role == "auditor")
+		l := openLog(t, c, role, role == "auditor")
+		if role == "ledger" {
+			continue
+		}
+		start := time.Now()
+		s, err := jslog.OpenSnapshots(ctx, openLog(t, c, role, false))
+		require.NoError(t, err, "%s opens the snapshot store without a bucket", role)
+		assert.Less(t, time.Since(start), 2*time.Second, "the refused creation is noticed at once")
+		_, found, err := s.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.False(t, found)
+		assert.ErrorIs(t, s.Put(ctx, "k", []byte("v")), jslog.ErrReadOnlySnapshots, "%s writes no snapshot", role)
+		_, _, err = l.ReadAll(ctx, jslog.ReadOptions{})
+		require.NoError(t, err, "%s reads the log", role)
 	}
 }
 
