@@ -23,6 +23,17 @@ type Diff struct {
 	To     DiffPoint     `json:"to"`
 	Tables []TableChange `json:"tables"`
 	States []StateChange `json:"states"`
+	// Events lists every event dated in the period (after From.AsOf, up to
+	// To.AsOf), as known at To, in date order: the activity behind the
+	// changes, including what left no trace at the end points (a
+	// completion followed by newly found stocks).
+	Events []PeriodEvent `json:"events"`
+}
+
+// PeriodEvent is one event dated in a Diff's period.
+type PeriodEvent struct {
+	EventRef
+	Summary string `json:"summary"`
 }
 
 // DiffPoint is one end of a Diff.
@@ -142,7 +153,37 @@ func (e *Engine) Diff(ctx context.Context, from, to Bounds) (Diff, error) {
 			return Diff{}, err
 		}
 	}
-	return diffOf(ff, from.AsOf, tf, to.AsOf, e.opt), nil
+	d := diffOf(ff, from.AsOf, tf, to.AsOf, e.opt)
+	d.Events = periodEvents(tf, from.AsOf, to.AsOf)
+	return d, nil
+}
+
+// periodEvents lists the live facts of f dated in (d1, d2], in date order,
+// then State, then stream order.
+func periodEvents(f *Fold, d1, d2 events.Date) []PeriodEvent {
+	out := []PeriodEvent{}
+	scopes := append(f.Scopes(), events.ConventionScope)
+	for _, scope := range scopes {
+		s := f.State(scope)
+		for _, t := range events.Types() {
+			for _, x := range s.Facts(t) {
+				if x.Date > d1 && x.Date <= d2 {
+					out = append(out, PeriodEvent{EventRef: refOf(scope, x), Summary: summary(x.Type, x.Payload)})
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Date != b.Date {
+			return a.Date < b.Date
+		}
+		if a.State != b.State {
+			return a.State < b.State
+		}
+		return a.Seq < b.Seq
+	})
+	return out
 }
 
 // diffOf compares the fold ff as of d1 with the fold tf as of d2.

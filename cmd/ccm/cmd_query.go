@@ -105,6 +105,7 @@ func (m *Main) diff(ctx context.Context, args []string) error {
 	fs := m.flagSet("diff", "FROM TO")
 	var q query
 	m.queryFlags(fs, &q, "text", "json")
+	allEvents := fs.Bool("events", false, "text: list every event dated in the period")
 	pos, err := parse(fs, args, 2, 2)
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func (m *Main) diff(ctx context.Context, args []string) error {
 	if q.format.value == "json" {
 		return writeJSON(m.Stdout, d)
 	}
-	return writeDiffText(m.Stdout, d, pos[0], pos[1])
+	return writeDiffText(m.Stdout, d, *allEvents)
 }
 
 func (m *Main) history(ctx context.Context, args []string) error {

@@ -33,7 +33,7 @@ func causeText(c projections.Cause) string {
 	return strings.Join(parts, ", ")
 }
 
-func writeDiffText(w io.Writer, d projections.Diff, from, to string) error {
+func writeDiffText(w io.Writer, d projections.Diff, allEvents bool) error {
 	fmt.Fprintf(w, "What changed from %s to %s\n", pointText(d.From), pointText(d.To))
 	fmt.Fprintf(w, "known at %s and %s\n\n", knownAtText(d.From.KnownAt), knownAtText(d.To.KnownAt))
 	changed := 0
@@ -53,6 +53,7 @@ func writeDiffText(w io.Writer, d projections.Diff, from, to string) error {
 	if changed == 0 {
 		fmt.Fprintln(w, "No list of the Convention-wide tables changed.")
 	}
+	writePeriodEvents(w, d.Events, allEvents)
 	if len(d.States) == 0 {
 		return nil
 	}
@@ -68,6 +69,39 @@ func writeDiffText(w io.Writer, d projections.Diff, from, to string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// writePeriodEvents summarises the events dated in a diff's period by type,
+// or lists them all.
+func writePeriodEvents(w io.Writer, evs []projections.PeriodEvent, all bool) {
+	fmt.Fprintf(w, "\nEvents dated in the period: %d", len(evs))
+	if len(evs) == 0 {
+		fmt.Fprintln(w)
+		return
+	}
+	if all {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, e := range evs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t[seq %d]\n", e.Date, orDash(e.State), e.Type, e.Summary, e.Seq)
+		}
+		tw.Flush()
+		return
+	}
+	counts := map[string]int{}
+	var order []string
+	for _, e := range evs {
+		t := string(e.Type)
+		if counts[t] == 0 {
+			order = append(order, t)
+		}
+		counts[t]++
+	}
+	var parts []string
+	for _, t := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", t, counts[t]))
+	}
+	fmt.Fprintf(w, " (%s; --events lists them)\n", strings.Join(parts, ", "))
 }
 
 func entriesText(es []projections.DiffEntry) string {
