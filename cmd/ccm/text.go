@@ -43,6 +43,9 @@ func writeStatusText(w io.Writer, st projections.Status) error {
 	row("Art. 3 stockpiles", obligationText(st.Article3, "declared"))
 	row("Art. 4 clearance", obligationText(st.Article4, "contamination declared"))
 	row("Art. 5 victims", st.Article5.Status)
+	if st.Article6.Requested != 0 || st.Article6.Provided != 0 {
+		row("Art. 6 assistance", fmt.Sprintf("requested %s, provided %s", dateOr(st.Article6.Requested, "-"), dateOr(st.Article6.Provided, "-")))
+	}
 	ini := st.Article7.Initial
 	row("Art. 7 initial report", reportText(ini))
 	for _, a := range st.Article7.Annual {
@@ -160,6 +163,8 @@ func reportLists(r projections.Report) []struct {
 		{"article4.overdue", "  overdue", r.Article4.Overdue},
 		{"article4.completed", "Art. 4 completed", r.Article4.Completed},
 		{"article5.obligations", "Art. 5 obligations", r.Article5.Obligations},
+		{"article6.requested", "Art. 6 assistance requested", r.Article6.Requested},
+		{"article6.provided", "Art. 6 assistance provided", r.Article6.Provided},
 		{"article7.initial_submitted", "Art. 7 initial submitted", r.Article7.InitialSubmitted},
 		{"article7.initial_late", "Art. 7 initial late", r.Article7.InitialLate},
 		{"article7.initial_not_due", "Art. 7 initial not yet due", r.Article7.InitialNotDue},
