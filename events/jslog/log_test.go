@@ -273,3 +273,48 @@ func TestAppendChainLeavesNoGapWhenInterleavedMidway(t *testing.T) {
 	assert.Equal(t, foreign.ID, all[appended].ID)
 	assert.Greater(t, appended, 0)
 }
+
+// TestReplayEqualsLiveFollow appends from several writers while a durable
+// follower follows live; the follower sees exactly what a replay of the
+// whole log gives afterwards, in the same order.
+func TestReplayEqualsLiveFollow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := openLog(t, natstest.RunServer(t))
+	const writers, each = 4, 250
+	var followed []events.Envelope
+	done := make(chan error, 1)
+	fctx, stop := context.WithCancel(ctx)
+	go func() {
+		done <- l.Follow(fctx, jslog.FollowOptions{Durable: "live"}, func(e events.Envelope) error {
+			followed = append(followed, e)
+			if len(followed) == writers*each {
+				stop()
+			}
+			return nil
+		})
+	}()
+	states := []string{"SWE", "NOR", "LAO", "FRA"}
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				e := ev(t, events.ReportSubmitted, states[w], "2012-05-01", &events.Report{Kind: events.AnnualReport, Year: 2011})
+				e.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprint("live", w, i)))
+				if _, err := l.Append(ctx, states[w], jslog.AnyVersion, e); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		require.NoError(t, <-errs)
+	}
+	require.NoError(t, <-done)
+	replayed, _, err := l.ReadAll(ctx, jslog.ReadOptions{})
+	require.NoError(t, err)
+	require.Len(t, followed, writers*each)
+	require.Equal(t, replayed, followed, "a live follower and a replay see the same events in the same order")
+}
