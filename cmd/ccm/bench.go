@@ -123,6 +123,38 @@ func (b *bencher) server() (*embedded.Server, *nats.Conn, func(), error) {
 	return srv, nc, func() { nc.Close(); srv.Stop(); os.RemoveAll(dir) }, nil
 }
 
+// rawStream starts a fresh server with the ledger's stream, for the
+// baseline, and returns a JetStream context on it.
+func (b *bencher) rawStream(ctx context.Context, opts ...jetstream.JetStreamOpt) (jetstream.JetStream, func(), error) {
+	_, nc, stop, err := b.server()
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc, opts...)
+	if err == nil {
+		_, err = js.CreateStream(ctx, jslog.StreamConfig(jslog.Config{}))
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return js, stop, nil
+}
+
+// ledger starts a fresh server and returns a Ledger on its empty log.
+func (b *bencher) ledger(ctx context.Context) (*aggregates.Ledger, func(), error) {
+	_, nc, stop, err := b.server()
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := jslog.Open(ctx, nc, jslog.Config{})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return aggregates.NewLedger(l, b.clock()), stop, nil
+}
+
 // timed runs f, with a CPU profile when asked, and returns its duration.
 func (b *bencher) timed(name string, run int, f func() error) (time.Duration, error) {
 	runtime.GC()
@@ -188,14 +220,8 @@ func (b *bencher) appendScenario(ctx context.Context, evs []events.Envelope) (be
 		msgs[i] = rawMsg(e)
 	}
 	for run := 0; run < b.runs; run++ {
-		// Baseline.
-		_, nc, stop, err := b.server()
+		js, stop, err := b.rawStream(ctx)
 		if err != nil {
-			return r, err
-		}
-		js, _ := jetstream.New(nc)
-		if _, err := js.CreateStream(ctx, jslog.StreamConfig(jslog.Config{})); err != nil {
-			stop()
 			return r, err
 		}
 		last := map[string]uint64{}
@@ -217,17 +243,10 @@ func (b *bencher) appendScenario(ctx context.Context, evs []events.Envelope) (be
 			return r, fmt.Errorf("raw sync publish: %w", err)
 		}
 		r.BaseRuns = append(r.BaseRuns, rate(len(evs), d))
-		// Ledger.
-		_, nc, stop, err = b.server()
+		led, stop, err := b.ledger(ctx)
 		if err != nil {
 			return r, err
 		}
-		l, err := jslog.Open(ctx, nc, jslog.Config{})
-		if err != nil {
-			stop()
-			return r, err
-		}
-		led := aggregates.NewLedger(l, b.clock())
 		d, err = b.timed("append-ledger", run, func() error {
 			for _, e := range evs {
 				if _, err := led.Record(ctx, e); err != nil {
@@ -255,13 +274,8 @@ func (b *bencher) importScenario(ctx context.Context, evs []events.Envelope, jso
 		msgs[i] = rawMsg(e)
 	}
 	for run := 0; run < b.runs; run++ {
-		_, nc, stop, err := b.server()
+		js, stop, err := b.rawStream(ctx, jetstream.WithPublishAsyncMaxPending(256))
 		if err != nil {
-			return r, err
-		}
-		js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
-		if _, err := js.CreateStream(ctx, jslog.StreamConfig(jslog.Config{})); err != nil {
-			stop()
 			return r, err
 		}
 		d, err := b.timed("import-raw", run, func() error {
@@ -282,17 +296,10 @@ func (b *bencher) importScenario(ctx context.Context, evs []events.Envelope, jso
 			return r, fmt.Errorf("raw async publish: %w", err)
 		}
 		r.BaseRuns = append(r.BaseRuns, rate(len(evs), d))
-
-		_, nc, stop, err = b.server()
+		led, stop, err := b.ledger(ctx)
 		if err != nil {
 			return r, err
 		}
-		l, err := jslog.Open(ctx, nc, jslog.Config{})
-		if err != nil {
-			stop()
-			return r, err
-		}
-		led := aggregates.NewLedger(l, b.clock())
 		d, err = b.timed("import-ledger", run, func() error {
 			in, _, err := events.ReadLines(bytes.NewReader(jsonl))
 			if err != nil {

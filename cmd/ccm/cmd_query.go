@@ -49,7 +49,17 @@ func (q *query) close() {
 }
 
 func (m *Main) status(ctx context.Context, args []string) error {
-	fs := m.flagSet("status", "ISO3")
+	return m.stateView(ctx, "status", args, func(ctx context.Context, e *projections.Engine, iso3 string, b projections.Bounds) (any, func() error, error) {
+		st, err := e.Status(ctx, iso3, b)
+		return st, func() error { return writeStatusText(m.Stdout, st) }, err
+	})
+}
+
+// stateView runs a command showing a view of one State (ISO3 argument,
+// bounds, text or JSON).
+func (m *Main) stateView(ctx context.Context, name string, args []string,
+	view func(context.Context, *projections.Engine, string, projections.Bounds) (v any, text func() error, err error)) error {
+	fs := m.flagSet(name, "ISO3")
 	var q query
 	m.queryFlags(fs, &q, "text", "json")
 	pos, err := parse(fs, args, 1, 1)
@@ -65,14 +75,14 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := q.engine.Status(ctx, iso3, bounds)
+	v, text, err := view(ctx, q.engine, iso3, bounds)
 	if err != nil {
 		return err
 	}
 	if q.format.value == "json" {
-		return writeJSON(m.Stdout, st)
+		return writeJSON(m.Stdout, v)
 	}
-	return writeStatusText(m.Stdout, st)
+	return text()
 }
 
 func (m *Main) report(ctx context.Context, args []string) error {
@@ -137,30 +147,10 @@ func (m *Main) diff(ctx context.Context, args []string) error {
 }
 
 func (m *Main) history(ctx context.Context, args []string) error {
-	fs := m.flagSet("history", "ISO3")
-	var q query
-	m.queryFlags(fs, &q, "text", "json")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	iso3, err := stateArg(pos[0])
-	if err != nil {
-		return err
-	}
-	defer q.close()
-	bounds, err := m.openQuery(ctx, fs, &q)
-	if err != nil {
-		return err
-	}
-	h, err := q.engine.History(ctx, iso3, bounds)
-	if err != nil {
-		return err
-	}
-	if q.format.value == "json" {
-		return writeJSON(m.Stdout, h)
-	}
-	return writeHistoryText(m.Stdout, h)
+	return m.stateView(ctx, "history", args, func(ctx context.Context, e *projections.Engine, iso3 string, b projections.Bounds) (any, func() error, error) {
+		h, err := e.History(ctx, iso3, b)
+		return h, func() error { return writeHistoryText(m.Stdout, h) }, err
+	})
 }
 
 func (m *Main) replay(ctx context.Context, args []string) error {

@@ -305,27 +305,20 @@ func stateParam(r *http.Request) (string, *Error) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) *Error {
-	iso3, e := stateParam(r)
-	if e != nil {
-		return e
-	}
-	q, e := s.querier(r)
-	if e != nil {
-		return e
-	}
-	b, e := s.bounds(r, q)
-	if e != nil {
-		return e
-	}
-	st, err := q.Status(r.Context(), iso3, b)
-	if err != nil {
-		return fromError(err)
-	}
-	writeJSON(w, http.StatusOK, st)
-	return nil
+	return s.stateView(w, r, func(ctx context.Context, q Querier, iso3 string, b projections.Bounds) (any, error) {
+		return q.Status(ctx, iso3, b)
+	})
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) *Error {
+	return s.stateView(w, r, func(ctx context.Context, q Querier, iso3 string, b projections.Bounds) (any, error) {
+		return q.History(ctx, iso3, b)
+	})
+}
+
+// stateView answers a view of the State named in the path, as of and known
+// at the query's bounds.
+func (s *Server) stateView(w http.ResponseWriter, r *http.Request, view func(context.Context, Querier, string, projections.Bounds) (any, error)) *Error {
 	iso3, e := stateParam(r)
 	if e != nil {
 		return e
@@ -338,11 +331,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) *Error {
 	if e != nil {
 		return e
 	}
-	h, err := q.History(r.Context(), iso3, b)
+	v, err := view(r.Context(), q, iso3, b)
 	if err != nil {
 		return fromError(err)
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
