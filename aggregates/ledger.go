@@ -122,22 +122,61 @@ func (l *Ledger) Convention() Convention {
 
 func (l *Ledger) convention() Convention {
 	if l.dirty {
-		l.conv = conventionOf(l.scopes)
+		l.conv = conventionOf(scopeMap(l.scopes))
 		l.dirty = false
 	}
 	return l.conv
 }
 
-func conventionOf(scopes map[string]*State) Convention {
+// scopeSet is a set of aggregates by scope.
+type scopeSet interface {
+	each(func(name string, s *State))
+}
+
+type scopeMap map[string]*State
+
+func (m scopeMap) each(f func(string, *State)) {
+	for k, v := range m {
+		f(k, v)
+	}
+}
+
+// overlay is a set of aggregates with some replaced by trial copies.
+type overlay struct{ base, over map[string]*State }
+
+func (o overlay) each(f func(string, *State)) {
+	for k, v := range o.base {
+		if t, ok := o.over[k]; ok {
+			v = t
+		}
+		f(k, v)
+	}
+	for k, v := range o.over {
+		if _, ok := o.base[k]; !ok {
+			f(k, v)
+		}
+	}
+}
+
+// retractsDeposit reports whether e, just applied to s, retracted a deposit.
+func retractsDeposit(s *State, e events.Envelope) bool {
+	if e.Type != events.Retracted {
+		return false
+	}
+	f, ok := s.Retracted[e.Payload.(*events.Retraction).Event]
+	return ok && f.Type == events.Deposited
+}
+
+func conventionOf(scopes scopeSet) Convention {
 	var deps []events.Date
-	for name, s := range scopes {
+	scopes.each(func(name string, s *State) {
 		if name == events.ConventionScope {
-			continue
+			return
 		}
 		for _, f := range s.Facts(events.Deposited) {
 			deps = append(deps, f.Date)
 		}
-	}
+	})
 	eif, thirtieth, _ := ConventionEntryIntoForce(deps)
 	return Convention{EntryIntoForce: eif, ThirtiethDeposit: thirtieth}
 }
@@ -413,7 +452,7 @@ func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelop
 	conv := l.convention()
 	today := l.today()
 	var (
-		todo    []events.Envelope
+		todo    = make([]events.Envelope, 0, len(order))
 		skipped int
 		bad     ImportError
 	)
@@ -429,18 +468,11 @@ func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelop
 			continue
 		}
 		s.Apply(e)
-		if (e.Type == events.Deposited || e.Type == events.Retracted) && e.Scope() != events.ConventionScope {
+		if e.Scope() != events.ConventionScope && (e.Type == events.Deposited || retractsDeposit(s, e)) {
 			// Entry into force depends on the deposits before: recompute
 			// from the trial aggregates as deposits are accepted or
 			// retracted.
-			merged := make(map[string]*State, len(l.scopes)+len(trial))
-			for k, v := range l.scopes {
-				merged[k] = v
-			}
-			for k, v := range trial {
-				merged[k] = v
-			}
-			conv = conventionOf(merged)
+			conv = conventionOf(overlay{l.scopes, trial})
 		}
 		todo = append(todo, e)
 	}

@@ -41,11 +41,60 @@ func ParseDate(s string) (Date, error) {
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
 		return 0, fmt.Errorf("%q is not a date of the form YYYY-MM-DD", s)
 	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
+	y, m, d, ok := digits4(s[0:4]), digits2(s[5:7]), digits2(s[8:10]), true
+	if y < 0 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		ok = false
+	}
+	if !ok {
 		return 0, fmt.Errorf("%q is not a valid date", s)
 	}
-	return DateOf(t), nil
+	return Date(daysFromCivil(y, m, d) + unixDate), nil
+}
+
+// digits4 and digits2 read unsigned decimal fields; -1 when not digits.
+func digits4(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func digits2(s string) int { return digits4(s) }
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to y-m-d in the proleptic
+// Gregorian calendar (H. Hinnant's algorithm), without time.Time: parsing
+// dates is on the path of every imported event.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // MustDate is ParseDate for literals known to be valid; it panics otherwise.

@@ -208,3 +208,26 @@ func TestMakeDateNormalises(t *testing.T) {
 		assert.Equal(t, tt.want, MakeDate(tt.y, tt.m, tt.d).String(), "MakeDate(%d, %d, %d)", tt.y, tt.m, tt.d)
 	}
 }
+
+// TestParseDateAgreesWithTime holds the hand-written parser to time.Parse,
+// on every day of three centuries and on impossible days.
+func TestParseDateAgreesWithTime(t *testing.T) {
+	for day := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() < 2200; day = day.AddDate(0, 0, 1) {
+		s := day.Format(time.DateOnly)
+		d, err := ParseDate(s)
+		require.NoError(t, err, s)
+		require.Equal(t, DateOf(day), d, s)
+		require.Equal(t, s, d.String())
+	}
+	for _, s := range []string{"2011-02-29", "2012-02-30", "2012-13-01", "2012-00-10", "2012-04-31", "2012-04-00", "0000-00-00", "20a2-01-01", "2012-0a-01", "+012-01-01", "2012-1 -01"} {
+		_, err := ParseDate(s)
+		_, terr := time.Parse(time.DateOnly, s)
+		require.Equal(t, terr != nil, err != nil, "%s: time.Parse says %v, ParseDate %v", s, terr, err)
+	}
+	for _, s := range []string{"0000-01-01", "1600-02-29", "9999-12-31"} {
+		d, err := ParseDate(s)
+		require.NoError(t, err, s)
+		tt, _ := time.Parse(time.DateOnly, s)
+		require.Equal(t, DateOf(tt), d, s)
+	}
+}

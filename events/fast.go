@@ -225,13 +225,25 @@ func fields(v *fastjson.Value, f func(key string, v *fastjson.Value) bool) bool 
 		return false
 	}
 	ok := true
-	seen := map[string]bool{}
+	var seen [8]string // payloads have at most five fields
+	n := 0
 	o.Visit(func(key []byte, v *fastjson.Value) {
-		k := string(key)
-		if seen[k] || !f(k, v) {
-			ok = false
+		if !ok {
+			return
 		}
-		seen[k] = true
+		k := string(key)
+		for _, s := range seen[:n] {
+			if s == k {
+				ok = false // a duplicate key: encoding/json keeps the last
+				return
+			}
+		}
+		if n == len(seen) || !f(k, v) {
+			ok = false
+			return
+		}
+		seen[n] = k
+		n++
 	})
 	return ok
 }

@@ -43,8 +43,8 @@ func ReadLines(r io.Reader) ([]Envelope, []int, error) {
 	decoded := make([]decodedLine, len(raw))
 	decodeLines(raw, decoded)
 	var (
-		out   []Envelope
-		lines []int
+		out   = make([]Envelope, 0, len(raw))
+		lines = make([]int, 0, len(raw))
 		bad   InputError
 		seen  = make(map[[16]byte]int, len(raw))
 	)
