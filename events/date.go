@@ -41,18 +41,27 @@ func ParseDate(s string) (Date, error) {
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
 		return 0, fmt.Errorf("%q is not a date of the form YYYY-MM-DD", s)
 	}
-	y, m, d, ok := digits4(s[0:4]), digits2(s[5:7]), digits2(s[8:10]), true
-	if y < 0 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-		ok = false
-	}
+	d, ok := parseYMD(s)
 	if !ok {
 		return 0, fmt.Errorf("%q is not a valid date", s)
 	}
-	return Date(daysFromCivil(y, m, d) + unixDate), nil
+	return d, nil
 }
 
-// digits4 and digits2 read unsigned decimal fields; -1 when not digits.
-func digits4(s string) int {
+// parseYMD reads YYYY-MM-DD without allocating; false for anything else.
+func parseYMD[S string | []byte](s S) (Date, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	y, m, d := digits(s[0:4]), digits(s[5:7]), digits(s[8:10])
+	if y < 0 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false
+	}
+	return Date(daysFromCivil(y, m, d) + unixDate), true
+}
+
+// digits reads an unsigned decimal field; -1 when it is not all digits.
+func digits[S string | []byte](s S) int {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -63,8 +72,6 @@ func digits4(s string) int {
 	}
 	return n
 }
-
-func digits2(s string) int { return digits4(s) }
 
 func daysIn(y, m int) int {
 	switch m {

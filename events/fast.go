@@ -57,7 +57,7 @@ func decodeFast(line []byte) (e Envelope, ok bool) {
 			bit, typ = 2, v
 		case "state":
 			bit = 4
-			s, ok := str(v)
+			s, ok := internState(v)
 			e.State, fail = s, fail || !ok
 		case "date":
 			bit, date = 8, v
@@ -84,20 +84,16 @@ func decodeFast(line []byte) (e Envelope, ok bool) {
 	if fail || typ == nil || date == nil {
 		return Envelope{}, false
 	}
-	t, ok := str(typ)
+	t, ok := internType(typ)
 	if !ok {
 		return Envelope{}, false
 	}
-	e.Type = Type(t)
-	sp, known := specs[e.Type]
-	if !known || sp.fast == nil {
+	e.Type = t
+	sp := specs[e.Type]
+	if sp.fast == nil {
 		return Envelope{}, false
 	}
-	ds, ok := str(date)
-	if !ok {
-		return Envelope{}, false
-	}
-	if e.Date, err = ParseDate(ds); err != nil {
+	if e.Date, ok = dateBytes(date); !ok {
 		return Envelope{}, false
 	}
 	if id != nil {
@@ -121,6 +117,47 @@ func decodeFast(line []byte) (e Envelope, ok bool) {
 		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
 	}
 	return e, true
+}
+
+// internType returns the event type a JSON string names, without
+// allocating; false for an unknown type or another kind of value.
+func internType(v *fastjson.Value) (Type, bool) {
+	if v.Type() != fastjson.TypeString {
+		return "", false
+	}
+	b, _ := v.StringBytes()
+	t, ok := typeNames[string(b)]
+	return t, ok
+}
+
+var typeNames = func() map[string]Type {
+	m := make(map[string]Type, len(typeOrder))
+	for _, t := range typeOrder {
+		m[string(t)] = t
+	}
+	return m
+}()
+
+// internState returns a State's code from the built-in table without
+// allocating, or a copy of an unknown one (which the checks then reject).
+func internState(v *fastjson.Value) (string, bool) {
+	if v.Type() != fastjson.TypeString {
+		return "", false
+	}
+	b, _ := v.StringBytes()
+	if c, ok := stateIndex.byISO3[string(b)]; ok {
+		return c.ISO3, true
+	}
+	return string(b), true
+}
+
+// dateBytes reads a JSON string holding a date without allocating.
+func dateBytes(v *fastjson.Value) (Date, bool) {
+	if v.Type() != fastjson.TypeString {
+		return 0, false
+	}
+	b, _ := v.StringBytes()
+	return parseYMD(b)
 }
 
 // str returns a JSON string's value; false for any other kind of value.
@@ -204,14 +241,7 @@ func integer(v *fastjson.Value) (int64, bool) {
 	return n, err == nil
 }
 
-func date(v *fastjson.Value) (Date, bool) {
-	s, ok := str(v)
-	if !ok {
-		return 0, false
-	}
-	d, err := ParseDate(s)
-	return d, err == nil
-}
+func date(v *fastjson.Value) (Date, bool) { return dateBytes(v) }
 
 // fields visits the fields of a payload object; f returns false for a field
 // the payload does not have or a value of the wrong kind. ok is false for

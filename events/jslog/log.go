@@ -20,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -221,6 +223,30 @@ func (l *Log) Get(ctx context.Context, seq uint64) (events.Envelope, error) {
 	return events.DecodeStored(m.Data, m.Sequence, m.Time)
 }
 
+// encodeAll builds the messages of evs, in parallel for many events.
+func (l *Log) encodeAll(evs []events.Envelope) []*nats.Msg {
+	msgs := make([]*nats.Msg, len(evs))
+	workers := runtime.GOMAXPROCS(0)
+	if len(evs) < 2048 || workers < 2 {
+		for i, e := range evs {
+			msgs[i] = l.msg(e)
+		}
+		return msgs
+	}
+	var wg sync.WaitGroup
+	chunk := (len(evs) + workers - 1) / workers
+	for from := 0; from < len(evs); from += chunk {
+		to := min(from+chunk, len(evs))
+		wg.Go(func() {
+			for i := from; i < to; i++ {
+				msgs[i] = l.msg(evs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return msgs
+}
+
 func (l *Log) msg(e events.Envelope) *nats.Msg {
 	m := nats.NewMsg(e.Subject())
 	m.Data = e.StoredJSON()
@@ -368,8 +394,11 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 			}
 		}
 	}()
+	// Encode every message first, on every processor: the publishing loop
+	// then only hands ready messages to the server.
+	msgs := l.encodeAll(evs)
 	var pubErr error
-	for i, e := range evs {
+	for i := range evs {
 		if ctx.Err() != nil {
 			pubErr = ctx.Err()
 			break
@@ -382,7 +411,8 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 		if pubErr != nil {
 			break
 		}
-		m := l.msg(e)
+		m := msgs[i]
+		msgs[i] = nil
 		if i == 0 {
 			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(after, 10))
 		} else {
