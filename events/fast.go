@@ -446,19 +446,17 @@ func decodeStoredFast(body []byte, seq uint64, recorded time.Time) (Envelope, bo
 		var good bool
 		switch string(key) {
 		case "id":
-			var s string
-			if s, good = str(v); good {
-				e.ID, err = uuid.Parse(s)
+			if v.Type() == fastjson.TypeString {
+				b, _ := v.StringBytes()
+				e.ID, err = uuid.ParseBytes(b)
 				good = err == nil
 			}
 		case "type":
-			var s string
-			s, good = str(v)
-			e.Type = Type(s)
+			e.Type, good = internType(v)
 		case "state":
-			e.State, good = str(v)
+			e.State, good = internState(v)
 		case "date":
-			e.Date, good = date(v)
+			e.Date, good = dateBytes(v)
 		case "data":
 			data, good = v, true
 		case "source":
