@@ -67,9 +67,10 @@ type clusterNode struct {
 }
 
 // RunCluster starts the cluster and waits until every node accepts clients
-// and JetStream has a meta leader that every node follows. It fails the
-// test if that takes more than 20 seconds, and stops the servers at
-// cleanup.
+// and JetStream has a meta leader that every node follows. A first meta
+// leader election that splits is not waited out: the cluster is started
+// again on new stores (see splitVoteAfter). It fails the test if the
+// cluster does not form, and stops the servers at cleanup.
 func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 	tb.Helper()
 	require.NotEmpty(tb, o.ConfigDir, "cluster: a configuration directory is required")
@@ -87,25 +88,56 @@ func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 		c.dir = enableTLS(tb, o.ConfigDir)
 	}
 	ports := freePorts(tb, 2*len(o.Nodes))
-	stores := tb.TempDir()
 	for i, name := range o.Nodes {
 		c.nodes = append(c.nodes, &clusterNode{
 			conf:        filepath.Join(c.dir, name),
-			storeDir:    filepath.Join(stores, strings.TrimSuffix(name, filepath.Ext(name))),
 			clientPort:  ports[2*i],
 			clusterPort: ports[2*i+1],
 		})
 	}
+	stores := tb.TempDir() // before the servers' cleanup, so removed after it
 	tb.Cleanup(c.shutdown)
-	for i := range c.nodes {
-		c.start(i)
+	for attempt := 1; ; attempt++ {
+		dir := stores
+		if attempt > 1 {
+			dir = filepath.Join(stores, fmt.Sprintf("bootstrap-%d", attempt))
+		}
+		for i, n := range c.nodes {
+			n.storeDir = filepath.Join(dir, strings.TrimSuffix(o.Nodes[i], filepath.Ext(o.Nodes[i])))
+			c.start(i)
+		}
+		for i, n := range c.nodes {
+			require.True(tb, n.srv.ReadyForConnections(10*time.Second), "cluster: node %d (%s) not ready for connections", i+1, n.conf)
+		}
+		if attempt == maxBootstraps {
+			require.NoError(tb, c.WaitMetaLeader(20*time.Second))
+			return c
+		}
+		if err := c.WaitMetaLeader(splitVoteAfter); err == nil {
+			return c
+		}
+		// A split first vote: start a new cluster rather than wait for
+		// the next election (see splitVoteAfter).
+		tb.Logf("cluster: no JetStream meta leader %v after start (a split first vote); starting a new cluster", splitVoteAfter)
+		c.shutdown()
 	}
-	for i, n := range c.nodes {
-		require.True(tb, n.srv.ReadyForConnections(10*time.Second), "cluster: node %d (%s) not ready for connections", i+1, n.conf)
-	}
-	require.NoError(tb, c.WaitMetaLeader(20*time.Second))
-	return c
 }
+
+// A new cluster's first JetStream meta leader election needs every node's
+// vote: the meta group starts with empty logs, and nats-server counts the
+// vote of a node with an empty log only when all nodes grant theirs. Each
+// node of a new cluster campaigns 100 to 800 ms after it starts; when two
+// campaign at about the same time (more likely on a loaded machine), each
+// votes for itself, neither wins, and the next election comes only after
+// the election timeout, 4 to 9 seconds later. RunCluster therefore starts
+// a new cluster, on new stores, when no meta leader is elected within
+// splitVoteAfter (a first vote that does not split takes well under a
+// second), up to maxBootstraps times, the last one waiting as long as it
+// takes.
+const (
+	splitVoteAfter = 1500 * time.Millisecond
+	maxBootstraps  = 4
+)
 
 // enableTLS copies the configuration directory and uncomments its TLS
 // includes.
