@@ -40,6 +40,11 @@ type openOptions struct {
 	// serving marks `ccm serve`: the embedded store defaults to the
 	// per-user data directory.
 	serving bool
+	// connOnly connects and opens nothing: for a command that reads only
+	// the views (`ccm watch` without --raw), as a user who may not look at
+	// the log (the service role). The backend's log, ledger and snapshots
+	// are then nil.
+	connOnly bool
 }
 
 // open connects to the ledger the flags name, creating the stream if needed,
@@ -85,11 +90,15 @@ func (m *Main) open(ctx context.Context, c connFlags, o openOptions) (*backend, 
 		b.nc, err = jslog.Dial(ctx, jslog.ConnectOptions{
 			URL: c.url, Name: "ccm", User: c.user, Password: c.password, Token: c.token,
 			NKeySeedFile: c.nkey, CredsFile: c.creds, TLSCAFile: c.tlsCA, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
+			InboxPrefix: c.inboxPrefix,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot reach the ledger at %s (start `ccm serve`, or work on a data directory with --data DIR): %w", c.url, err)
 		}
 		b.where = c.url
+	}
+	if o.connOnly {
+		return b, nil
 	}
 	b.log, err = jslog.Open(ctx, b.nc, jslog.Config{Stream: c.stream, Replicas: c.replicas})
 	if err != nil {

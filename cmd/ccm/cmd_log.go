@@ -93,7 +93,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 	}
 	if format.value == "json" {
 		return writeJSON(m.Stdout, map[string]any{"input": name, "events": len(evs), "recorded": res.Appended,
-			"already_recorded": res.Skipped, "last_seq": res.LastSeq, "dry_run": *dryRun})
+			"already_recorded": res.Skipped, "last_seq": res.LastSeq, "attempts": res.Attempts, "dry_run": *dryRun})
 	}
 	verb := "recorded"
 	if *dryRun {

@@ -8,7 +8,9 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/projector"
@@ -51,17 +53,23 @@ func (m *Main) watch(ctx context.Context, args []string) error {
 	}
 	m.fromEnv(fs, &c)
 	c.noRecord = true // a watcher never writes to the ledger
-	b, err := m.open(ctx, c, openOptions{})
+	// Without --raw only the compliance stream is read: the log is not
+	// opened, so that a user who may not read it (the service role) can
+	// watch.
+	b, err := m.open(ctx, c, openOptions{connOnly: !*raw})
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	js := b.log.JetStream()
-	if _, err := js.Stream(ctx, projector.DefaultStream); err != nil {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return err
+	}
+	if err := findComplianceStream(ctx, b.nc, js); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("no compliance stream %s at %s: start `ccm serve` with its projector", projector.DefaultStream, b.where)
 		}
-		return err
+		return fmt.Errorf("compliance stream %s at %s: %w", projector.DefaultStream, b.where, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -92,6 +100,37 @@ func (m *Main) watch(ctx context.Context, args []string) error {
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// findComplianceStream looks the compliance stream up. A refused
+// subscription to the replies' inbox (a user with inboxes of its own, such
+// as the service role, connected without --nats-inbox-prefix) ends the
+// wait for a reply that cannot come at once, with an error that says so.
+func findComplianceStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	_, err := js.Stream(ctx, projector.DefaultStream)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		return fmt.Errorf("%w; a user whose replies come on inboxes of its own, such as the service role, needs --nats-inbox-prefix", cause)
+	}
+	return err
 }
 
 // watchFilter turns FILTER ("*.deadline-missed", "SWE.>",
