@@ -90,8 +90,14 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	)
 	if *httpAddr != "" && *httpAddr != "off" {
 		store := httpapi.CountStore(b.log)
+		recorder := aggregates.NewLedger(store, m.Now)
+		// Read the log once now, so that the first requests decide on what
+		// is recorded rather than learning it from a conflict.
+		if _, err := recorder.Sync(ctx); err != nil {
+			return err
+		}
 		cfg := httpapi.Config{
-			Recorder: aggregates.NewLedger(store, m.Now),
+			Recorder: recorder,
 			Querier:  func(o projections.Options) httpapi.Querier { return b.engine(o) },
 			Log:      b.log,
 			Store:    store,
