@@ -301,10 +301,11 @@ func checkPrefix(t *testing.T, ref *faultRef, got []events.Envelope) {
 	}
 }
 
-// checkExactlyOnce checks that every node holds every event of the input
-// exactly once, at sequences 1..faultEvents with no gap, in the order of
-// the single-node run, and that the cluster's reports at asOfPoints equal
-// the single-node run's.
+// checkExactlyOnce checks that every node has caught up and holds
+// faultEvents messages at sequences 1..faultEvents with no gap (the same
+// bytes on each); that the log, read back, holds every event of the input
+// exactly once, in the order of the single-node run; and that the
+// cluster's reports at asOfPoints equal the single-node run's.
 func checkExactlyOnce(t *testing.T, c *natstest.Cluster, ref *faultRef) {
 	t.Helper()
 	caught := time.Now()
@@ -347,7 +348,7 @@ func checkExactlyOnce(t *testing.T, c *natstest.Cluster, ref *faultRef) {
 // waitStored waits until the stream's leader holds at least n events and
 // returns the leader and its count; it fails the test if the import (done)
 // ends first.
-func waitStored(t *testing.T, ctx context.Context, c *natstest.Cluster, n uint64, done <-chan struct{}) (int, uint64) {
+func waitStored(ctx context.Context, t *testing.T, c *natstest.Cluster, n uint64, done <-chan struct{}) (int, uint64) {
 	t.Helper()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -389,7 +390,7 @@ func runNodeFault(t *testing.T, role string) {
 		code, out, errs = ccmRun(ctx, roleEnv("recorder"), append([]string{"import", ref.file, "--no-record", "--format", "json"}, asRole(c, "recorder")...)...)
 	}()
 
-	leader, atKill := waitStored(t, ctx, c, faultEvents/2, done)
+	leader, atKill := waitStored(ctx, t, c, faultEvents/2, done)
 	victim := leader
 	if role == "follower" {
 		victim = (leader + 1) % 3
@@ -465,7 +466,7 @@ func TestClusterImportClientKilledAndRerun(t *testing.T) {
 		defer close(exited)
 		waitErr = first.Wait()
 	}()
-	_, atKill := waitStored(t, ctx, c, faultEvents/5, exited)
+	_, atKill := waitStored(ctx, t, c, faultEvents/5, exited)
 	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
 	killedAfter := time.Since(start)
 	<-exited
@@ -473,7 +474,7 @@ func TestClusterImportClientKilledAndRerun(t *testing.T) {
 	require.ErrorAs(t, waitErr, &ee, "the import was killed; stderr: %s", stderr.String())
 	ws, ok := ee.Sys().(syscall.WaitStatus)
 	require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "the import died of SIGKILL, not %v", waitErr)
-	require.LessOrEqual(t, atKill, uint64(faultEvents*4/5), "killed before 80%% of the events were stored")
+	require.LessOrEqual(t, atKill, uint64(faultEvents*4/5), "killed before 80%% of the %d events were stored", faultEvents)
 
 	// What the killed client left: anything it sent whole may still land.
 	var settled uint64
@@ -493,16 +494,87 @@ func TestClusterImportClientKilledAndRerun(t *testing.T) {
 		"a prefix of the validated order", first.Process.Pid, killedAfter.Round(time.Millisecond), atKill, settled)
 
 	rerun := importCmd()
-	var out bytes.Buffer
-	stderr = lockedBuffer{}
-	rerun.Stdout, rerun.Stderr = &out, &stderr
+	var out, rerunErr bytes.Buffer
+	rerun.Stdout, rerun.Stderr = &out, &rerunErr
 	start = time.Now()
-	require.NoError(t, rerun.Run(), "the rerun completes; stderr: %s", stderr.String())
+	require.NoError(t, rerun.Run(), "the rerun completes; stderr: %s", rerunErr.String())
 	want := fmt.Sprintf("%d events read, recorded %d, %d already recorded; last sequence %d", faultEvents, faultEvents-int(settled), settled, faultEvents)
 	assert.Contains(t, out.String(), want, "the rerun says what was already recorded")
 	t.Logf("the rerun took %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out.String()))
 
 	checkExactlyOnce(t, c, ref)
+}
+
+// TestClusterReadsThroughAReplicaCatchingUp: a follower is killed, most of
+// the generated ledger is appended while it is down, and it is restarted.
+// While it catches up, readers on fresh connections read the end of the
+// log, and one State's recent events, again and again, and from time to
+// time a new Ledger reads it all: a read's consumer may be placed on the
+// restarted replica, whose "nothing pending" comes before it holds the
+// events the leader holds. Every read must still deliver every event up to
+// the end it reports, or the Ledger would skip events, decide on a stale
+// State and record events twice.
+func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
+	ref := faultReference(t)
+	c := startCluster(t)
+	operatorCreatesLog(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w, err := jslog.Open(ctx, dialAs(t, c, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
+	require.NoError(t, err)
+	evs := make([]events.Envelope, len(ref.order))
+	lastOf := map[string]uint64{} // scope -> its last sequence
+	for i, id := range ref.order {
+		evs[i] = ref.input[id]
+		lastOf[evs[i].Scope()] = uint64(i + 1)
+	}
+	const before = 1000
+	_, last, err := w.AppendChain(ctx, 0, evs[:before], nil)
+	require.NoError(t, err)
+	leader := c.StreamLeader(jslog.DefaultStream)
+	require.GreaterOrEqual(t, leader, 0, "the stream has a leader")
+	victim := (leader + 1) % 3
+	c.Kill(victim)
+	_, last, err = w.AppendChain(ctx, last, evs[before:], nil)
+	require.NoError(t, err)
+	require.Equal(t, uint64(faultEvents), last, "appended while %s was down", c.Name(victim))
+	tail := evs[faultEvents-1].Scope()
+	c.Restart(victim)
+	restarted := time.Now()
+
+	behind := func() bool {
+		states, err := c.StreamStates(jslog.DefaultStream)
+		return err != nil || states[victim].State.Msgs < faultEvents
+	}
+	rounds, roundsBehind, ledgers := 0, 0, 0
+	for ; rounds < 2000 && (behind() || rounds < 20); rounds++ {
+		if behind() {
+			roundsBehind++
+		}
+		r, err := jslog.Open(ctx, dialAs(t, c, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
+		require.NoError(t, err)
+		var got uint64
+		upTo, err := r.Replay(ctx, faultEvents-5, func(e events.Envelope) error { got = e.Seq; return nil })
+		require.NoError(t, err, "round %d: read the end of the log", rounds)
+		require.Equal(t, upTo, got, "round %d: a read from %d that reports %d delivered up to there", rounds, faultEvents-5, upTo)
+		var gotScope uint64
+		_, err = r.Read(ctx, jslog.ReadOptions{Scope: tail, FromSeq: faultEvents - 500}, func(e events.Envelope) error { gotScope = e.Seq; return nil })
+		require.NoError(t, err, "round %d: read %s", rounds, tail)
+		require.Equal(t, lastOf[tail], gotScope, "round %d: the last event of %s read", rounds, tail)
+		if rounds%10 == 0 {
+			ledgers++
+			l := aggregates.NewLedger(r, clusterNow)
+			seq, err := l.Sync(ctx)
+			require.NoError(t, err, "round %d: a new Ledger reads the log", rounds)
+			require.Equal(t, uint64(faultEvents), seq, "round %d: the Ledger read up to", rounds)
+			for scope, want := range lastOf {
+				require.Equal(t, want, l.State(scope).Version, "round %d: the Ledger's version of %s", rounds, scope)
+			}
+		}
+	}
+	t.Logf("restarted %s with %d of %d events; %d rounds of reads (%d new Ledgers), %d of them while it was behind, in %v",
+		c.Name(victim), before, faultEvents, rounds, ledgers, roundsBehind, time.Since(restarted).Round(time.Millisecond))
+	require.NoError(t, c.WaitCaughtUp(jslog.DefaultStream, 30*time.Second))
 }
 
 // countingLog counts the appends the log refused for a stale version.
@@ -633,16 +705,17 @@ func TestClusterRecordersRaceOnOneState(t *testing.T) {
 			}
 		} else {
 			record = func(cmd raceCommand) (string, error) {
-				args := append([]string{"record", "--type", string(cmd.typ), "--state", state, "--date", cmd.date, "--source", src}, asRole(c, "recorder")...)
+				args := append([]string{"record", "--no-record", "--type", string(cmd.typ), "--state", state, "--date", cmd.date, "--source", src}, asRole(c, "recorder")...)
 				if cmd.payload != "" {
 					args = append(args, "--payload", cmd.payload)
 				}
 				code, _, errs := ccmRun(ctx, roleEnv("recorder"), args...)
-				switch code {
-				case exitOK:
+				const refused = "ccm: rejected by rule "
+				switch {
+				case code == exitOK:
 					return "", nil
-				case exitRejected:
-					rule, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(errs), "ccm: rejected by rule "), ":")
+				case code == exitRejected && strings.HasPrefix(errs, refused):
+					rule, _, _ := strings.Cut(strings.TrimPrefix(errs, refused), ":")
 					return rule, nil
 				}
 				return "", fmt.Errorf("ccm record: exit %d: %s", code, errs)
@@ -730,10 +803,10 @@ func TestClusterWatchAsService(t *testing.T) {
 	ready := make(chan struct{})
 	served := make(chan struct{})
 	var serveCode int
-	var serveErr bytes.Buffer
+	serveErr := &lockedBuffer{}
 	go func() {
 		defer close(served)
-		m := &Main{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &serveErr,
+		m := &Main{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: serveErr,
 			Getenv: func(k string) string { return roleEnv("ledger")[k] }, Now: clusterNow,
 			ServeReady: func(string, string) { close(ready) }}
 		serveCode = m.Run(serveCtx, append([]string{"serve", "--replicas", "3", "--http", "off", "--projector-tick", "100ms"}, asRole(c, "ledger")...))

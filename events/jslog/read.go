@@ -2,6 +2,7 @@ package jslog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -62,9 +63,14 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 	}
 	info := cons.CachedInfo()
 	if info != nil && info.NumPending == 0 {
-		return upTo, nil
+		if done, err := l.covered(ctx, o.Scope, from-1, upTo); err != nil || done {
+			return upTo, err
+		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2048))
+	// A short heartbeat: a consumer that misses the first pull request
+	// (seen with consumers placed on a replica of a replicated stream) is
+	// noticed after two missed heartbeats and made again.
+	it, err := cons.Messages(jetstream.PullMaxMessages(2048), jetstream.PullHeartbeat(readHeartbeat))
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
@@ -102,10 +108,78 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 		if err := fn(e); err != nil {
 			return 0, err
 		}
-		if seq == upTo || md.NumPending == 0 {
+		if seq == upTo {
 			return upTo, nil
 		}
+		if md.NumPending == 0 {
+			if done, err := l.covered(ctx, o.Scope, seq, upTo); err != nil || done {
+				return upTo, err
+			}
+		}
 	}
+}
+
+// readHeartbeat is the heartbeat of the pull requests of Read.
+const readHeartbeat = time.Second
+
+// covered reports whether a read of scope (every event when "") up to
+// upTo is complete once it has delivered the events up to seen, now that
+// its consumer has nothing more pending. On one server it is. On a
+// replicated stream the read's consumer may sit on a replica that is
+// behind the leader (one that is catching up after a restart), whose
+// "nothing pending" comes too early: the read is complete only when it has
+// reached upTo, or, for one scope, when the leader holds no event of the
+// scope after seen. Otherwise the read waits for the replica to deliver
+// the rest.
+func (l *Log) covered(ctx context.Context, scope string, seen, upTo uint64) (bool, error) {
+	if !l.replicated() || seen >= upTo {
+		return true, nil
+	}
+	if scope == "" {
+		return false, nil
+	}
+	last, err := l.lastOnLeader(ctx, events.ScopeFilter(scope))
+	if err != nil {
+		return false, fmt.Errorf("replay: last event of %s: %w", scope, err)
+	}
+	return last <= seen, nil
+}
+
+// lastOnLeader returns the stream sequence of the last event on subjects
+// matching filter, or 0 when there is none, as the stream's leader holds
+// it: through the stream's message API, never a direct get, which any
+// replica may answer.
+func (l *Log) lastOnLeader(ctx context.Context, filter string) (uint64, error) {
+	req, err := json.Marshal(map[string]string{"last_by_subj": filter})
+	if err != nil {
+		return 0, err
+	}
+	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, req)
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return 0, err
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
+		return 0, nil
+	case r.Error != nil:
+		return 0, fmt.Errorf("%s (error %d)", r.Error.Description, r.Error.ErrCode)
+	case r.Message == nil:
+		return 0, fmt.Errorf("no message in the reply: %s", resp.Data)
+	}
+	return r.Message.Seq, nil
 }
 
 // Replay reads every event from stream sequence from (inclusive) to the end
