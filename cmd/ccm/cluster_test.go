@@ -3,10 +3,11 @@ package main
 // Tests of the ledger on the three-node cluster of deploy/nats
 // (natstest.RunCluster): `ccm import` of a generated ledger while the
 // stream's leader or a follower is killed and restarted, or while the
-// importing process itself is killed and then run again; recorders racing
-// on one State; `ccm watch` as the deployed service user. Each import is
-// checked event by event against a single-node run of the same input, and
-// the as-of reports of the cluster against those of the single-node run.
+// importing process itself is killed and then run again; reads through a
+// replica that is catching up; recorders racing on one State; `ccm watch`
+// as the deployed service user. Each import is checked event by event
+// against a single-node run of the same input, and the as-of reports of
+// the cluster against those of the single-node run.
 
 import (
 	"bytes"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,11 +125,26 @@ func operatorCreatesLog(t *testing.T, c *natstest.Cluster) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err = js.CreateStream(ctx, cfg)
+	for {
+		_, err = js.CreateStream(ctx, cfg)
+		// Just after the meta leader's election it may not know every
+		// peer yet: retry what a new cluster answers while it settles.
+		var apiErr *jetstream.APIError
+		if err == nil || ctx.Err() != nil || !errors.As(err, &apiErr) || !slices.Contains(settlingErrors, apiErr.ErrorCode) {
+			break
+		}
+		t.Logf("creating the stream: %v; again", err)
+		time.Sleep(100 * time.Millisecond)
+	}
 	require.NoError(t, err, "the operator creates the stream of deploy/nats/streams/CCM.json")
 	_, err = c.WaitStreamLeader(jslog.DefaultStream, 10*time.Second)
 	require.NoError(t, err)
 }
+
+// settlingErrors are the JetStream errors of a cluster still settling:
+// no suitable peers yet (10005), the system temporarily unavailable
+// (10008), insufficient resources (10023).
+var settlingErrors = []jetstream.ErrorCode{10005, 10008, 10023}
 
 // storedOnLeader returns the stream's leader and the events it holds, or
 // -1 and the most any running node holds while no node leads.
