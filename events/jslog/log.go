@@ -352,64 +352,46 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 	if l.replicated() {
 		return l.appendChainBatches(ctx, after, evs, progress)
 	}
-	var res struct {
-		Appended int
-		LastSeq  uint64
-	}
-	res.LastSeq = after
-	type pending struct {
-		fut jetstream.PubAckFuture
-		i   int
-	}
-	window := make(chan pending, 1024)
-	var firstErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for p := range window {
-			var err error
-			select {
-			case ack := <-p.fut.Ok():
-				if firstErr == nil {
-					switch {
-					case ack.Duplicate:
-						err = fmt.Errorf("event %s: %w", evs[p.i].ID, events.ErrDuplicate)
-					case ack.Sequence != after+uint64(p.i)+1:
-						err = fmt.Errorf("event %s stored at %d, expected %d: %w", evs[p.i].ID, ack.Sequence, after+uint64(p.i)+1, events.ErrConflict)
-					default:
-						res.Appended = p.i + 1
-						res.LastSeq = ack.Sequence
-						if progress != nil && (res.Appended%1000 == 0 || res.Appended == len(evs)) {
-							progress(res.Appended)
-						}
-					}
-				}
-			case e := <-p.fut.Err():
-				err = translate(e, "the ledger", after+uint64(p.i))
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}
-	}()
 	// Encode every message first, on every processor: the publishing loop
 	// then only hands ready messages to the server.
 	msgs := l.encodeAll(evs)
+	futs := make([]jetstream.PubAckFuture, 0, len(evs))
+	// Acknowledgements and errors taken early: a future hands each out once.
+	acks := make([]*jetstream.PubAck, len(evs))
+	var (
+		early   error
+		earlyAt = -1
+	)
+	reported := 0
+	report := func(n int) {
+		if progress == nil {
+			return
+		}
+		for ; (reported/1000+1)*1000 <= n; reported = (reported/1000 + 1) * 1000 {
+			progress((reported/1000 + 1) * 1000)
+		}
+		if n == len(evs) && reported < n {
+			reported = n
+			progress(n)
+		}
+	}
+	checked := 0
 	var pubErr error
 	for i := range evs {
 		if ctx.Err() != nil {
 			pubErr = ctx.Err()
 			break
 		}
-		select {
-		case <-done:
-			pubErr = errors.New("chain stopped")
-		default:
-		}
-		if pubErr != nil {
-			break
+		// Every so often, look at the acknowledgements already in: once a
+		// link failed, every later one fails too, so stop sending.
+		if i%1024 == 0 && i > 0 {
+			n, err := settled(futs[checked:], acks[checked:])
+			if err != nil {
+				early, earlyAt = err, checked+n
+				break
+			}
+			checked += n
+			report(checked)
 		}
 		m := msgs[i]
 		msgs[i] = nil
@@ -426,12 +408,57 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 			pubErr = fmt.Errorf("publish event %d of %d: %w", i+1, len(evs), err)
 			break
 		}
-		window <- pending{fut, i}
+		futs = append(futs, fut)
 	}
-	close(window)
-	<-done
-	if firstErr != nil {
-		return res.Appended, res.LastSeq, firstErr
+	// The acknowledgements, in order: the stored prefix ends at the first
+	// link that failed or was not acknowledged in time.
+	appended, lastSeq = 0, after
+	timeout := time.NewTimer(AsyncAckTimeout)
+	defer timeout.Stop()
+	for i, fut := range futs {
+		ack := acks[i]
+		if i == earlyAt {
+			return appended, lastSeq, translate(early, "the ledger", after+uint64(i))
+		}
+		if ack == nil {
+			select {
+			case ack = <-fut.Ok():
+			case e := <-fut.Err():
+				return appended, lastSeq, translate(e, "the ledger", after+uint64(i))
+			case <-timeout.C:
+				return appended, lastSeq, fmt.Errorf("event %d of %d not acknowledged within %s", i+1, len(evs), AsyncAckTimeout)
+			case <-ctx.Done():
+				return appended, lastSeq, ctx.Err()
+			}
+		}
+		switch {
+		case ack.Duplicate:
+			return appended, lastSeq, fmt.Errorf("event %s: %w", evs[i].ID, events.ErrDuplicate)
+		case ack.Sequence != after+uint64(i)+1:
+			return appended, lastSeq, fmt.Errorf("event %s stored at %d, expected %d: %w", evs[i].ID, ack.Sequence, after+uint64(i)+1, events.ErrConflict)
+		}
+		appended, lastSeq = i+1, ack.Sequence
+		report(appended)
+		if !timeout.Stop() {
+			<-timeout.C
+		}
+		timeout.Reset(AsyncAckTimeout)
 	}
-	return res.Appended, res.LastSeq, pubErr
+	return appended, lastSeq, pubErr
+}
+
+// settled counts the leading futures already acknowledged, keeping their
+// acknowledgements in acks (a future hands each one out once), and returns
+// the error of the first that failed. It does not wait.
+func settled(futs []jetstream.PubAckFuture, acks []*jetstream.PubAck) (int, error) {
+	for i, f := range futs {
+		select {
+		case acks[i] = <-f.Ok():
+		case err := <-f.Err():
+			return i, err
+		default:
+			return i, nil
+		}
+	}
+	return len(futs), nil
 }
