@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
@@ -337,7 +339,7 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 	var lastErr error
 	for attempt := 1; attempt <= MaxAttempts; attempt++ {
 		res.Attempts = attempt
-		todo, skipped, err := l.decideAll(evs, order)
+		todo, skipped, trial, err := l.decideAll(evs, order)
 		if err != nil {
 			return res, err
 		}
@@ -360,10 +362,18 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 			res.LastSeq = last
 		}
 		if err == nil {
+			// Nothing came between the chain's events (it checked), so the
+			// trial aggregates are the ledger now: take them, with the
+			// sequences the events were stored at.
+			seqs := make(map[uuid.UUID]uint64, len(todo))
 			for i, e := range todo {
-				e.Seq = last - uint64(n-1-i)
-				l.apply(e)
+				seqs[e.ID] = last - uint64(n-1-i)
 			}
+			for scope, st := range trial {
+				st.stampSeqs(seqs)
+				l.scopes[scope] = st
+			}
+			l.dirty = true
 			l.seq = last
 			return res, nil
 		}
@@ -392,7 +402,7 @@ func (l *Ledger) Check(ctx context.Context, evs []events.Envelope) (ImportResult
 		return ImportResult{}, err
 	}
 	order := dateOrder(evs)
-	todo, skipped, err := l.decideAll(evs, order)
+	todo, skipped, _, err := l.decideAll(evs, order)
 	return ImportResult{Appended: len(todo), Skipped: skipped, LastSeq: l.seq}, err
 }
 
@@ -439,7 +449,7 @@ var lifecycleRank = map[events.Type]int{
 // decideAll decides the events of an import in the given order against
 // copies of the aggregates. It returns the events to append, in that order,
 // and how many were skipped as already recorded, or an *ImportError.
-func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelope, int, error) {
+func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelope, int, map[string]*State, error) {
 	trial := map[string]*State{}
 	get := func(scope string) *State {
 		s, ok := trial[scope]
@@ -478,7 +488,7 @@ func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelop
 	}
 	if len(bad.Problems) > 0 {
 		sort.Slice(bad.Problems, func(a, b int) bool { return bad.Problems[a].Index < bad.Problems[b].Index })
-		return nil, 0, &bad
+		return nil, 0, nil, &bad
 	}
-	return todo, skipped, nil
+	return todo, skipped, trial, nil
 }

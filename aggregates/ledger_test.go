@@ -668,3 +668,30 @@ func TestBundledRecordIsPossible(t *testing.T) {
 	assert.Equal(t, "2010-08-01", conv.EntryIntoForce.String())
 	assert.Equal(t, "2010-02-16", conv.ThirtiethDeposit.String())
 }
+
+// TestImportLeavesTheLedgerAsAReadOfTheLog checks that the aggregates an
+// import ends with (its decision copies, stamped with the stored
+// sequences) are those a fresh ledger reads from the log.
+func TestImportLeavesTheLedgerAsAReadOfTheLog(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	_, err := l.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	input := readInput(t, "first40.jsonl")
+	_, err = l.Import(ctx, input, nil)
+	require.NoError(t, err)
+
+	fresh := aggregates.NewLedger(log, today)
+	_, err = fresh.Sync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, fresh.Seq(), l.Seq())
+	assert.Equal(t, fresh.Convention(), l.Convention())
+	for _, e := range input {
+		got, want := l.State(e.Scope()), fresh.State(e.Scope())
+		require.Equal(t, want.Version, got.Version, "version of %s", e.Scope())
+		for _, typ := range events.Types() {
+			require.Equal(t, want.Facts(typ), got.Facts(typ), "%s facts of %s", typ, e.Scope())
+		}
+	}
+}
