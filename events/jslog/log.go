@@ -223,25 +223,49 @@ func (l *Log) Get(ctx context.Context, seq uint64) (events.Envelope, error) {
 	return events.DecodeStored(m.Data, m.Sequence, m.Time)
 }
 
-// encodeAll builds the messages of evs, in parallel for many events.
-func (l *Log) encodeAll(evs []events.Envelope) []*nats.Msg {
+// chainMsgs builds the messages of a chain, with their links (see
+// AppendChain), in parallel for many events.
+func (l *Log) chainMsgs(evs []events.Envelope, after uint64) []*nats.Msg {
 	msgs := make([]*nats.Msg, len(evs))
+	build := func(from, to int) {
+		type key struct {
+			scope string
+			t     events.Type
+		}
+		subjects := map[key]string{}
+		for i := from; i < to; i++ {
+			e := evs[i]
+			k := key{e.Scope(), e.Type}
+			subj, ok := subjects[k]
+			if !ok {
+				subj = e.Subject()
+				subjects[k] = subj
+			}
+			h := nats.Header{jetstream.MsgIDHeader: []string{e.ID.String()}}
+			if i == 0 {
+				h[jetstream.ExpectedStreamHeader] = []string{l.cfg.Stream}
+				h[jetstream.ExpectedLastSeqHeader] = []string{strconv.FormatUint(after, 10)}
+			} else {
+				// Chained on the previous event's id rather than on a
+				// sequence: once one link fails, every later link fails
+				// too, so a broken chain leaves a clean prefix and no gap.
+				// (The stream is the only one capturing ccm.events.>, so
+				// the first link's expected stream covers the others.)
+				h[jetstream.ExpectedLastMsgIDHeader] = []string{evs[i-1].ID.String()}
+			}
+			msgs[i] = &nats.Msg{Subject: subj, Header: h, Data: e.StoredJSON()}
+		}
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if len(evs) < 2048 || workers < 2 {
-		for i, e := range evs {
-			msgs[i] = l.msg(e)
-		}
+		build(0, len(evs))
 		return msgs
 	}
 	var wg sync.WaitGroup
 	chunk := (len(evs) + workers - 1) / workers
 	for from := 0; from < len(evs); from += chunk {
 		to := min(from+chunk, len(evs))
-		wg.Go(func() {
-			for i := from; i < to; i++ {
-				msgs[i] = l.msg(evs[i])
-			}
-		})
+		wg.Go(func() { build(from, to) })
 	}
 	wg.Wait()
 	return msgs
@@ -354,7 +378,7 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 	}
 	// Encode every message first, on every processor: the publishing loop
 	// then only hands ready messages to the server.
-	msgs := l.encodeAll(evs)
+	msgs := l.chainMsgs(evs, after)
 	futs := make([]jetstream.PubAckFuture, 0, len(evs))
 	// Acknowledgements and errors taken early: a future hands each out once.
 	acks := make([]*jetstream.PubAck, len(evs))
@@ -395,14 +419,6 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 		}
 		m := msgs[i]
 		msgs[i] = nil
-		if i == 0 {
-			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(after, 10))
-		} else {
-			// Chained on the previous event's id rather than on a sequence:
-			// once one link fails, every later link fails too, so a broken
-			// chain leaves a clean prefix and no gap.
-			m.Header.Set(jetstream.ExpectedLastMsgIDHeader, evs[i-1].ID.String())
-		}
 		fut, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(AsyncAckTimeout))
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %d of %d: %w", i+1, len(evs), err)
