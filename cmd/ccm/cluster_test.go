@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,9 +45,6 @@ const (
 	faultSeed = 2026
 	// downFor is how long a killed node stays down.
 	downFor = 3 * time.Second
-	// serviceInbox is the inbox prefix deploy/nats/accounts.conf reserves
-	// for the service role.
-	serviceInbox = "_INBOX_service"
 )
 
 // clusterNow is the clock of every run of the program in these tests, the
@@ -88,30 +84,6 @@ func asRole(c *natstest.Cluster, role string) []string {
 	return []string{"--nats-url", c.URL(), "--nats-user", role}
 }
 
-// startCluster starts the deployment's three nodes.
-func startCluster(t *testing.T) *natstest.Cluster {
-	t.Helper()
-	start := time.Now()
-	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: natstest.DeployEnv(), Logging: os.Getenv("CCM_TEST_NATS_LOG") != ""})
-	t.Logf("cluster of %s, %s, %s up in %v", c.Name(0), c.Name(1), c.Name(2), time.Since(start).Round(time.Millisecond))
-	return c
-}
-
-// dialAs connects to the cluster as a deployed role.
-func dialAs(t *testing.T, c *natstest.Cluster, role string) *nats.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	o := jslog.ConnectOptions{URL: c.URL(), Name: role, User: role, Password: natstest.DeployPassword(role)}
-	if role == "service" {
-		o.InboxPrefix = serviceInbox
-	}
-	nc, err := jslog.Dial(ctx, o)
-	require.NoError(t, err, "dial the cluster as %s", role)
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 // operatorCreatesLog creates the stream CCM as deploy/README.md tells the
 // operator to: the configuration deploy/nats/streams/CCM.json, added by
 // the user operator (the equivalent of `nats stream add --config`).
@@ -121,7 +93,7 @@ func operatorCreatesLog(t *testing.T, c *natstest.Cluster) {
 	require.NoError(t, err)
 	var cfg jetstream.StreamConfig
 	require.NoError(t, json.Unmarshal(b, &cfg), "deploy/nats/streams/CCM.json")
-	js, err := jetstream.New(dialAs(t, c, "operator"))
+	js, err := jetstream.New(c.DialRole(t, "operator"))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -296,7 +268,7 @@ func readLog(t *testing.T, c *natstest.Cluster) []events.Envelope {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := jslog.Open(ctx, dialAs(t, c, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
+	l, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
 	require.NoError(t, err, "open the log as the auditor")
 	got, _, err := l.ReadAll(ctx, jslog.ReadOptions{})
 	require.NoError(t, err, "read the log as the auditor")
@@ -393,7 +365,7 @@ func runNodeFault(t *testing.T, role string) {
 	ref := faultReference(t)
 	t.Logf("single-node run of %d generated events (seed %d): import, export and %d reports in %v",
 		faultEvents, faultSeed, len(asOfPoints), ref.took.Round(time.Millisecond))
-	c := startCluster(t)
+	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -461,7 +433,7 @@ func TestClusterImportSurvivesFollowerKill(t *testing.T) { runNodeFault(t, "foll
 func TestClusterImportClientKilledAndRerun(t *testing.T) {
 	ref := faultReference(t)
 	bin := e2eBinary(t)
-	c := startCluster(t)
+	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -533,11 +505,11 @@ func TestClusterImportClientKilledAndRerun(t *testing.T) {
 // State and record events twice.
 func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
 	ref := faultReference(t)
-	c := startCluster(t)
+	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	w, err := jslog.Open(ctx, dialAs(t, c, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
+	w, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
 	require.NoError(t, err)
 	evs := make([]events.Envelope, len(ref.order))
 	lastOf := map[string]uint64{} // scope -> its last sequence
@@ -568,7 +540,7 @@ func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
 		if behind() {
 			roundsBehind++
 		}
-		r, err := jslog.Open(ctx, dialAs(t, c, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
+		r, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
 		require.NoError(t, err)
 		var got uint64
 		upTo, err := r.Replay(ctx, faultEvents-5, func(e events.Envelope) error { got = e.Seq; return nil })
@@ -659,7 +631,7 @@ type raceCommand struct {
 // order, is one the Convention allows.
 func TestClusterRecordersRaceOnOneState(t *testing.T) {
 	const recorders, reports, state = 4, 10, "SWE"
-	c := startCluster(t)
+	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -701,7 +673,7 @@ func TestClusterRecordersRaceOnOneState(t *testing.T) {
 		// if one did.
 		var record func(cmd raceCommand) (string, error)
 		if r < 2 {
-			l, err := jslog.Open(ctx, dialAs(t, c, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
+			l, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
 			require.NoError(t, err, "recorder %d opens the log", r)
 			ledger := aggregates.NewLedger(countingLog{l, &conflicts}, clusterNow)
 			record = func(cmd raceCommand) (string, error) {
@@ -811,7 +783,7 @@ func TestClusterRecordersRaceOnOneState(t *testing.T) {
 // ordered and then a durable consumer; without it, or with --raw, it is
 // refused with an error that says why.
 func TestClusterWatchAsService(t *testing.T) {
-	c := startCluster(t)
+	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -841,7 +813,7 @@ func TestClusterWatchAsService(t *testing.T) {
 	}()
 
 	service := roleEnv("service")
-	asService := append(asRole(c, "service"), "--nats-inbox-prefix", serviceInbox)
+	asService := append(asRole(c, "service"), "--nats-inbox-prefix", natstest.ServiceInbox)
 	code, out, errs := ccmRun(ctx, service, append([]string{"watch", "SWE.>", "--from-start", "--count", "3", "--format", "json"}, asService...)...)
 	require.Equal(t, exitOK, code, "ccm watch as the service: %s", errs)
 	lines := strings.Split(strings.TrimSpace(out), "\n")

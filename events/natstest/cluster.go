@@ -1,6 +1,7 @@
 package natstest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +15,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 )
 
 // DefaultNodes are the node configuration files of deploy/nats.
@@ -476,4 +480,35 @@ func DeployDir(tb testing.TB) string {
 		require.NotEqual(tb, dir, parent, "no go.mod above the working directory")
 		dir = parent
 	}
+}
+
+// ServiceInbox is the reply-inbox prefix of the deployment's service role
+// (deploy/nats/accounts.conf): a service sees no other user's replies.
+const ServiceInbox = "_INBOX_service"
+
+// RunDeployCluster starts the deployment's three nodes (deploy/nats) with
+// the test passwords of DeployEnv; $CCM_TEST_NATS_LOG turns their logs on.
+func RunDeployCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	start := time.Now()
+	c := RunCluster(tb, ClusterOptions{ConfigDir: DeployDir(tb), Env: DeployEnv(), Logging: os.Getenv("CCM_TEST_NATS_LOG") != ""})
+	tb.Logf("cluster of %s, %s, %s up in %v", c.Name(0), c.Name(1), c.Name(2), time.Since(start).Round(time.Millisecond))
+	return c
+}
+
+// DialRole connects to the cluster as a user of deploy/nats/accounts.conf,
+// with the service's inbox prefix for the service role; the connection is
+// closed at cleanup.
+func (c *Cluster) DialRole(tb testing.TB, role string) *nats.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o := jslog.ConnectOptions{URL: c.URL(), Name: role, User: role, Password: DeployPassword(role)}
+	if role == "service" {
+		o.InboxPrefix = ServiceInbox
+	}
+	nc, err := jslog.Dial(ctx, o)
+	require.NoError(tb, err, "dial the cluster as %s", role)
+	tb.Cleanup(nc.Close)
+	return nc
 }

@@ -145,10 +145,10 @@ const (
 // and restarted downFor later; then checks that the log holds every event
 // exactly once with contiguous sequences on every replica.
 func runFault(t *testing.T, role string, imp importer) {
-	c := runCluster(t)
+	c := natstest.RunDeployCluster(t)
 	createLog(t, c)
 	evs := generate(t, faultEvents)
-	recorder := dial(t, c, "recorder")
+	recorder := c.DialRole(t, "recorder")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

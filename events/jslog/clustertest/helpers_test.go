@@ -3,12 +3,10 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -16,41 +14,13 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 )
 
-// serviceInbox is the inbox prefix deploy/nats/accounts.conf reserves for
-// the service role.
-const serviceInbox = "_INBOX_service"
-
-// runCluster starts the deployment's three nodes.
-func runCluster(t *testing.T) *natstest.Cluster {
-	t.Helper()
-	start := time.Now()
-	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: natstest.DeployEnv(), Logging: os.Getenv("CCM_TEST_NATS_LOG") != ""})
-	t.Logf("cluster of %s, %s, %s up in %v", c.Name(0), c.Name(1), c.Name(2), time.Since(start).Round(time.Millisecond))
-	return c
-}
-
-// dial connects to the cluster as a user of deploy/nats/accounts.conf.
-func dial(t *testing.T, c *natstest.Cluster, role string) *nats.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	o := jslog.ConnectOptions{URL: c.URL(), Name: role, User: role, Password: natstest.DeployPassword(role)}
-	if role == "service" {
-		o.InboxPrefix = serviceInbox
-	}
-	nc, err := jslog.Dial(ctx, o)
-	require.NoError(t, err, "dial as %s", role)
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 // createLog creates the ledger's R3 stream as the operator, the role that
 // creates it (deploy/README.md).
 func createLog(t *testing.T, c *natstest.Cluster) *jslog.Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := jslog.Open(ctx, dial(t, c, "operator"), jslog.Config{Replicas: 3})
+	l, err := jslog.Open(ctx, c.DialRole(t, "operator"), jslog.Config{Replicas: 3})
 	require.NoError(t, err, "the operator creates the R3 stream")
 	return l
 }
@@ -60,7 +30,7 @@ func openLog(t *testing.T, c *natstest.Cluster, role string, readOnly bool) *jsl
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := jslog.Open(ctx, dial(t, c, role), jslog.Config{Replicas: 3, ReadOnly: readOnly})
+	l, err := jslog.Open(ctx, c.DialRole(t, role), jslog.Config{Replicas: 3, ReadOnly: readOnly})
 	require.NoError(t, err, "open the log as %s", role)
 	return l
 }

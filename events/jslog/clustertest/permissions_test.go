@@ -54,14 +54,14 @@ func refused(t *testing.T, ch <-chan string, what, subject string) {
 }
 
 func TestOperatorCreatesTheR3Stream(t *testing.T) {
-	c := runCluster(t)
+	c := natstest.RunDeployCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	// Only the operator may create the log.
 	for _, role := range []string{"ledger", "recorder"} {
 		start := time.Now()
-		_, err := jslog.Open(ctx, dial(t, c, role), jslog.Config{Replicas: 3})
+		_, err := jslog.Open(ctx, c.DialRole(t, role), jslog.Config{Replicas: 3})
 		require.ErrorIs(t, err, jslog.ErrPermissionDenied, "%s creating the stream; got %v", role, err)
 		assert.Contains(t, err.Error(), "user "+role+" may not publish to $JS.API.STREAM.CREATE.CCM")
 		assert.Less(t, time.Since(start), 2*time.Second, "refused at once")
@@ -105,7 +105,7 @@ func TestOperatorCreatesTheR3Stream(t *testing.T) {
 }
 
 func TestAuditorCannotAppend(t *testing.T) {
-	c := runCluster(t)
+	c := natstest.RunDeployCluster(t)
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -196,7 +196,7 @@ func TestNobodyDestroysTheLog(t *testing.T) {
 		}},
 	}
 	for _, role := range []string{"operator", "ledger", "recorder", "auditor", "service"} {
-		nc := dial(t, c, role)
+		nc := c.DialRole(t, role)
 		ch := violations(nc)
 		js, err := jetstream.New(nc)
 		require.NoError(t, err)
@@ -249,7 +249,7 @@ func TestNobodyDestroysTheLog(t *testing.T) {
 // info, consumer or direct get on CCM, no subscription to the events'
 // subjects, no subscription to the others' inboxes.
 func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
-	c := runCluster(t)
+	c := natstest.RunDeployCluster(t)
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -259,7 +259,7 @@ func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
 
 	// ccm serve's projector (the ledger user) creates the compliance stream
 	// and publishes to it.
-	ledger, err := jetstream.New(dial(t, c, "ledger"))
+	ledger, err := jetstream.New(c.DialRole(t, "ledger"))
 	require.NoError(t, err)
 	_, err = ledger.CreateStream(ctx, jetstream.StreamConfig{
 		Name: "CCM_COMPLIANCE", Subjects: []string{"ccm.compliance.>"}, Replicas: 3, Storage: jetstream.FileStorage,
@@ -271,7 +271,7 @@ func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	svc := dial(t, c, "service")
+	svc := c.DialRole(t, "service")
 	_, err = jslog.Open(ctx, svc, jslog.Config{ReadOnly: true})
 	require.ErrorIs(t, err, jslog.ErrPermissionDenied, "the service opening the log; got %v", err)
 	assert.Contains(t, err.Error(), "user service may not publish to $JS.API.STREAM.INFO.CCM")
@@ -292,7 +292,7 @@ func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
 	assert.Equal(t, []string{"ccm.compliance.SWE.obligation-fulfilled", "ccm.compliance.LAO.deadline-approaching"}, got)
 
 	// Every way to raw events is refused.
-	raw := dial(t, c, "service")
+	raw := c.DialRole(t, "service")
 	ch := violations(raw)
 	for _, subject := range []string{
 		"$JS.API.STREAM.INFO.CCM",
@@ -320,12 +320,12 @@ func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
 // projector buckets); the auditor and the recorder read snapshots but
 // write no view; nobody but the ledger publishes compliance events.
 func TestRolesKeepToTheirViews(t *testing.T) {
-	c := runCluster(t)
+	c := natstest.RunDeployCluster(t)
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	ljs, err := jetstream.New(dial(t, c, "ledger"))
+	ljs, err := jetstream.New(c.DialRole(t, "ledger"))
 	require.NoError(t, err)
 	for _, bucket := range []string{jslog.SnapshotBucket, "CCM_PROJECTOR"} {
 		kv, err := ljs.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, Storage: jetstream.FileStorage, Replicas: 3})
@@ -344,7 +344,7 @@ func TestRolesKeepToTheirViews(t *testing.T) {
 		assert.True(t, found)
 		assert.Equal(t, "v-"+jslog.SnapshotBucket, string(v), "%s reads through the snapshot store", role)
 
-		js, err := jetstream.New(dial(t, c, role))
+		js, err := jetstream.New(c.DialRole(t, role))
 		require.NoError(t, err)
 		kv, err := js.KeyValue(ctx, jslog.SnapshotBucket)
 		require.NoError(t, err, "%s opens the snapshots", role)
@@ -368,7 +368,7 @@ func TestRolesKeepToTheirViews(t *testing.T) {
 		{"recorder", []string{"$KV.CCM_SNAPSHOTS.k", "$KV.CCM_PROJECTOR.checkpoint", "ccm.compliance.SWE.forged", "$JS.API.STREAM.CREATE.KV_CCM_SNAPSHOTS", "$JS.API.STREAM.UPDATE.KV_CCM_SNAPSHOTS"}},
 		{"operator", []string{"ccm.events.SWE.signed", "ccm.compliance.SWE.forged", "$KV.CCM_SNAPSHOTS.k"}},
 	} {
-		nc := dial(t, c, tt.role)
+		nc := c.DialRole(t, tt.role)
 		ch := violations(nc)
 		for _, subject := range tt.subjects {
 			require.NoError(t, nc.Publish(subject, []byte("forged")))
@@ -383,19 +383,19 @@ func TestRolesKeepToTheirViews(t *testing.T) {
 // view's subjects, the reader could have the log's events copied into the
 // view. Nobody may, so nothing is delivered.
 func TestReaderCannotCopyIntoAView(t *testing.T) {
-	c := runCluster(t)
+	c := natstest.RunDeployCluster(t)
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	recorder := openLog(t, c, "recorder", false)
 	_, _, err := recorder.AppendChain(ctx, 0, generate(t, 5), nil)
 	require.NoError(t, err)
-	ljs, err := jetstream.New(dial(t, c, "ledger"))
+	ljs, err := jetstream.New(c.DialRole(t, "ledger"))
 	require.NoError(t, err)
 	compliance, err := ljs.CreateStream(ctx, jetstream.StreamConfig{Name: "CCM_COMPLIANCE", Subjects: []string{"ccm.compliance.>"}, Replicas: 3})
 	require.NoError(t, err)
 
-	nc := dial(t, c, "auditor")
+	nc := c.DialRole(t, "auditor")
 	ch := violations(nc)
 	ajs, err := jetstream.New(nc)
 	require.NoError(t, err)
