@@ -95,7 +95,7 @@ func operatorCreatesLog(t *testing.T, c *natstest.Cluster) {
 	require.NoError(t, json.Unmarshal(b, &cfg), "deploy/nats/streams/CCM.json")
 	js, err := jetstream.New(c.DialRole(t, "operator"))
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*20*time.Second)
 	defer cancel()
 	for {
 		_, err = js.CreateStream(ctx, cfg)
@@ -196,7 +196,7 @@ func makeFaultReference() (*faultRef, error) {
 	if err := os.WriteFile(ref.file, buf.Bytes(), 0o600); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*60*time.Second)
 	defer cancel()
 	store := filepath.Join(dir, "single-node")
 	code, out, errs := ccmRun(ctx, nil, "import", ref.file, "--data", store, "--no-record", "--format", "json")
@@ -266,7 +266,7 @@ func reportWithoutKnownAt(out string) (map[string]any, uint64, error) {
 // readLog returns the events the cluster's log holds, read as the auditor.
 func readLog(t *testing.T, c *natstest.Cluster) []events.Envelope {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*30*time.Second)
 	defer cancel()
 	l, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
 	require.NoError(t, err, "open the log as the auditor")
@@ -322,7 +322,7 @@ func checkExactlyOnce(t *testing.T, c *natstest.Cluster, ref *faultRef) {
 	}
 	checkPrefix(t, ref, got)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*60*time.Second)
 	defer cancel()
 	for _, at := range asOfPoints {
 		code, out, errs := ccmRun(ctx, roleEnv("auditor"), append([]string{"report", "--as-of", at, "--format", "json"}, asRole(c, "auditor")...)...)
@@ -368,7 +368,7 @@ func runNodeFault(t *testing.T, role string) {
 	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*90*time.Second)
 	defer cancel()
 	var code int
 	var out, errs string
@@ -436,7 +436,7 @@ func TestClusterImportClientKilledAndRerun(t *testing.T) {
 	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*90*time.Second)
 	defer cancel()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), jslog.EnvPassword + "=" + natstest.DeployPassword("recorder")}
 	importCmd := func() *exec.Cmd {
@@ -507,7 +507,7 @@ func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
 	ref := faultReference(t)
 	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*60*time.Second)
 	defer cancel()
 	w, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
 	require.NoError(t, err)
@@ -633,7 +633,7 @@ func TestClusterRecordersRaceOnOneState(t *testing.T) {
 	const recorders, reports, state = 4, 10, "SWE"
 	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*60*time.Second)
 	defer cancel()
 
 	// The order in which each recorder tries its commands: s the
@@ -785,7 +785,7 @@ func TestClusterRecordersRaceOnOneState(t *testing.T) {
 func TestClusterWatchAsService(t *testing.T) {
 	c := natstest.RunDeployCluster(t)
 	operatorCreatesLog(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slow*60*time.Second)
 	defer cancel()
 
 	serveCtx, stopServe := context.WithCancel(ctx)
