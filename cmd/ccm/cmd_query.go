@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
@@ -42,6 +43,14 @@ func (m *Main) openQuery(ctx context.Context, fs *flag.FlagSet, q *query) (proje
 	return q.engine.Resolve(ctx, q.bounds.asOf, q.bounds.knownAt, events.DateOf(m.Now()))
 }
 
+// show writes v as JSON when asked, else runs text.
+func (q *query) show(w io.Writer, v any, text func() error) error {
+	if q.format.value == "json" {
+		return writeJSON(w, v)
+	}
+	return text()
+}
+
 func (q *query) close() {
 	if q.b != nil {
 		q.b.close()
@@ -79,10 +88,7 @@ func (m *Main) stateView(ctx context.Context, name string, args []string,
 	if err != nil {
 		return err
 	}
-	if q.format.value == "json" {
-		return writeJSON(m.Stdout, v)
-	}
-	return text()
+	return q.show(m.Stdout, v, text)
 }
 
 func (m *Main) report(ctx context.Context, args []string) error {
@@ -140,10 +146,7 @@ func (m *Main) diff(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if q.format.value == "json" {
-		return writeJSON(m.Stdout, d)
-	}
-	return writeDiffText(m.Stdout, d, *allEvents)
+	return q.show(m.Stdout, d, func() error { return writeDiffText(m.Stdout, d, *allEvents) })
 }
 
 func (m *Main) history(ctx context.Context, args []string) error {
@@ -174,10 +177,7 @@ func (m *Main) replay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if q.format.value == "json" {
-		return writeJSON(m.Stdout, steps)
-	}
-	return writeReplayText(m.Stdout, steps)
+	return q.show(m.Stdout, steps, func() error { return writeReplayText(m.Stdout, steps) })
 }
 
 func (m *Main) meetings(ctx context.Context, args []string) error {
@@ -196,10 +196,7 @@ func (m *Main) meetings(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if q.format.value == "json" {
-		return writeJSON(m.Stdout, ms)
-	}
-	return writeMeetingsText(m.Stdout, ms)
+	return q.show(m.Stdout, ms, func() error { return writeMeetingsText(m.Stdout, ms) })
 }
 
 func (m *Main) snapshots(ctx context.Context, args []string) error {
@@ -227,8 +224,5 @@ func (m *Main) snapshots(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if q.format.value == "json" {
-		return writeJSON(m.Stdout, infos)
-	}
-	return writeSnapshotsText(m.Stdout, infos)
+	return q.show(m.Stdout, infos, func() error { return writeSnapshotsText(m.Stdout, infos) })
 }

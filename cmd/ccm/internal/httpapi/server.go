@@ -323,6 +323,19 @@ func (s *Server) stateView(w http.ResponseWriter, r *http.Request, view func(con
 	if e != nil {
 		return e
 	}
+	return s.boundedView(w, r, func(ctx context.Context, q Querier, b projections.Bounds) (any, error) {
+		return view(ctx, q, iso3, b)
+	})
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) *Error {
+	return s.boundedView(w, r, func(ctx context.Context, q Querier, b projections.Bounds) (any, error) {
+		return q.Report(ctx, b)
+	})
+}
+
+// boundedView answers a view as of and known at the query's bounds.
+func (s *Server) boundedView(w http.ResponseWriter, r *http.Request, view func(context.Context, Querier, projections.Bounds) (any, error)) *Error {
 	q, e := s.querier(r)
 	if e != nil {
 		return e
@@ -331,28 +344,11 @@ func (s *Server) stateView(w http.ResponseWriter, r *http.Request, view func(con
 	if e != nil {
 		return e
 	}
-	v, err := view(r.Context(), q, iso3, b)
+	v, err := view(r.Context(), q, b)
 	if err != nil {
 		return fromError(err)
 	}
 	writeJSON(w, http.StatusOK, v)
-	return nil
-}
-
-func (s *Server) report(w http.ResponseWriter, r *http.Request) *Error {
-	q, e := s.querier(r)
-	if e != nil {
-		return e
-	}
-	b, e := s.bounds(r, q)
-	if e != nil {
-		return e
-	}
-	rep, err := q.Report(r.Context(), b)
-	if err != nil {
-		return fromError(err)
-	}
-	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 
