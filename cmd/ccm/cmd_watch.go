@@ -187,9 +187,18 @@ func watchConsumer(ctx context.Context, js jetstream.JetStream, stream, name, su
 	return cons, nil
 }
 
+// watchHeartbeat is how often the server tells an idle watcher that its
+// pull request is still alive; two missed in a row make a new one.
+const watchHeartbeat = time.Second
+
 // consume prints each message, acknowledging it after (durable only).
+//
+// A missed heartbeat is not the end of a watch: a pull request can be lost
+// (a consumer leader elected after the request, a network path that
+// stalls), and the iterator then issues a new one. An ordered consumer
+// recovers on its own; a durable one reports it, and consume goes on.
 func consume(ctx context.Context, cons jetstream.Consumer, ack bool, show func([]byte, jetstream.MsgMetadata) error) error {
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullHeartbeat(watchHeartbeat))
 	if err != nil {
 		return err
 	}
@@ -198,6 +207,9 @@ func consume(ctx context.Context, cons jetstream.Consumer, ack bool, show func([
 	defer stop()
 	for {
 		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

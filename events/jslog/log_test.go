@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -317,4 +318,61 @@ func TestReplayEqualsLiveFollow(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, followed, writers*each)
 	require.Equal(t, replayed, followed, "a live follower and a replay see the same events in the same order")
+}
+
+// TestFollowSurvivesAStalledNetwork: a follower whose connection stops
+// delivering for longer than two heartbeats (the server's pull request and
+// its heartbeats are held, not lost) goes on following once traffic flows
+// again, and misses nothing.
+func TestFollowSurvivesAStalledNetwork(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := natstest.RunServer(t)
+	writer := openLog(t, srv)
+	proxy := natstest.RunProxy(t, srv.ClientURL())
+	nc, err := nats.Connect(proxy.URL(), nats.Name(t.Name()))
+	require.NoError(t, err)
+	defer nc.Close()
+	follower, err := jslog.Open(ctx, nc, jslog.Config{})
+	require.NoError(t, err)
+
+	appendReport := func(i int) {
+		e := ev(t, events.ReportSubmitted, "SWE", "2012-05-01", &events.Report{Kind: events.AnnualReport, Year: 2011})
+		e.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprint("stall", i)))
+		_, err := writer.Append(ctx, "SWE", jslog.AnyVersion, e)
+		require.NoError(t, err)
+	}
+	seen := make(chan uint64, 8)
+	done := make(chan error, 1)
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		done <- follower.Follow(fctx, jslog.FollowOptions{Durable: "stalled"}, func(e events.Envelope) error {
+			seen <- e.Seq
+			return nil
+		})
+	}()
+	next := func() uint64 {
+		select {
+		case s := <-seen:
+			return s
+		case err := <-done:
+			t.Fatalf("Follow ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("no event followed")
+		}
+		return 0
+	}
+	appendReport(1)
+	require.Equal(t, uint64(1), next())
+
+	proxy.Pause()
+	appendReport(2)
+	time.Sleep(3 * time.Second) // more than two missed heartbeats
+	proxy.Resume()
+	appendReport(3)
+	assert.Equal(t, uint64(2), next(), "the event recorded during the stall")
+	assert.Equal(t, uint64(3), next(), "the event recorded after it")
+	stop()
+	require.NoError(t, <-done)
 }

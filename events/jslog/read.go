@@ -122,6 +122,10 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 // readHeartbeat is the heartbeat of the pull requests of Read.
 const readHeartbeat = time.Second
 
+// followHeartbeat is the heartbeat of Follow's pull requests: two missed in
+// a row and a new request is made.
+const followHeartbeat = time.Second
+
 // covered reports whether a read of scope (every event when "") up to
 // upTo is complete once it has delivered the events up to seen, now that
 // its consumer has nothing more pending. On one server it is. On a
@@ -239,7 +243,7 @@ func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelo
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", o.Durable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", o.Durable, err)
 	}
@@ -248,6 +252,12 @@ func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelo
 	defer stopped()
 	for {
 		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			// A lost pull request (a consumer leader elected after it was
+			// sent, a stalled network path): the iterator has already
+			// issued a new one.
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
