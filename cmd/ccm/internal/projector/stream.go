@@ -88,7 +88,10 @@ func ReadEvents(ctx context.Context, js jetstream.JetStream, stream, filter stri
 	if info == nil || info.NumPending == 0 {
 		return 0, nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	// A lost pull request (a consumer placed on a server that learns of
+	// the request's subject late) is noticed after two missed heartbeats
+	// and the ordered consumer is made again: one second each, not five.
+	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", filter, err)
 	}
