@@ -28,6 +28,7 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 )
 
 // The acceptance test: the figures of the Final Report of the Third Meeting
@@ -59,19 +60,6 @@ var acceptanceToday = time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
 
 func acceptanceClock() time.Time { return acceptanceToday }
 
-// jslogSource adapts the JetStream log to projections.Source, as cmd/ccm
-// does.
-type jslogSource struct{ l *jslog.Log }
-
-func (s jslogSource) Read(ctx context.Context, r projections.Range, fn func(events.Envelope) error) (uint64, error) {
-	return s.l.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until}, fn)
-}
-
-func (s jslogSource) Head(ctx context.Context) (uint64, time.Time, error) {
-	h, err := s.l.Head(ctx)
-	return h.LastSeq, h.LastTime, err
-}
-
 // bundledRecord decodes the bundled record as `ccm import --bundled` does.
 func bundledRecord(t *testing.T) []events.Envelope {
 	t.Helper()
@@ -96,7 +84,7 @@ func importBundledRecord(t *testing.T) projections.Source {
 	require.NoError(t, err, "import the bundled record")
 	require.Equal(t, len(evs), res.Appended, "events recorded by the import: got %d, want all %d", res.Appended, len(evs))
 	require.Zero(t, res.Skipped, "events skipped by the import of a new ledger")
-	return jslogSource{l}
+	return logsource.New(l)
 }
 
 // resolveAt resolves an as-of point as `ccm --as-of` does.

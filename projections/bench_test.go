@@ -9,6 +9,7 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkReportAsOfMeeting(b *testing.B) {
 	start := time.Now()
 	j := newJetStreamLedger(b, 100_000, 1)
 	b.Logf("imported 100,000 events in %v", time.Since(start).Round(time.Millisecond))
-	eng := projections.NewEngine(logSource{j.log}, j.snaps, projections.Options{})
+	eng := projections.NewEngine(logsource.New(j.log), j.snaps, projections.Options{})
 	start = time.Now()
 	st, err := eng.RefreshSnapshots(ctx)
 	require.NoError(b, err)
@@ -50,7 +51,7 @@ func BenchmarkReportAsOfMeeting(b *testing.B) {
 	var snap, full time.Duration
 	b.Run("snapshot", func(b *testing.B) { snap = report(b, eng, bounds) })
 	b.Run("full-fold", func(b *testing.B) {
-		full = report(b, projections.NewEngine(logSource{j.log}, nil, projections.Options{}), bounds)
+		full = report(b, projections.NewEngine(logsource.New(j.log), nil, projections.Options{}), bounds)
 	})
 	b.Run("snapshot-date-before-meeting", func(b *testing.B) {
 		report(b, eng, projections.Bounds{AsOf: bounds.AsOf.AddDate(0, -2, 0)})

@@ -15,20 +15,9 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
-
-// logSource adapts the JetStream log to the projections' Source.
-type logSource struct{ l *jslog.Log }
-
-func (s logSource) Read(ctx context.Context, r projections.Range, fn func(events.Envelope) error) (uint64, error) {
-	return s.l.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until}, fn)
-}
-
-func (s logSource) Head(ctx context.Context) (uint64, time.Time, error) {
-	h, err := s.l.Head(ctx)
-	return h.LastSeq, h.LastTime, err
-}
 
 // jetStreamLedger is a synthetic ledger of n events imported into a log on
 // an embedded server, with its snapshot bucket.
@@ -91,7 +80,7 @@ func logFold(t *testing.T, log *jslog.Log, b projections.Bounds) *projections.Fo
 func TestEngineOnJetStream(t *testing.T) {
 	ctx := context.Background()
 	j := newJetStreamLedger(t, 2500, 3)
-	eng := projections.NewEngine(logSource{j.log}, j.snaps, projections.Options{})
+	eng := projections.NewEngine(logsource.New(j.log), j.snaps, projections.Options{})
 	st, err := eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2025-2010+1, st.Created, "snapshots created (%+v)", st)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 )
 
 // backend is an open ledger: the connection, the log, the decision side
@@ -144,7 +144,7 @@ func (b *backend) close() {
 
 // engine returns the query side over the log, with snapshots.
 func (b *backend) engine(opt projections.Options) *projections.Engine {
-	return projections.NewEngine(logSource{b.log}, b.snaps, opt)
+	return projections.NewEngine(logsource.New(b.log), b.snaps, opt)
 }
 
 // importBundled records the bundled record (idempotently).
@@ -154,18 +154,6 @@ func (b *backend) importBundled(ctx context.Context) (aggregates.ImportResult, e
 		return aggregates.ImportResult{}, fmt.Errorf("the bundled record is invalid: %w", err)
 	}
 	return b.ledger.Import(ctx, evs, nil)
-}
-
-// logSource adapts the JetStream log to the projections' Source.
-type logSource struct{ l *jslog.Log }
-
-func (s logSource) Read(ctx context.Context, r projections.Range, fn func(events.Envelope) error) (uint64, error) {
-	return s.l.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until}, fn)
-}
-
-func (s logSource) Head(ctx context.Context) (uint64, time.Time, error) {
-	h, err := s.l.Head(ctx)
-	return h.LastSeq, h.LastTime, err
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/embedded"
 	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
 
@@ -376,7 +377,7 @@ func (b *bencher) rebuildScenario(ctx context.Context, jsonl []byte, n int) (ben
 			return r, fmt.Errorf("raw ordered read: %w", err)
 		}
 		r.BaseRuns = append(r.BaseRuns, rate(n, d))
-		eng := projections.NewEngine(logSource{l}, nil, projections.Options{})
+		eng := projections.NewEngine(logsource.New(l), nil, projections.Options{})
 		var f *projections.Fold
 		d, err = b.timed("rebuild-ledger", run, func() error {
 			f, err = eng.Fold(ctx, projections.Bounds{AsOf: far})
@@ -407,11 +408,11 @@ func (b *bencher) reportScenario(ctx context.Context, jsonl []byte, n, queries i
 	if err != nil {
 		return r, err
 	}
-	withSnap := projections.NewEngine(logSource{l}, snaps, projections.Options{})
+	withSnap := projections.NewEngine(logsource.New(l), snaps, projections.Options{})
 	if _, err := withSnap.RefreshSnapshots(ctx); err != nil {
 		return r, err
 	}
-	noSnap := projections.NewEngine(logSource{l}, nil, projections.Options{})
+	noSnap := projections.NewEngine(logsource.New(l), nil, projections.Options{})
 	bounds, err := withSnap.Resolve(ctx, code, "", events.DateOf(b.clock()()))
 	if err != nil {
 		return r, err

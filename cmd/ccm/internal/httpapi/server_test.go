@@ -26,19 +26,8 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 )
-
-// source adapts the log to the projections' Source, as `ccm serve` does.
-type source struct{ l *jslog.Log }
-
-func (s source) Read(ctx context.Context, r projections.Range, fn func(events.Envelope) error) (uint64, error) {
-	return s.l.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until}, fn)
-}
-
-func (s source) Head(ctx context.Context) (uint64, time.Time, error) {
-	h, err := s.l.Head(ctx)
-	return h.LastSeq, h.LastTime, err
-}
 
 // interfering is a Store that, when armed, appends another event about the
 // same State just before each append of the ledger: every append of the
@@ -87,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err, "import the bundled record")
 	api := httpapi.New(httpapi.Config{
 		Recorder: ledger,
-		Querier:  func(o projections.Options) httpapi.Querier { return projections.NewEngine(source{l}, nil, o) },
+		Querier:  func(o projections.Options) httpapi.Querier { return projections.NewEngine(logsource.New(l), nil, o) },
 		Log:      l,
 		Store:    store,
 		Projector: func() projector.Stats {
@@ -191,7 +180,7 @@ func TestReadViews(t *testing.T) {
 
 	// The same JSON as the command line's --format json: the engine's
 	// value encoded.
-	eng := projections.NewEngine(source{f.log}, nil, projections.Options{})
+	eng := projections.NewEngine(logsource.New(f.log), nil, projections.Options{})
 	b, err := eng.Resolve(context.Background(), "3MSP", "", events.MustDate("2026-06-01"))
 	require.NoError(t, err)
 	want, err := eng.Report(context.Background(), b)
