@@ -16,13 +16,23 @@ import (
 // package events and the interfaces they define (aggregates.Store). Adding
 // a package to the check is one line here.
 var domainPackages = []string{
+	"github.com/ccm-ledger/ccm-ledger/events",
 	"github.com/ccm-ledger/ccm-ledger/aggregates",
+	"github.com/ccm-ledger/ccm-ledger/projections",
+	"github.com/ccm-ledger/ccm-ledger/projections/compliance",
+}
+
+// natsHome is where the adapters to NATS live; cmd wires them. No other
+// package of the module may import NATS.
+var natsHome = []string{
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/",
+	"github.com/ccm-ledger/ccm-ledger/cmd/",
 }
 
 // forbiddenDeps are the import paths (a trailing "/" means every path
 // under it) a domain package may not depend on, directly or not, and why.
 var forbiddenDeps = map[string]string{
-	"github.com/nats-io/":    "only the JetStream adapter (events/jslog), the test helper and cmd import NATS",
+	"github.com/nats-io/":    "only the adapters under deploy/jetstream and cmd import NATS",
 	"github.com/synadia-io/": "NATS extensions belong with the JetStream adapter",
 	"testing":                "test support does not belong in the domain packages' code",
 }
@@ -71,11 +81,34 @@ func TestDomainPackagesDoNotDependOnNATS(t *testing.T) {
 // TestDependencyCheckFindsNATS shows that the check can fail: the
 // JetStream adapter depends on NATS and is caught.
 func TestDependencyCheckFindsNATS(t *testing.T) {
-	bad := badDeps(goDeps(t, "github.com/ccm-ledger/ccm-ledger/events/jslog"))
-	assert.NotEmpty(t, bad, "events/jslog imports nats.go; the check must see it")
+	bad := badDeps(goDeps(t, "github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"))
+	assert.NotEmpty(t, bad, "deploy/jetstream/jslog imports nats.go; the check must see it")
 	var found bool
 	for _, b := range bad {
 		found = found || strings.HasPrefix(b, "github.com/nats-io/nats.go/jetstream:")
 	}
 	assert.True(t, found, "github.com/nats-io/nats.go/jetstream among %v", bad)
+}
+
+// TestNATSLivesInOneTree checks every package of the module: those that
+// import NATS are under deploy/jetstream (or are commands).
+func TestNATSLivesInOneTree(t *testing.T) {
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goTool, "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/ccm-ledger/ccm-ledger/...").Output()
+	require.NoError(t, err)
+	var outside []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, imports := f[0], f[1:]
+		home := false
+		for _, h := range natsHome {
+			home = home || strings.HasPrefix(pkg, h)
+		}
+		for _, imp := range imports {
+			if !home && (strings.HasPrefix(imp, "github.com/nats-io/") || strings.HasPrefix(imp, "github.com/synadia-io/")) {
+				outside = append(outside, pkg+" imports "+imp)
+			}
+		}
+	}
+	assert.Empty(t, outside, "NATS imported outside deploy/jetstream and cmd")
 }

@@ -11,5 +11,5 @@
 // whatever order the two were recorded in.
 //
 // The package does not import NATS: the Ledger reads and appends through the
-// Store interface, which the JetStream log (events/jslog) satisfies.
+// Store interface, which the JetStream log (deploy/jetstream/jslog) satisfies.
 package aggregates

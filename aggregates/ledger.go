@@ -15,7 +15,7 @@ import (
 )
 
 // Store is the event log as the Ledger needs it. The JetStream log
-// (events/jslog.Log) satisfies it; tests may use any other.
+// (deploy/jetstream/jslog.Log) satisfies it; tests may use any other.
 type Store interface {
 	// Replay calls fn for every stored event from stream sequence from to
 	// the end of the log as it stood when the call started, in stream

@@ -23,12 +23,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
-	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 	"github.com/ccm-ledger/ccm-ledger/projections"
-	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 )
 
 // The acceptance test: the figures of the Final Report of the Third Meeting

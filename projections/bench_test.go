@@ -7,9 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
-	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
 

@@ -13,7 +13,7 @@
 //
 // The Engine answers the queries: it reads the log through a Source and
 // the snapshots through a SnapshotStore, both small interfaces that the
-// JetStream adapter (events/jslog) satisfies, so this package imports no
+// JetStream adapter (deploy/jetstream/jslog) satisfies, so this package imports no
 // NATS. Package synth generates valid synthetic ledgers of any size for
 // tests and benchmarks.
 package projections

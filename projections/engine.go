@@ -30,7 +30,7 @@ type Range struct {
 }
 
 // Source is the event log as projections read it. The JetStream log
-// (events/jslog) satisfies it through a small adapter; tests may use a
+// (deploy/jetstream/jslog) satisfies it through a small adapter; tests may use a
 // slice of stored events.
 type Source interface {
 	// Read calls fn for every stored event within r, in stream order, and
@@ -43,7 +43,7 @@ type Source interface {
 	Head(ctx context.Context) (seq uint64, recorded time.Time, err error)
 }
 
-// SnapshotStore is a key/value bucket for snapshots (events/jslog keeps it
+// SnapshotStore is a key/value bucket for snapshots (deploy/jetstream/jslog keeps it
 // in the KV bucket CCM_SNAPSHOTS). Keys use the characters A-Z, a-z, 0-9,
 // '-', '_' and '.'. Values stay under 512 KiB: larger ones are split by
 // the engine.

@@ -17,11 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/embedded"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/embedded"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/projections"
-	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
 

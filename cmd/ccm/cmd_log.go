@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 )
 

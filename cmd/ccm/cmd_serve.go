@@ -13,7 +13,7 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
-	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/projector"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 	"github.com/ccm-ledger/ccm-ledger/projections/compliance"
 )

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/projector"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 	"github.com/ccm-ledger/ccm-ledger/projections/compliance"
 )
 

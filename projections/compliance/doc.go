@@ -12,5 +12,5 @@
 // next: new transitions, and revocations of published ones that a late,
 // backdated fact shows never happened. Tracker ties the fold, the clock and
 // the published record together. The NATS side (the stream, the checkpoint,
-// the durable consumer) lives in cmd/ccm/internal/projector.
+// the durable consumer) lives in deploy/jetstream/projector.
 package compliance

@@ -26,9 +26,9 @@ import (
 	"time"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
-	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/projector"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
 

@@ -20,13 +20,13 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
-	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/projector"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
-	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 	"github.com/ccm-ledger/ccm-ledger/projections"
-	"github.com/ccm-ledger/ccm-ledger/projections/logsource"
 )
 
 // interfering is a Store that, when armed, appends another event about the

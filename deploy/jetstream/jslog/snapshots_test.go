@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
-	"github.com/ccm-ledger/ccm-ledger/events/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
 )
 
 func TestSnapshotStore(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package logsource reads the JetStream log (events/jslog) as the
+// Package logsource reads the JetStream log (deploy/jetstream/jslog) as the
 // projections' Source: the one adapter between the two, used by the ccm
 // command and by every test that projects a real log.
 package logsource
@@ -7,8 +7,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/ccm-ledger/ccm-ledger/events/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
 )
 
 // destructive are the API subjects no user of the ledger's account may

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ccm-ledger/ccm-ledger/events/embedded"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/embedded"
 )
 
 // Server is an embedded server started for a test.

@@ -33,8 +33,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 	"github.com/ccm-ledger/ccm-ledger/projections/compliance"
 )

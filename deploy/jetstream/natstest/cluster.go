@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 )
 
 // DefaultNodes are the node configuration files of deploy/nats.

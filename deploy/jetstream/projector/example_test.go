@@ -13,10 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
-	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/projector"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/embedded"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/embedded"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
 )
 
 // service is a subscriber to compliance events as any service would write

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events"
-	"github.com/ccm-ledger/ccm-ledger/events/jslog"
-	"github.com/ccm-ledger/ccm-ledger/events/natstest"
 )
 
 // importer is the import step of the fault tests: it stores every event of
