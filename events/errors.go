@@ -19,6 +19,10 @@ var (
 	// ErrDuplicate marks an append of an event whose id the ledger already
 	// holds. Nothing was recorded.
 	ErrDuplicate = errors.New("duplicate event")
+	// ErrIDConflict marks an event whose id the ledger already holds for
+	// an event with other content, in any State, however long ago it was
+	// recorded: an id names one fact forever. Nothing was recorded.
+	ErrIDConflict = errors.New("id already taken by another event")
 	// ErrRejected marks an event that is well formed but impossible under
 	// the Convention given what the ledger knows (a second deposit, a
 	// signature after entry into force, ...).
