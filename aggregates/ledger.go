@@ -19,8 +19,9 @@ import (
 type Store interface {
 	// Replay calls fn for every stored event from stream sequence from to
 	// the end of the log as it stood when the call started, in stream
-	// order, and returns the last sequence it covered.
-	Replay(ctx context.Context, from uint64, fn func(events.Envelope) error) (uint64, error)
+	// order, and returns the last sequence it covered. A stored message
+	// that is not an event of its subject goes to skipped instead.
+	Replay(ctx context.Context, from uint64, fn func(events.Envelope) error, skipped func(events.Quarantined)) (uint64, error)
 	// Append stores the events of one command about one scope atomically
 	// if the scope's last event is still at sequence expected; see
 	// jslog.Log.Append for the errors.
@@ -33,15 +34,18 @@ type Store interface {
 // Ledger decides and records events: it holds the aggregate of every State
 // (and of the Convention) as of the last sequence it read, decides each new
 // event against them and appends it with the scope's version, so that a
-// concurrent writer is detected by the log, not by a read. It is safe for
-// concurrent use; appends through one Ledger are serialised.
+// concurrent writer is detected by the log, not by a read. What it reads
+// passes a Gate: a stored message the rules do not accept is quarantined,
+// never counted. It is safe for concurrent use; appends through one Ledger
+// are serialised.
 type Ledger struct {
 	store Store
 	clock func() time.Time
 
-	mu     sync.Mutex
-	scopes map[string]*State
-	seq    uint64 // every event up to seq has been applied
+	mu          sync.Mutex
+	gate        *Gate // the aggregates, as admitted from the log
+	quarantined []events.Quarantined
+	seq         uint64 // every event up to seq has been applied
 	conv   Convention
 	dirty  bool // conv must be recomputed
 }
@@ -52,7 +56,19 @@ func NewLedger(store Store, clock func() time.Time) *Ledger {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Ledger{store: store, clock: clock, scopes: map[string]*State{}}
+	l := &Ledger{store: store, clock: clock}
+	l.gate = NewGate(l.noteQuarantined)
+	return l
+}
+
+func (l *Ledger) noteQuarantined(q events.Quarantined) { l.quarantined = append(l.quarantined, q) }
+
+// Quarantined returns the stored messages the Ledger read and does not
+// count, in stream order.
+func (l *Ledger) Quarantined() []events.Quarantined {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]events.Quarantined(nil), l.quarantined...)
 }
 
 // MaxAttempts bounds the retries of a command after concurrency conflicts
@@ -71,7 +87,7 @@ func (l *Ledger) sync(ctx context.Context) error {
 	last, err := l.store.Replay(ctx, l.seq+1, func(e events.Envelope) error {
 		l.apply(e)
 		return nil
-	})
+	}, l.noteQuarantined)
 	if err != nil {
 		return fmt.Errorf("read the log: %w", err)
 	}
@@ -93,20 +109,15 @@ func (l *Ledger) Apply(e events.Envelope) {
 }
 
 func (l *Ledger) apply(e events.Envelope) {
-	l.scope(e.Scope()).Apply(e)
+	if !l.gate.Admit(e) {
+		return
+	}
 	if e.Type == events.Deposited || e.Type == events.Retracted {
 		l.dirty = true
 	}
 }
 
-func (l *Ledger) scope(name string) *State {
-	s, ok := l.scopes[name]
-	if !ok {
-		s = NewState(name)
-		l.scopes[name] = s
-	}
-	return s
-}
+func (l *Ledger) scope(name string) *State { return l.gate.State(name) }
 
 // Seq returns the last stream sequence the Ledger has read.
 func (l *Ledger) Seq() uint64 {
@@ -124,7 +135,7 @@ func (l *Ledger) Convention() Convention {
 
 func (l *Ledger) convention() Convention {
 	if l.dirty {
-		l.conv = conventionOf(scopeMap(l.scopes))
+		l.conv = conventionOf(scopeMap(l.gate.scopes))
 		l.dirty = false
 	}
 	return l.conv
@@ -371,7 +382,7 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 			}
 			for scope, st := range trial {
 				st.stampSeqs(seqs)
-				l.scopes[scope] = st
+				l.gate.scopes[scope] = st
 			}
 			l.dirty = true
 			l.seq = last
@@ -405,6 +416,12 @@ func (l *Ledger) Check(ctx context.Context, evs []events.Envelope) (ImportResult
 	todo, skipped, _, err := l.decideAll(evs, order)
 	return ImportResult{Appended: len(todo), Skipped: skipped, LastSeq: l.seq}, err
 }
+
+// DecisionOrder returns the indexes of evs in the order Import decides and
+// stores them: see dateOrder. A log written in another order may hold events
+// the rules reject where they stand (a deposit before its signature), which
+// every fold then leaves out (Gate).
+func DecisionOrder(evs []events.Envelope) []int { return dateOrder(evs) }
 
 // dateOrder returns the indexes of evs in valid-date order; among events of
 // the same day, in the order facts follow each other in a State's life (a
@@ -482,7 +499,7 @@ func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelop
 			// Entry into force depends on the deposits before: recompute
 			// from the trial aggregates as deposits are accepted or
 			// retracted.
-			conv = conventionOf(overlay{l.scopes, trial})
+			conv = conventionOf(overlay{l.gate.scopes, trial})
 		}
 		todo = append(todo, e)
 	}

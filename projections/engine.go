@@ -27,6 +27,10 @@ type Range struct {
 	// Until, when not zero, ends the read before the first event recorded
 	// after it (the "known at" bound in record time).
 	Until time.Time
+	// Quarantine, when set, receives each stored message of the range that
+	// is not an event of its subject (events.Quarantined); the read skips
+	// it either way.
+	Quarantine func(events.Quarantined)
 }
 
 // Source is the event log as projections read it. The JetStream log
@@ -235,12 +239,49 @@ func (e *Engine) Meetings(ctx context.Context, b Bounds) ([]Meeting, error) {
 	return out, nil
 }
 
+// readEnd is where a read of the log ended: the last stored message it
+// read (an event or not) and its record time, and how many of the messages
+// no fold counts.
+type readEnd struct {
+	seq         uint64
+	time        time.Time
+	quarantined int
+}
+
+func (r *readEnd) saw(seq uint64, t time.Time) {
+	if seq > r.seq {
+		r.seq, r.time = seq, t
+	}
+}
+
+// read reads r from the start of the log through a gate (see
+// aggregates.Gate): fn receives the events the rules admit where they stand.
+func (e *Engine) read(ctx context.Context, r Range, fn func(events.Envelope) error) (readEnd, error) {
+	var end readEnd
+	if r.From > 1 {
+		return end, fmt.Errorf("read from %d: a gated read starts at the beginning of the log", r.From)
+	}
+	gate := aggregates.NewGate(func(q events.Quarantined) { end.quarantined++ })
+	r.Quarantine = func(q events.Quarantined) {
+		end.quarantined++
+		end.saw(q.Seq, q.Recorded)
+	}
+	_, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
+		end.saw(ev.Seq, ev.Recorded)
+		if !gate.Admit(ev) {
+			return nil
+		}
+		return fn(ev)
+	})
+	return end, err
+}
+
 // meetings reads the Convention's own events known at b.
 func (e *Engine) meetings(ctx context.Context, b Bounds) ([]Meeting, error) {
 	f := NewFold()
 	r := b.rng()
 	r.Scope = events.ConventionScope
-	if _, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
+	if _, err := e.read(ctx, r, func(ev events.Envelope) error {
 		f.Apply(ev)
 		return nil
 	}); err != nil {
@@ -264,20 +305,16 @@ func (e *Engine) Fold(ctx context.Context, b Bounds) (*Fold, error) {
 // last event known at b, whether or not it was kept.
 func (e *Engine) readFold(ctx context.Context, b Bounds, upTo events.Date) (*Fold, error) {
 	f := NewFold()
-	var (
-		seq uint64
-		t   time.Time
-	)
-	if _, err := e.src.Read(ctx, b.rng(), func(ev events.Envelope) error {
-		seq, t = ev.Seq, ev.Recorded
+	end, err := e.read(ctx, b.rng(), func(ev events.Envelope) error {
 		if upTo == 0 || ev.Date <= upTo || ev.Type == events.Retracted {
 			f.Apply(ev)
 		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read the log: %w", err)
 	}
-	f.Seq, f.Time = seq, t
+	f.Seq, f.Time, f.Quarantined = end.seq, end.time, end.quarantined
 	return f, nil
 }
 

@@ -10,12 +10,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
 
-// sampleSource is a log holding the sample of the record, in file order.
+// sampleSource is a log holding the sample of the record, in the order an
+// import stores it.
 func sampleSource(t *testing.T) *sliceSource {
 	t.Helper()
 	f, err := os.Open("testdata/sample.jsonl")
@@ -24,7 +26,9 @@ func sampleSource(t *testing.T) *sliceSource {
 	evs, err := events.ReadAll(f)
 	require.NoError(t, err, "read testdata/sample.jsonl")
 	src := newSliceSource()
-	src.record(evs...)
+	for _, i := range aggregates.DecisionOrder(evs) {
+		src.record(evs[i])
+	}
 	return src
 }
 

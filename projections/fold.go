@@ -19,6 +19,9 @@ type Fold struct {
 	Time time.Time
 	// Events counts the events applied.
 	Events int
+	// Quarantined counts the stored messages up to Seq that no fold counts
+	// (see aggregates.Gate).
+	Quarantined int
 }
 
 // NewFold returns an empty fold.

@@ -101,10 +101,7 @@ func (e *Engine) History(ctx context.Context, iso3 string, b Bounds) (History, e
 	var (
 		own    []events.Envelope
 		rets   = map[uuid.UUID]events.Envelope{}
-		seq    uint64
-		tLast  time.Time
 		filter = func(ev events.Envelope) error {
-			seq, tLast = ev.Seq, ev.Recorded
 			if ev.Date <= b.AsOf || ev.Type == events.Retracted {
 				f.Apply(ev)
 			}
@@ -119,10 +116,11 @@ func (e *Engine) History(ctx context.Context, iso3 string, b Bounds) (History, e
 			return nil
 		}
 	)
-	if _, err := e.src.Read(ctx, b.rng(), filter); err != nil {
+	end, err := e.read(ctx, b.rng(), filter)
+	if err != nil {
 		return History{}, fmt.Errorf("read the log: %w", err)
 	}
-	f.Seq, f.Time = seq, tLast
+	f.Seq, f.Time, f.Quarantined = end.seq, end.time, end.quarantined
 	h := History{State: iso3, Name: c.Name, Region: string(c.Region), AsOf: b.AsOf, KnownAt: knownAt(f),
 		Status: StatusOf(f, iso3, b.AsOf, e.opt), Entries: []HistoryEntry{}}
 	for _, ev := range own {

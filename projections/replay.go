@@ -65,7 +65,7 @@ func (e *Engine) Replay(ctx context.Context, b Bounds, scope string) ([]Step, er
 		evs  []events.Envelope
 		rets = map[uuid.UUID]events.Envelope{}
 	)
-	if _, err := e.src.Read(ctx, b.rng(), func(ev events.Envelope) error {
+	if _, err := e.read(ctx, b.rng(), func(ev events.Envelope) error {
 		switch {
 		case ev.Type == events.Retracted:
 			rets[ev.Payload.(*events.Retraction).Event] = ev

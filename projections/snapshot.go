@@ -35,10 +35,23 @@ import (
 // (see encodeFacts), 'J' gzip-compressed JSON (from compressAbove bytes),
 // and 'm' for the manifest of a value split into <key>.p1, <key>.p2, ...
 // because it is larger than partSize.
+// Format 2: facts come from gated folds (aggregates.Gate), and the meta
+// counts the stored messages kept out. A snapshot of format 1 may hold what
+// the rules reject, so it is built again.
 const (
-	snapshotFormat = 1
+	snapshotFormat = 2
 	indexKey       = "_index"
 )
+
+// latestCode names the snapshot of every fact whatever its date: it serves
+// the dates after the last meeting, and is what the rules judge the events
+// recorded after a snapshot against (aggregates.Gate). It has no stored
+// statuses.
+const latestCode = "_latest"
+
+// latestAsOf is the as-of date of the latest snapshot: the last date the
+// wire format can write, after every date of an event.
+var latestAsOf = events.MustDate("9999-12-31")
 
 func metaKey(code string) string        { return code + "._meta" }
 func statusKey(code string) string      { return code + "._status" }
@@ -72,9 +85,10 @@ type snapMeta struct {
 	Meeting string      `json:"meeting"`
 	AsOf    events.Date `json:"as_of"`
 	// Seq is the last stream sequence the snapshot covers, Time its record
-	// time.
-	Seq     uint64    `json:"seq"`
-	Time    time.Time `json:"time"`
+	// time, Quarantined the stored messages up to Seq that no fold counts.
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	Quarantined int       `json:"quarantined,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 	// Rule is the annual-report rule of the stored statuses, StatusRev the
@@ -676,37 +690,104 @@ func (e *Engine) trySnapshotView(ctx context.Context, b Bounds, want []string) (
 }
 
 // refold puts into f the Convention's facts of snapshot m and the facts of
-// the States that the events of news touch (those dated on or before
-// m.AsOf, and retractions), with the events applied. It returns the scopes
-// whose facts changed (a retraction of a fact the snapshot does not hold
-// changes nothing).
-func (e *Engine) refold(ctx context.Context, f *Fold, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction) (map[string]bool, error) {
+// the States that the events of news (recorded after m.Seq, known at r)
+// touch on or before m.AsOf or by retraction, with the events the rules
+// admit applied. Each event is judged against its State's whole history
+// (aggregates.Gate): the latest snapshot's facts when it stands at m.Seq,
+// else a read of the State's events up to m.Seq. It returns the scopes
+// whose facts changed, and how many of news the rules keep out.
+func (e *Engine) refold(ctx context.Context, f *Fold, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction) (map[string]bool, int, error) {
 	conv, err := stateOf(events.ConventionScope, m.Convention, rby)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", metaKey(m.Meeting), err, errStale)
+		return nil, 0, fmt.Errorf("%s: %v: %w", metaKey(m.Meeting), err, errStale)
 	}
 	f.scopes[events.ConventionScope] = conv
-	before := map[string]factCount{}
+	byScope := map[string][]events.Envelope{}
 	for _, ev := range news {
-		if ev.Date > m.AsOf && ev.Type != events.Retracted {
-			continue
-		}
-		sc := ev.Scope()
-		if err := e.loadInto(ctx, f, m, sc, rby); err != nil {
-			return nil, err
-		}
-		if _, ok := before[sc]; !ok {
-			before[sc] = countOf(f.scopes[sc])
-		}
-		f.scopes[sc].Apply(ev)
+		byScope[ev.Scope()] = append(byScope[ev.Scope()], ev)
+	}
+	latest, err := e.gateBase(ctx, m)
+	if err != nil {
+		return nil, 0, err
 	}
 	changed := map[string]bool{}
-	for sc, c := range before {
-		if countOf(f.scopes[sc]) != c {
+	rejected := 0
+	for _, sc := range sortedKeys(byScope) {
+		judge, err := e.judgeState(ctx, latest, m, sc)
+		if err != nil {
+			return nil, 0, err
+		}
+		gate := aggregates.NewGate(func(events.Quarantined) { rejected++ })
+		gate.Seed(judge)
+		var admitted []events.Envelope
+		for _, ev := range byScope[sc] {
+			if gate.Admit(ev) && (ev.Date <= m.AsOf || ev.Type == events.Retracted) {
+				admitted = append(admitted, ev)
+			}
+		}
+		if len(admitted) == 0 {
+			continue
+		}
+		if err := e.loadInto(ctx, f, m, sc, rby); err != nil {
+			return nil, 0, err
+		}
+		s := f.scopes[sc]
+		before := countOf(s)
+		for _, ev := range admitted {
+			s.Apply(ev)
+		}
+		if countOf(s) != before {
 			changed[sc] = true
 		}
 	}
-	return changed, nil
+	return changed, rejected, nil
+}
+
+// gateBase returns the meta of the latest snapshot when it stands where m
+// does, so that its facts can judge what was recorded after; else nil.
+func (e *Engine) gateBase(ctx context.Context, m *snapMeta) (*snapMeta, error) {
+	if m.Meeting == latestCode {
+		return m, nil
+	}
+	latest, ok, err := e.loadMeta(ctx, latestCode)
+	if err != nil || !ok || latest.Seq != m.Seq {
+		return nil, err
+	}
+	return latest, nil
+}
+
+// judgeState returns every fact of scope known at m.Seq, whatever its date:
+// from the latest snapshot, or read from the log.
+func (e *Engine) judgeState(ctx context.Context, latest, m *snapMeta, scope string) (*aggregates.State, error) {
+	if latest != nil {
+		if scope == events.ConventionScope {
+			s, err := stateOf(scope, latest.Convention, nil)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v: %w", metaKey(latest.Meeting), err, errStale)
+			}
+			return s, nil
+		}
+		return e.loadState(ctx, latest, scope, nil)
+	}
+	s, err := e.rebuild(ctx, scope, Range{To: m.Seq})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// rebuild reads the events of scope in r, from the start of the log,
+// through a gate, and returns every fact the rules admit.
+func (e *Engine) rebuild(ctx context.Context, scope string, r Range) (*aggregates.State, error) {
+	gate := aggregates.NewGate(nil)
+	r.Scope, r.From, r.Quarantine = scope, 0, nil
+	if _, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
+		gate.Admit(ev)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the log of %s: %w", scope, err)
+	}
+	return gate.State(scope), nil
 }
 
 // loadInto puts the facts of a State from snapshot m into f, unless f
@@ -731,25 +812,28 @@ func (e *Engine) loadInto(ctx context.Context, f *Fold, m *snapMeta, iso3 string
 func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []string) (*view, error) {
 	dm := m.AsOf
 	f := NewFold()
-	f.Seq, f.Time = m.Seq, m.Time
+	end := readEnd{seq: m.Seq, time: m.Time, quarantined: m.Quarantined}
 	var news []events.Envelope
 	r := b.rng()
 	r.From = m.Seq + 1
+	r.Quarantine = func(q events.Quarantined) {
+		end.quarantined++
+		end.saw(q.Seq, q.Recorded)
+	}
 	if r.To == 0 || r.To >= r.From {
 		if _, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
-			f.Seq, f.Time = ev.Seq, ev.Recorded
-			if ev.Date <= dm || ev.Type == events.Retracted {
-				news = append(news, ev)
-			}
+			end.saw(ev.Seq, ev.Recorded)
+			news = append(news, ev)
 			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("read the log after snapshot %s: %w", m.Meeting, err)
 		}
 	}
-	changed, err := e.refold(ctx, f, m, news, nil)
+	changed, rejected, err := e.refold(ctx, f, m, news, nil)
 	if err != nil {
 		return nil, err
 	}
+	f.Seq, f.Time, f.Quarantined = end.seq, end.time, end.quarantined+rejected
 	delete(changed, events.ConventionScope)
 	// The Convention's entry into force as of b.AsOf, now and as stored.
 	var now, stored []events.Date
@@ -788,7 +872,7 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 		states: sortedKeys(states)}
 	// The stored statuses serve a report; one State's status is cheaper
 	// derived from its facts than read among all the others.
-	if want == nil && b.AsOf == dm && e.opt.annualRule().Name == m.Rule && eifNow == eifStored && thirtiethNow == thirtiethStored {
+	if want == nil && m.Meeting != latestCode && b.AsOf == dm && e.opt.annualRule().Name == m.Rule && eifNow == eifStored && thirtiethNow == thirtiethStored {
 		sts, err := e.loadStatuses(ctx, m)
 		if err != nil {
 			return nil, err
@@ -874,6 +958,9 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 	from := head + 1
 	create := false // some snapshot is built from a fold of the whole log
 	seen := map[string]bool{}
+	if head > 0 {
+		meetings = append(meetings, Meeting{Code: latestCode, End: latestAsOf})
+	}
 	for _, m := range meetings {
 		seen[m.Code] = true
 		meta, ok, err := e.loadMeta(ctx, m.Code)
@@ -905,17 +992,28 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 		}
 	}
 	var (
-		evs  []events.Envelope
-		rby  = map[uuid.UUID]retraction{}
-		read = head + 1 // the first sequence in evs
+		evs   []events.Envelope
+		kept  []uint64 // the messages of evs's range that are not events
+		rby   = map[uuid.UUID]retraction{}
+		read  = head + 1 // the first sequence in evs
+		hTime time.Time  // the record time of head
 	)
 	readFrom := func(from uint64) error {
 		if from >= read {
 			return nil
 		}
-		evs, read = nil, from
+		evs, kept, read = nil, nil, from
 		clear(rby)
-		if _, err := e.src.Read(ctx, Range{From: from, To: head}, func(ev events.Envelope) error {
+		r := Range{From: from, To: head, Quarantine: func(q events.Quarantined) {
+			kept = append(kept, q.Seq)
+			if q.Seq == head {
+				hTime = q.Recorded
+			}
+		}}
+		if _, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
+			if ev.Seq == head {
+				hTime = ev.Recorded
+			}
 			evs = append(evs, ev)
 			if ev.Type == events.Retracted {
 				rby[ev.Payload.(*events.Retraction).Event] = retraction{ID: ev.ID, Seq: ev.Seq}
@@ -940,7 +1038,8 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 			continue
 		}
 		k := sort.Search(len(evs), func(i int) bool { return evs[i].Seq > meta.Seq })
-		n, facts, err := e.updateSnapshot(ctx, meta, evs[k:], rby, now)
+		notEvents := len(kept) - sort.Search(len(kept), func(i int) bool { return kept[i] > meta.Seq })
+		n, facts, err := e.updateSnapshot(ctx, meta, evs[k:], rby, update{head: head, time: hTime, notEvents: notEvents, now: now})
 		switch {
 		case errors.Is(err, errStale):
 			// Unreadable (another format, or torn by a concurrent
@@ -963,9 +1062,13 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 			return st, err
 		}
 		full := NewFold()
+		gate := aggregates.NewGate(func(events.Quarantined) { full.Quarantined++ })
 		for _, ev := range evs {
-			full.Apply(ev)
+			if gate.Admit(ev) {
+				full.Apply(ev)
+			}
 		}
+		full.Seq, full.Time, full.Quarantined = head, hTime, full.Quarantined+len(kept)
 		data := map[uuid.UUID][]byte{}
 		for i, p := range plans {
 			if p.meta != nil {
@@ -994,7 +1097,7 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 // log. old, when not nil, is the snapshot it replaces. It returns the meta
 // and the number of per-State keys written.
 func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old *snapMeta, rby map[uuid.UUID]retraction, data map[uuid.UUID][]byte, now time.Time) (*snapMeta, int, error) {
-	meta := &snapMeta{Format: snapshotFormat, Meeting: m.Code, AsOf: m.End, Seq: full.Seq, Time: full.Time,
+	meta := &snapMeta{Format: snapshotFormat, Meeting: m.Code, AsOf: m.End, Seq: full.Seq, Time: full.Time, Quarantined: full.Quarantined,
 		Created: now, Updated: now, Rule: aggregates.DefaultAnnualRule.Name, StatusRev: full.Seq, States: map[string]snapState{}}
 	n := 0
 	for _, iso3 := range full.Scopes() {
@@ -1011,13 +1114,10 @@ func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old 
 		meta.States[iso3] = snapState{Rev: full.Seq, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, m.End), Deposits: liveDeposits(s, m.End)}
 	}
 	meta.Convention = recsOf(full.State(events.ConventionScope), m.End, rby, data)
-	conv := full.Convention(m.End)
-	sv := statusValue{Rev: full.Seq, Statuses: make([]Status, 0, len(meta.States))}
-	for _, iso3 := range sortedKeys(meta.States) {
-		sv.Statuses = append(sv.Statuses, statusOf(full, conv, iso3, m.End, Options{}))
-	}
-	if _, err := e.putValue(ctx, statusKey(m.Code), sv); err != nil {
-		return nil, 0, err
+	if m.Code != latestCode {
+		if err := e.putStatuses(ctx, full, meta); err != nil {
+			return nil, 0, err
+		}
 	}
 	if _, err := e.putValue(ctx, metaKey(m.Code), meta); err != nil {
 		return nil, 0, err
@@ -1034,17 +1134,39 @@ func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old 
 	return meta, n, nil
 }
 
-// updateSnapshot brings the snapshot m to the last of news, the events
+// update is where a refresh brings a snapshot: the head of the log and its
+// record time, the stored messages after the snapshot that are not events,
+// and the refresh's time.
+type update struct {
+	head      uint64
+	time      time.Time
+	notEvents int
+	now       time.Time
+}
+
+// putStatuses stores the status of every State of the snapshot meta as of
+// its meeting, evaluated from full.
+func (e *Engine) putStatuses(ctx context.Context, full *Fold, meta *snapMeta) error {
+	conv := full.Convention(meta.AsOf)
+	sv := statusValue{Rev: full.Seq, Statuses: make([]Status, 0, len(meta.States))}
+	for _, iso3 := range sortedKeys(meta.States) {
+		sv.Statuses = append(sv.Statuses, statusOf(full, conv, iso3, meta.AsOf, Options{}))
+	}
+	_, err := e.putValue(ctx, statusKey(meta.Meeting), sv)
+	return err
+}
+
+// updateSnapshot brings the snapshot m to u.head from news, the events
 // recorded after m.Seq. It returns the per-State keys written and whether
 // any fact of the snapshot changed; m is updated in place.
-func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction, now time.Time) (int, bool, error) {
-	if len(news) == 0 {
+func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction, u update) (int, bool, error) {
+	if m.Seq >= u.head {
 		return 0, false, nil
 	}
 	dm := m.AsOf
-	last := news[len(news)-1]
+	last := u.head
 	f := NewFold()
-	changed, err := e.refold(ctx, f, m, news, rby)
+	changed, rejected, err := e.refold(ctx, f, m, news, rby)
 	if err != nil {
 		return 0, false, err
 	}
@@ -1058,12 +1180,12 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 		}
 		s := f.scopes[iso3]
 		recs := recsOf(s, dm, rby, nil)
-		size, err := e.putState(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last.Seq, Facts: recs})
+		size, err := e.putState(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last, Facts: recs})
 		if err != nil {
 			return 0, false, err
 		}
 		written++
-		m.States[iso3] = snapState{Rev: last.Seq, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, dm), Deposits: liveDeposits(s, dm)}
+		m.States[iso3] = snapState{Rev: last, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, dm), Deposits: liveDeposits(s, dm)}
 	}
 	newEIF, newThirtieth := m.convention()
 	recompute := map[string]bool{}
@@ -1072,7 +1194,7 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 			recompute[iso3] = true
 		}
 	}
-	if newEIF != oldEIF || newThirtieth != oldThirtieth {
+	if (newEIF != oldEIF || newThirtieth != oldThirtieth) && m.Meeting != latestCode {
 		// Entry into force moved: every State's dates move with it.
 		for iso3 := range m.States {
 			if err := e.loadInto(ctx, f, m, iso3, rby); err != nil {
@@ -1081,7 +1203,7 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 			recompute[iso3] = true
 		}
 	}
-	if len(recompute) > 0 {
+	if len(recompute) > 0 && m.Meeting != latestCode {
 		sts, err := e.loadStatuses(ctx, m)
 		if err != nil {
 			return 0, false, err
@@ -1090,16 +1212,17 @@ func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.
 		for iso3 := range recompute {
 			sts[iso3] = statusOf(f, c, iso3, dm, Options{})
 		}
-		sv := statusValue{Rev: last.Seq, Statuses: make([]Status, 0, len(sts))}
+		sv := statusValue{Rev: last, Statuses: make([]Status, 0, len(sts))}
 		for _, iso3 := range sortedKeys(sts) {
 			sv.Statuses = append(sv.Statuses, sts[iso3])
 		}
 		if _, err := e.putValue(ctx, statusKey(m.Meeting), sv); err != nil {
 			return 0, false, err
 		}
-		m.StatusRev = last.Seq
+		m.StatusRev = last
 	}
-	m.Seq, m.Time, m.Updated = last.Seq, last.Recorded, now
+	m.Seq, m.Time, m.Updated = last, u.time, u.now
+	m.Quarantined += u.notEvents + rejected
 	if _, err := e.putValue(ctx, metaKey(m.Meeting), m); err != nil {
 		return 0, false, err
 	}
@@ -1153,7 +1276,8 @@ type SnapshotInfo struct {
 	Rule   string `json:"rule"`
 }
 
-// Snapshots lists the meeting snapshots present, in date order. Without a
+// Snapshots lists the snapshots present, the meetings' in date order, then
+// the snapshot of every date (Meeting "_latest", no as-of date). Without a
 // snapshot store the list is empty.
 func (e *Engine) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
 	out := []SnapshotInfo{}
@@ -1178,6 +1302,9 @@ func (e *Engine) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
 		}
 		info := SnapshotInfo{Meeting: m.Meeting, AsOf: m.AsOf, Seq: m.Seq, Recorded: m.Time, Created: m.Created, Updated: m.Updated,
 			States: len(m.States), Rule: m.Rule}
+		if m.Meeting == latestCode {
+			info.AsOf, info.Rule = 0, ""
+		}
 		if head > m.Seq {
 			info.Behind = head - m.Seq
 		}
@@ -1187,9 +1314,16 @@ func (e *Engine) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
 		}
 		out = append(out, info)
 	}
+	// In date order; the snapshot of every date last.
+	asOf := func(s SnapshotInfo) events.Date {
+		if s.Meeting == latestCode {
+			return latestAsOf
+		}
+		return s.AsOf
+	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].AsOf != out[j].AsOf {
-			return out[i].AsOf < out[j].AsOf
+		if a, b := asOf(out[i]), asOf(out[j]); a != b {
+			return a < b
 		}
 		return out[i].Meeting < out[j].Meeting
 	})

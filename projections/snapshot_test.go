@@ -195,7 +195,7 @@ func TestSnapshotQueriesMatchTheFold(t *testing.T) {
 			eng := projections.NewEngine(h.src, store, projections.Options{}, projections.WithClock(fixedClock))
 			st, err := eng.RefreshSnapshots(ctx)
 			require.NoError(t, err)
-			require.Equal(t, len(h.meetings), st.Created, "first refresh: snapshots created (%+v)", st)
+			require.Equal(t, len(h.meetings)+1, st.Created, "first refresh: snapshots created, the meetings' and the latest (%+v)", st)
 			s := uint64(len(h.src.evs))
 			checkAgainstFold(t, h, eng, s, projections.Options{})
 
@@ -207,7 +207,7 @@ func TestSnapshotQueriesMatchTheFold(t *testing.T) {
 			st, err = eng.RefreshSnapshots(ctx)
 			require.NoError(t, err)
 			assert.Zero(t, st.Created, "incremental refresh created snapshots (%+v)", st)
-			assert.Equal(t, len(h.meetings), st.Updated+st.Bumped, "incremental refresh: updated or bumped (%+v)", st)
+			assert.Equal(t, len(h.meetings)+1, st.Updated+st.Bumped, "incremental refresh: updated or bumped (%+v)", st)
 			s = uint64(len(h.src.evs))
 			checkAgainstFold(t, h, eng, s, projections.Options{})
 
@@ -262,7 +262,8 @@ func TestBackdatedEventAfterAMeetingLeavesItsKeysUntouched(t *testing.T) {
 			after++
 		}
 	}
-	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: after, Bumped: len(h.meetings) - after, States: after, Events: 1}, st,
+	// The latest snapshot holds every date: it is updated too.
+	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: after + 1, Bumped: len(h.meetings) - after, States: after + 1, Events: 1}, st,
 		"refresh after one event about SWE dated 2015-01-15")
 }
 
@@ -271,7 +272,7 @@ func TestRefreshSnapshots(t *testing.T) {
 	h := newHistory(t, 600, 4)
 	store := newMemStore()
 	eng := projections.NewEngine(h.src, store, projections.Options{}, projections.WithClock(fixedClock))
-	n := len(h.meetings)
+	n := len(h.meetings) + 1 // and the latest snapshot, of every date
 
 	st, err := eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
@@ -287,7 +288,8 @@ func TestRefreshSnapshots(t *testing.T) {
 	h.src.record(mustEvent(t, events.AssistanceRequested, "NOR", "2025-12-30", nil))
 	st, err = eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Bumped: n, Events: 1}, st, "event dated after every meeting")
+	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: 1, Bumped: n - 1, States: 1, Events: 1}, st,
+		"event dated after every meeting: only the latest snapshot holds it")
 
 	h.src.record(mustEvent(t, events.AssistanceRequested, "NOR", "2009-01-02", nil))
 	st, err = eng.RefreshSnapshots(ctx)
@@ -297,10 +299,14 @@ func TestRefreshSnapshots(t *testing.T) {
 	infos, err := eng.Snapshots(ctx)
 	require.NoError(t, err)
 	require.Len(t, infos, n, "snapshots listed")
+	assert.Equal(t, "_latest", infos[n-1].Meeting, "the snapshot of every date comes last")
+	assert.Zero(t, infos[n-1].AsOf, "the snapshot of every date has no as-of date")
 	for i, info := range infos {
 		assert.Equal(t, uint64(len(h.src.evs)), info.Seq, "snapshot %s sequence", info.Meeting)
 		assert.Zero(t, info.Behind, "snapshot %s behind", info.Meeting)
-		assert.Equal(t, h.meetings[i], info.AsOf, "snapshot %d as-of", i)
+		if i < n-1 {
+			assert.Equal(t, h.meetings[i], info.AsOf, "snapshot %d as-of", i)
+		}
 		assert.Positive(t, info.States, "snapshot %s States", info.Meeting)
 		assert.Equal(t, fixedClock(), info.Created, "snapshot %s created", info.Meeting)
 	}
@@ -449,5 +455,5 @@ func TestDropSnapshots(t *testing.T) {
 	assert.Empty(t, infos, "snapshots listed after DropSnapshots")
 	st, err := eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, len(h.meetings), st.Created, "refresh after DropSnapshots")
+	assert.Equal(t, len(h.meetings)+1, st.Created, "refresh after DropSnapshots")
 }

@@ -60,6 +60,10 @@ type Status struct {
 type KnownAt struct {
 	Seq  uint64 `json:"seq"`
 	Time string `json:"time,omitempty"`
+	// Quarantined counts the stored messages up to Seq that the view does
+	// not count: not events of their subjects, or events the Convention's
+	// rules reject where they stand in the log (`ccm verify` lists them).
+	Quarantined int `json:"quarantined,omitempty"`
 }
 
 // Obligation is the status of an Article 3 or Article 4 obligation.
@@ -189,7 +193,7 @@ func statusOf(f *Fold, conv aggregates.Convention, iso3 string, asOf events.Date
 }
 
 func knownAt(f *Fold) KnownAt {
-	k := KnownAt{Seq: f.Seq}
+	k := KnownAt{Seq: f.Seq, Quarantined: f.Quarantined}
 	if !f.Time.IsZero() {
 		k.Time = f.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
 	}

@@ -543,7 +543,7 @@ func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
 		r, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
 		require.NoError(t, err)
 		var got uint64
-		upTo, err := r.Replay(ctx, faultEvents-5, func(e events.Envelope) error { got = e.Seq; return nil })
+		upTo, err := r.Replay(ctx, faultEvents-5, func(e events.Envelope) error { got = e.Seq; return nil }, nil)
 		require.NoError(t, err, "round %d: read the end of the log", rounds)
 		require.Equal(t, upTo, got, "round %d: a read from %d that reports %d delivered up to there", rounds, faultEvents-5, upTo)
 		var gotScope uint64
@@ -583,7 +583,7 @@ func (l countingLog) Append(ctx context.Context, scope string, expected uint64, 
 // historyStore is an in-memory log, to decide a recorded history again.
 type historyStore struct{ evs []events.Envelope }
 
-func (h *historyStore) Replay(_ context.Context, from uint64, fn func(events.Envelope) error) (uint64, error) {
+func (h *historyStore) Replay(_ context.Context, from uint64, fn func(events.Envelope) error, _ func(events.Quarantined)) (uint64, error) {
 	for _, e := range h.evs[min(max(from, 1)-1, uint64(len(h.evs))):] {
 		if err := fn(e); err != nil {
 			return 0, err

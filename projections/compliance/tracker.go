@@ -3,6 +3,7 @@ package compliance
 import (
 	"time"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
@@ -12,6 +13,9 @@ import (
 // and what has been published. The projector feeds it events and dates and
 // publishes the plans it returns, observing each event once the stream
 // acknowledged it. It is not safe for concurrent use.
+//
+// Its fold counts only what the rules admit (aggregates.Gate); Fold.Seq is
+// the last stored message read, counted or not.
 type Tracker struct {
 	Fold      *projections.Fold
 	Published *Published
@@ -19,11 +23,22 @@ type Tracker struct {
 	// or before it are published. Zero before the first Advance.
 	Clock events.Date
 	opt   Options
+	gate  *aggregates.Gate
 }
 
 // NewTracker returns a Tracker with an empty fold and nothing published.
 func NewTracker(opt Options) *Tracker {
-	return &Tracker{Fold: projections.NewFold(), Published: NewPublished(), opt: opt}
+	return &Tracker{Fold: projections.NewFold(), Published: NewPublished(), opt: opt, gate: aggregates.NewGate(nil)}
+}
+
+// Skip notes a stored message that no fold counts (one that is not an
+// event of its subject): the fold moves past it.
+func (t *Tracker) Skip(q events.Quarantined) {
+	if q.Seq <= t.Fold.Seq {
+		return // passed already
+	}
+	t.Fold.Quarantined++
+	t.Fold.Seq, t.Fold.Time = q.Seq, q.Recorded
 }
 
 // Options returns the derivation options.
@@ -34,6 +49,10 @@ func (t *Tracker) Options() Options { return t.opt }
 // deposit or a retraction (the Convention's entry into force, and so every
 // State's, rests on the deposits).
 func (t *Tracker) Apply(e events.Envelope) []string {
+	if !t.gate.Admit(e) {
+		t.Skip(events.Quarantined{Seq: e.Seq, Recorded: e.Recorded})
+		return nil
+	}
 	t.Fold.Apply(e)
 	if e.Type == events.Deposited || e.Type == events.Retracted {
 		return Scopes(t.Fold)

@@ -214,14 +214,23 @@ func (l *Log) Version(ctx context.Context, scope string) (uint64, error) {
 	return m.Sequence, nil
 }
 
-// Get returns the event stored at seq.
+// Get returns the event stored at seq. A stored message that is not an
+// event of its subject is an error wrapping ErrQuarantined.
 func (l *Log) Get(ctx context.Context, seq uint64) (events.Envelope, error) {
 	m, err := l.stream.GetMsg(ctx, seq)
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("get event %d: %w", seq, err)
 	}
-	return events.DecodeStored(m.Data, m.Sequence, m.Time)
+	e, q := decodeStored(m.Subject, m.Data, m.Sequence, m.Time)
+	if q != nil {
+		return events.Envelope{}, fmt.Errorf("%s: %w", q, ErrQuarantined)
+	}
+	return e, nil
 }
+
+// ErrQuarantined marks a stored message that no fold counts (see
+// events.Quarantined).
+var ErrQuarantined = errors.New("quarantined")
 
 // chainMsgs builds the messages of a chain, with their links (see
 // AppendChain), in parallel for many events.

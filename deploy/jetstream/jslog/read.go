@@ -26,6 +26,26 @@ type ReadOptions struct {
 	// UpToTime, when set, ends the replay before the first event recorded
 	// after it (the "known at" bound in record time).
 	UpToTime time.Time
+	// Quarantine, when set, receives each stored message that is not an
+	// event of its subject (see decodeStored); the replay skips it and goes
+	// on either way.
+	Quarantine func(events.Quarantined)
+}
+
+// decodeStored reads one stored message as the event it must be: a body of
+// the wire format, stored on the subject of its scope and type. Anything
+// else is quarantined, never fatal: no stored message can break a read.
+func decodeStored(subject string, data []byte, seq uint64, recorded time.Time) (events.Envelope, *events.Quarantined) {
+	e, err := events.DecodeStored(data, seq, recorded)
+	if err != nil {
+		return e, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
+			Rule: events.QuarantineUndecodable, Reason: err.Error()}
+	}
+	if want := e.Subject(); subject != want {
+		return e, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded, ID: e.ID, Type: e.Type, Scope: e.Scope(),
+			Rule: events.QuarantineWrongSubject, Reason: fmt.Sprintf("the body is a %s event of %s, stored on %s instead of %s", e.Type, e.Scope(), subject, want)}
+	}
+	return e, nil
 }
 
 // Read replays stored events in stream order within the bounds of o, calling
@@ -101,11 +121,11 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 			// this event was known at UpToTime.
 			return seq - 1, nil
 		}
-		e, err := events.DecodeStored(m.Data(), seq, md.Timestamp)
-		if err != nil {
-			return 0, err
-		}
-		if err := fn(e); err != nil {
+		if e, q := decodeStored(m.Subject(), m.Data(), seq, md.Timestamp); q != nil {
+			if o.Quarantine != nil {
+				o.Quarantine(*q)
+			}
+		} else if err := fn(e); err != nil {
 			return 0, err
 		}
 		if seq == upTo {
@@ -187,9 +207,10 @@ func (l *Log) lastOnLeader(ctx context.Context, filter string) (uint64, error) {
 }
 
 // Replay reads every event from stream sequence from (inclusive) to the end
-// of the log as it stands when the read starts; see Read.
-func (l *Log) Replay(ctx context.Context, from uint64, fn func(events.Envelope) error) (uint64, error) {
-	return l.Read(ctx, ReadOptions{FromSeq: from}, fn)
+// of the log as it stands when the read starts, and gives each stored
+// message that is not an event of its subject to skipped; see Read.
+func (l *Log) Replay(ctx context.Context, from uint64, fn func(events.Envelope) error, skipped func(events.Quarantined)) (uint64, error) {
+	return l.Read(ctx, ReadOptions{FromSeq: from, Quarantine: skipped}, fn)
 }
 
 // ReadAll returns the events of a replay as a slice.
@@ -212,6 +233,9 @@ type FollowOptions struct {
 	// FromSeq is where a new consumer starts (default 1); an existing
 	// consumer resumes where it stopped.
 	FromSeq uint64
+	// Quarantine, when set, receives each stored message that is not an
+	// event of its subject; the follower acknowledges it and goes on.
+	Quarantine func(events.Quarantined)
 }
 
 // Follow delivers every event, in stream order, to fn through a durable
@@ -268,11 +292,12 @@ func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelo
 		if err != nil {
 			return fmt.Errorf("follow %s: %w", o.Durable, err)
 		}
-		e, err := events.DecodeStored(m.Data(), md.Sequence.Stream, md.Timestamp)
-		if err != nil {
-			return err
-		}
-		if err := fn(e); err != nil {
+		e, q := decodeStored(m.Subject(), m.Data(), md.Sequence.Stream, md.Timestamp)
+		if q != nil {
+			if o.Quarantine != nil {
+				o.Quarantine(*q)
+			}
+		} else if err := fn(e); err != nil {
 			_ = m.Nak()
 			return err
 		}

@@ -23,7 +23,7 @@ func New(l *jslog.Log) Source { return Source{Log: l} }
 // Read replays the events within r, bounded as the range says: one scope,
 // stream sequences From to To, recorded no later than Until.
 func (s Source) Read(ctx context.Context, r projections.Range, fn func(events.Envelope) error) (uint64, error) {
-	return s.Log.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until}, fn)
+	return s.Log.Read(ctx, jslog.ReadOptions{Scope: r.Scope, FromSeq: r.From, UpToSeq: r.To, UpToTime: r.Until, Quarantine: r.Quarantine}, fn)
 }
 
 // Head is the stream sequence and record time of the last event stored.

@@ -106,6 +106,9 @@ type Stats struct {
 	// Seq is the last log sequence folded, Recorded its record time.
 	Seq      uint64
 	Recorded time.Time
+	// Quarantined counts the stored messages up to Seq that the fold does
+	// not count (aggregates.Gate).
+	Quarantined int
 	// Clock is the date up to which transitions are published.
 	Clock events.Date
 	// Published counts the events published by kind; Corrections and
@@ -184,6 +187,7 @@ func (p *Projector) Stats() Stats {
 		s.Published[k] = v
 	}
 	s.Seq, s.Recorded, s.Clock, s.Checkpoint = p.tr.Fold.Seq, p.tr.Fold.Time, p.tr.Clock, p.ckpt
+	s.Quarantined = p.tr.Fold.Quarantined
 	return s
 }
 
@@ -239,7 +243,7 @@ func (p *Projector) run(ctx context.Context) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() {
-		errc <- p.log.Follow(ctx, jslog.FollowOptions{Durable: p.cfg.Durable, FromSeq: from}, p.onEvent)
+		errc <- p.log.Follow(ctx, jslog.FollowOptions{Durable: p.cfg.Durable, FromSeq: from, Quarantine: p.onQuarantined}, p.onEvent)
 	}()
 	go func() { errc <- p.worker(ctx) }()
 	err = <-errc
@@ -276,7 +280,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	if found {
 		upTo = min(ck.Seq, head.LastSeq)
 	}
-	if _, err := p.log.Read(ctx, jslog.ReadOptions{UpToSeq: upTo}, func(e events.Envelope) error {
+	if _, err := p.log.Read(ctx, jslog.ReadOptions{UpToSeq: upTo, Quarantine: p.tr.Skip}, func(e events.Envelope) error {
 		p.tr.Apply(e)
 		return nil
 	}); err != nil {
@@ -306,7 +310,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	// The events recorded after the checkpoint, each at the clock of the
 	// day it was recorded.
 	if upTo < head.LastSeq {
-		if _, err := p.log.Read(ctx, jslog.ReadOptions{FromSeq: upTo + 1, UpToSeq: head.LastSeq}, func(e events.Envelope) error {
+		if _, err := p.log.Read(ctx, jslog.ReadOptions{FromSeq: upTo + 1, UpToSeq: head.LastSeq, Quarantine: p.tr.Skip}, func(e events.Envelope) error {
 			return p.handle(ctx, e)
 		}); err != nil {
 			return fmt.Errorf("replay the log after the checkpoint: %w", err)
@@ -329,14 +333,8 @@ func (p *Projector) onEvent(e events.Envelope) error {
 	if e.Seq <= p.tr.Fold.Seq {
 		return nil // folded already (a redelivery, or read at start-up)
 	}
-	if e.Seq > p.tr.Fold.Seq+1 {
-		// Another projector sharing the durable took the events in
-		// between: read them from the log.
-		if _, err := p.log.Read(ctx, jslog.ReadOptions{FromSeq: p.tr.Fold.Seq + 1, UpToSeq: e.Seq - 1}, func(g events.Envelope) error {
-			return p.handle(ctx, g)
-		}); err != nil {
-			return err
-		}
+	if err := p.readGap(ctx, e.Seq); err != nil {
+		return err
 	}
 	if err := p.handle(ctx, e); err != nil {
 		return err
@@ -346,6 +344,36 @@ func (p *Projector) onEvent(e events.Envelope) error {
 	default:
 	}
 	return nil
+}
+
+// onQuarantined is the durable follower's handler of a stored message that
+// is not an event: the fold moves past it.
+func (p *Projector) onQuarantined(q events.Quarantined) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if q.Seq <= p.tr.Fold.Seq {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.readGap(ctx, q.Seq); err != nil {
+		// The worker reads what the fold lacks on its next turn.
+		p.stats.LastError = err.Error()
+		return
+	}
+	p.tr.Skip(q)
+}
+
+// readGap folds the log's messages before seq that the fold lacks: those
+// another projector sharing the durable took. p.mu is held.
+func (p *Projector) readGap(ctx context.Context, seq uint64) error {
+	if seq <= p.tr.Fold.Seq+1 {
+		return nil
+	}
+	_, err := p.log.Read(ctx, jslog.ReadOptions{FromSeq: p.tr.Fold.Seq + 1, UpToSeq: seq - 1, Quarantine: p.tr.Skip}, func(g events.Envelope) error {
+		return p.handle(ctx, g)
+	})
+	return err
 }
 
 // handle folds one event recorded after the checkpoint. The clock first
@@ -399,7 +427,7 @@ func (p *Projector) readLog(ctx context.Context) error {
 	if head.LastSeq <= p.tr.Fold.Seq {
 		return nil
 	}
-	_, err = p.log.Read(ctx, jslog.ReadOptions{FromSeq: p.tr.Fold.Seq + 1, UpToSeq: head.LastSeq}, func(e events.Envelope) error {
+	_, err = p.log.Read(ctx, jslog.ReadOptions{FromSeq: p.tr.Fold.Seq + 1, UpToSeq: head.LastSeq, Quarantine: p.tr.Skip}, func(e events.Envelope) error {
 		if e.Seq <= p.tr.Fold.Seq {
 			return nil
 		}
