@@ -27,18 +27,18 @@ const (
 // which nobody may edit, and is listed by `ccm verify`.
 type Quarantined struct {
 	// Seq, Subject and Recorded locate the message in the log.
-	Seq      uint64
-	Subject  string
-	Recorded time.Time
+	Seq      uint64    `json:"seq"`
+	Subject  string    `json:"subject"`
+	Recorded time.Time `json:"recorded"`
 	// ID, Type and Scope are those of the event, when the body decoded.
-	ID    uuid.UUID
-	Type  Type
-	Scope string
+	ID    uuid.UUID `json:"id,omitzero"`
+	Type  Type      `json:"type,omitempty"`
+	Scope string    `json:"scope,omitempty"`
 	// Rule names the reason: one of the Quarantine... constants or a
 	// rule of the aggregates.
-	Rule string
+	Rule string `json:"rule"`
 	// Reason explains it for people.
-	Reason string
+	Reason string `json:"reason"`
 }
 
 func (q Quarantined) String() string {

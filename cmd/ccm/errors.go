@@ -20,6 +20,8 @@ const (
 	exitRejected = 4 // an event is impossible under the Convention's rules (every one is printed)
 	exitConflict = 5 // concurrent appends kept conflicting; nothing was recorded by this command
 	exitNotFound = 6 // unknown State, meeting or event
+	exitIDTaken  = 7 // an event's id is already recorded with other content; nothing was recorded
+	exitVerify   = 8 // verify found stored messages that no view counts (quarantined)
 )
 
 const exitCodesHelp = `Exit codes of ccm:
@@ -30,6 +32,8 @@ const exitCodesHelp = `Exit codes of ccm:
   4  an event is impossible under the Convention's rules (every one is printed with the rule)
   5  concurrent appends kept conflicting; nothing was recorded by this command
   6  unknown State, meeting or event
+  7  an event's id is already recorded for another event (ids are forever); nothing was recorded
+  8  verify: the log holds stored messages that no view counts (quarantined; every one is listed)
 `
 
 // usageError is a mistake on the command line.
@@ -60,6 +64,10 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &nf), errors.Is(err, projections.ErrUnknownMeeting):
 		return exitNotFound
+	case errors.Is(err, errVerifyFound):
+		return exitVerify
+	case errors.Is(err, events.ErrIDConflict):
+		return exitIDTaken
 	case errors.Is(err, events.ErrRejected):
 		return exitRejected
 	case errors.Is(err, events.ErrInvalid):

@@ -19,10 +19,14 @@ func dateOr(d events.Date, none string) string {
 }
 
 func knownAtText(k projections.KnownAt) string {
-	if k.Time == "" {
-		return fmt.Sprintf("sequence %d", k.Seq)
+	s := fmt.Sprintf("sequence %d", k.Seq)
+	if k.Time != "" {
+		s += " (" + k.Time + ")"
 	}
-	return fmt.Sprintf("sequence %d (%s)", k.Seq, k.Time)
+	if k.Quarantined > 0 {
+		s += fmt.Sprintf("; %d stored messages not counted (`ccm verify` lists them)", k.Quarantined)
+	}
+	return s
 }
 
 func writeStatusText(w io.Writer, st projections.Status) error {

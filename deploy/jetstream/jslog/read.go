@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,6 +37,10 @@ type ReadOptions struct {
 // the wire format, stored on the subject of its scope and type. Anything
 // else is quarantined, never fatal: no stored message can break a read.
 func decodeStored(subject string, data []byte, seq uint64, recorded time.Time) (events.Envelope, *events.Quarantined) {
+	if !utf8.Valid(data) {
+		return events.Envelope{}, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
+			Rule: events.QuarantineUndecodable, Reason: "the body is not valid UTF-8"}
+	}
 	e, err := events.DecodeStored(data, seq, recorded)
 	if err != nil {
 		return e, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
