@@ -46,8 +46,8 @@ type Ledger struct {
 	gate        *Gate // the aggregates, as admitted from the log
 	quarantined []events.Quarantined
 	seq         uint64 // every event up to seq has been applied
-	conv   Convention
-	dirty  bool // conv must be recomputed
+	conv        Convention
+	dirty       bool // conv must be recomputed
 }
 
 // NewLedger returns a Ledger over store. clock gives today's date for the
