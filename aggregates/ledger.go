@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
@@ -45,6 +45,8 @@ type Ledger struct {
 	mu          sync.Mutex
 	gate        *Gate // the aggregates, as admitted from the log
 	quarantined []events.Quarantined
+	owner       map[uuid.UUID]string         // id -> scope of the event that holds it
+	retractions map[uuid.UUID]events.Envelope // the retractions held (facts keep the rest)
 	seq         uint64 // every event up to seq has been applied
 	conv        Convention
 	dirty       bool // conv must be recomputed
@@ -70,10 +72,6 @@ func (l *Ledger) Quarantined() []events.Quarantined {
 	defer l.mu.Unlock()
 	return append([]events.Quarantined(nil), l.quarantined...)
 }
-
-// MaxAttempts bounds the retries of a command after concurrency conflicts
-// or transient failures.
-const MaxAttempts = 8
 
 // Sync reads every event recorded since the last Sync. It returns the last
 // stream sequence read.
@@ -112,6 +110,7 @@ func (l *Ledger) apply(e events.Envelope) {
 	if !l.gate.Admit(e) {
 		return
 	}
+	l.own(e)
 	if e.Type == events.Deposited || e.Type == events.Retracted {
 		l.dirty = true
 	}
@@ -204,87 +203,144 @@ func (l *Ledger) State(scope string) *State {
 
 func (l *Ledger) today() events.Date { return events.DateOf(l.clock()) }
 
+// Outcome is what the Ledger did with one event of a command.
+type Outcome struct {
+	// Seq is the stream sequence the event is stored at.
+	Seq uint64
+	// Existing is true when the ledger held this very event already: the
+	// command recorded nothing for it.
+	Existing bool
+}
+
 // Record decides and appends the events of one command, all about one scope,
-// atomically. On a concurrency conflict it reads what others recorded and
-// decides again, up to MaxAttempts times. Before rejecting an event it reads
-// the log, so that a rejection never rests on a stale copy of it. It returns
-// the stream sequence of the last event stored.
-//
-// Errors: a *Rejection (events.ErrRejected) when an event is impossible;
-// events.ErrDuplicate when an event's id is already recorded (the sequence
-// returned is then 0); events.ErrConflict when conflicts persist; errors of
-// the log otherwise.
+// atomically; see RecordCommand. It returns the stream sequence of the last
+// event stored, or events.ErrDuplicate (wrapped) with the sequence of the
+// last one when the ledger held every event already.
 func (l *Ledger) Record(ctx context.Context, evs ...events.Envelope) (uint64, error) {
+	out, err := l.RecordCommand(ctx, evs...)
+	if err != nil {
+		return 0, err
+	}
+	last := out[len(out)-1].Seq
+	for _, o := range out {
+		if !o.Existing {
+			return max(last, o.Seq), nil
+		}
+	}
+	return last, fmt.Errorf("event %s: %w", evs[len(evs)-1].ID, events.ErrDuplicate)
+}
+
+// RecordCommand decides and appends the events of one command, all about one
+// scope, that the ledger does not hold yet, atomically, and says for each
+// event where it is stored. An event whose id the ledger holds for exactly
+// the same event is Existing; for another event, in any scope and however
+// long ago, the command records nothing and fails with an *IDConflictError.
+// It first reads what the log holds beyond what the Ledger read, and on a
+// concurrency conflict it reads what others recorded and decides again
+// (retry.Conflict bounds it), so that no decision rests on a stale copy.
+//
+// Errors: a *Rejection (events.ErrRejected) when an event is impossible; an
+// *IDConflictError (events.ErrIDConflict); events.ErrConflict when
+// conflicts persist; errors of the log otherwise.
+func (l *Ledger) RecordCommand(ctx context.Context, evs ...events.Envelope) ([]Outcome, error) {
 	if len(evs) == 0 {
-		return 0, errors.New("record: no events")
+		return nil, errors.New("record: no events")
 	}
 	scope := evs[0].Scope()
 	for _, e := range evs[1:] {
 		if e.Scope() != scope {
-			return 0, fmt.Errorf("record: one command is about one scope; got %s and %s", scope, e.Scope())
+			return nil, fmt.Errorf("record: one command is about one scope; got %s and %s", scope, e.Scope())
 		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var lastErr error
-	synced := false // the log was read during this call
-attempts:
-	for attempt := 0; attempt < MaxAttempts; attempt++ {
-		s := l.scope(scope)
-		trial := s
-		if len(evs) > 1 {
-			trial = s.Clone()
-		}
-		conv := l.convention()
-		today := l.today()
-		for _, e := range evs {
-			if err := trial.Decide(e, conv, today); err != nil {
-				if !synced && errors.Is(err, events.ErrRejected) {
-					// What the Ledger read may be stale (another writer may
-					// have recorded the signature this deposit needs): a
-					// rejection must rest on the log as it is now.
-					if err := l.sync(ctx); err != nil {
-						return 0, err
-					}
-					synced = true
-					continue attempts
-				}
-				return 0, err
+	out := make([]Outcome, len(evs))
+	// The ids of every State must be known before deciding: read what was
+	// recorded since the last read (nothing, mostly: one stream info).
+	stale, synced := true, false
+	err := retry.Do(ctx, retry.Conflict, func(int) error {
+		if stale {
+			if err := l.sync(ctx); err != nil {
+				return retry.Permanent(err)
 			}
-			if len(evs) > 1 {
-				trial.Apply(e)
+			stale, synced = false, true
+		}
+		todo, idx, err := l.pending(evs, out)
+		if err != nil || len(todo) == 0 {
+			return retry.Permanent(err)
+		}
+		seq, err := l.decideAndAppend(ctx, scope, todo)
+		switch {
+		case err == nil:
+			for j, i := range idx {
+				out[i] = Outcome{Seq: seq - uint64(len(todo)-1-j)}
 			}
+			return nil
+		case errors.Is(err, events.ErrRejected) && !synced,
+			errors.Is(err, events.ErrConflict), errors.Is(err, events.ErrDuplicate):
+			// What the Ledger read may be stale (another writer may have
+			// recorded the signature this deposit needs, or recorded
+			// first): read the log and decide again. The pause before
+			// spreads racing writers apart, and on a replicated stream,
+			// which refuses an append while another about the same scope
+			// is being replicated (error 10164), lets that one land.
+			stale = true
+			return err
 		}
-		seq, err := l.store.Append(ctx, scope, s.Version, evs...)
-		if err == nil {
-			for i, e := range evs {
-				e.Seq = seq - uint64(len(evs)-1-i)
-				l.apply(e)
-			}
-			return seq, nil
-		}
-		if !errors.Is(err, events.ErrConflict) && !errors.Is(err, events.ErrDuplicate) {
-			return 0, err
-		}
-		// Someone else recorded first (or this very event is already in
-		// the log): read what they recorded and decide again.
-		lastErr = err
-		// Wait a random while (up to 5, 10, 20 ... 640 ms) before reading
-		// the log again: writers racing on one scope spread out instead of
-		// colliding again, and on a replicated stream, which also refuses
-		// an append while another one about the same scope is still being
-		// replicated (JetStream error 10164), that one lands first.
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(rand.N(5 * time.Millisecond << attempt)):
-		}
-		if err := l.sync(ctx); err != nil {
-			return 0, err
-		}
-		synced = true
+		return retry.Permanent(err)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return 0, lastErr
+	return out, nil
+}
+
+// pending sorts the events of a command: those the ledger holds already
+// get their Outcome; the others are returned, with their indexes, to be
+// recorded. An id held for another event is an *IDConflictError.
+func (l *Ledger) pending(evs []events.Envelope, out []Outcome) ([]events.Envelope, []int, error) {
+	var todo []events.Envelope
+	var idx []int
+	for i, e := range evs {
+		held, ok := l.held(e.ID)
+		switch {
+		case !ok:
+			todo, idx = append(todo, e), append(idx, i)
+		case !sameEvent(held, e):
+			return nil, nil, idConflict(held, e)
+		default:
+			out[i] = Outcome{Seq: held.Seq, Existing: true}
+		}
+	}
+	return todo, idx, nil
+}
+
+// decideAndAppend decides the events of one command against the scope's
+// aggregate and appends them with its version.
+func (l *Ledger) decideAndAppend(ctx context.Context, scope string, evs []events.Envelope) (uint64, error) {
+	s := l.scope(scope)
+	trial := s
+	if len(evs) > 1 {
+		trial = s.Clone()
+	}
+	conv, today := l.convention(), l.today()
+	for _, e := range evs {
+		if err := trial.Decide(e, conv, today); err != nil {
+			return 0, err
+		}
+		if len(evs) > 1 {
+			trial.Apply(e)
+		}
+	}
+	seq, err := l.store.Append(ctx, scope, s.Version, evs...)
+	if err != nil {
+		return 0, err
+	}
+	for i, e := range evs {
+		e.Seq = seq - uint64(len(evs)-1-i)
+		l.apply(e)
+	}
+	return seq, nil
 }
 
 // ImportProblem is one event of an import that cannot be recorded.
@@ -321,10 +377,16 @@ func (e *ImportError) Unwrap() []error {
 
 // ImportResult counts what an import did.
 type ImportResult struct {
-	Appended int    // events recorded
-	Skipped  int    // events whose id the ledger already held
-	LastSeq  uint64 // stream sequence of the last event recorded
-	Attempts int    // chained appends needed (more than one after a conflict or a failure)
+	// Appended counts the events this import recorded, in whichever
+	// attempt; Skipped those the ledger held before it began.
+	Appended int
+	Skipped  int
+	// LastSeq is the stream sequence of the last event recorded.
+	LastSeq uint64
+	// Attempts counts the chained appends (more than one after a conflict
+	// or a failure); Stored the events each attempt had acknowledged.
+	Attempts int
+	Stored   []int
 }
 
 // Import decides a whole input against the ledger and records it. Every event
@@ -337,7 +399,7 @@ type ImportResult struct {
 // The accepted events are then appended as one chain (see Store.AppendChain)
 // in that order, so a failure part-way leaves a consistent prefix. After a
 // conflict or a transient failure Import reads the log again, skips what was
-// stored, decides the rest again and continues, up to MaxAttempts times.
+// stored, decides the rest again and continues, as retry.Transient bounds.
 // progress, when not nil, receives the number of events recorded so far.
 func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress func(done, total int)) (ImportResult, error) {
 	l.mu.Lock()
@@ -347,60 +409,96 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 		return res, err
 	}
 	order := dateOrder(evs)
-	var lastErr error
-	for attempt := 1; attempt <= MaxAttempts; attempt++ {
+	var (
+		mine      int                // stored by earlier attempts of this import
+		prev      []events.Envelope // the unacknowledged rest of the chain before, if it failed
+		prevAfter uint64            // the sequence that rest would follow
+	)
+	err := retry.Do(ctx, retry.Transient, func(attempt int) error {
 		res.Attempts = attempt
+		if attempt > 1 {
+			if err := l.sync(ctx); err != nil {
+				return err
+			}
+			// A chain that failed unanswered may have stored more than
+			// was acknowledged: those events are this import's too.
+			mine += l.storedPrefix(prev, prevAfter)
+			prev = nil
+		}
 		todo, skipped, trial, err := l.decideAll(evs, order)
 		if err != nil {
-			return res, err
+			return retry.Permanent(err)
 		}
-		// After a conflict the events this import stored in an earlier
-		// attempt are known too: they count as appended, not skipped, and
-		// so Appended+Skipped is the input's length once Import succeeds.
-		res.Skipped = max(0, skipped-res.Appended)
+		res.Appended, res.Skipped = mine, skipped-mine
 		if len(todo) == 0 {
 			res.LastSeq = l.seq
-			return res, nil
+			return nil
 		}
-		base := res.Appended
-		n, last, err := l.store.AppendChain(ctx, l.seq, todo, func(done int) {
+		after := l.seq
+		n, last, err := l.store.AppendChain(ctx, after, todo, func(done int) {
 			if progress != nil {
-				progress(base+done, len(evs)-res.Skipped)
+				progress(mine+done, len(evs)-res.Skipped)
 			}
 		})
-		res.Appended += n
+		res.Stored = append(res.Stored, n)
 		if n > 0 {
 			res.LastSeq = last
 		}
-		if err == nil {
-			// Nothing came between the chain's events (it checked), so the
-			// trial aggregates are the ledger now: take them, with the
-			// sequences the events were stored at.
-			seqs := make(map[uuid.UUID]uint64, len(todo))
-			for i, e := range todo {
-				seqs[e.ID] = last - uint64(n-1-i)
+		if err != nil {
+			// A conflict, or a failure that may have stored a prefix:
+			// read the log again and go on from what it holds. An error
+			// the log marks permanent (a limit, a permission) is not
+			// retried.
+			res.Appended += n
+			mine += n
+			if !errors.Is(err, events.ErrConflict) {
+				// Refused links are not stored; but an unanswered one
+				// may be, with what followed it.
+				prev, prevAfter = todo[n:], after+uint64(n)
 			}
-			for scope, st := range trial {
-				st.stampSeqs(seqs)
-				l.gate.scopes[scope] = st
-			}
-			l.dirty = true
-			l.seq = last
-			return res, nil
+			return err
 		}
-		lastErr = err
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		// A conflict, or a failure that may have stored a prefix: read the
-		// log again. Back off a little for leader elections.
-		time.Sleep(time.Duration(attempt*attempt) * 100 * time.Millisecond)
-		if err := l.sync(ctx); err != nil {
-			lastErr = err
-			continue
+		res.Appended += n
+		l.takeImported(todo, trial, last)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("import: %w", err)
+	}
+	return res, nil
+}
+
+// takeImported makes the trial aggregates of an import the ledger's, with
+// the sequences its chain stored the events at: nothing came between them
+// (the chain checked).
+func (l *Ledger) takeImported(todo []events.Envelope, trial map[string]*State, last uint64) {
+	seqs := make(map[uuid.UUID]uint64, len(todo))
+	for i, e := range todo {
+		seqs[e.ID] = last - uint64(len(todo)-1-i)
+	}
+	for scope, st := range trial {
+		st.stampSeqs(seqs)
+		l.gate.scopes[scope] = st
+	}
+	for _, e := range todo {
+		e.Seq = seqs[e.ID]
+		l.own(e)
+	}
+	l.dirty = true
+	l.seq = last
+}
+
+// storedPrefix counts the leading events of a chain that the log holds at
+// the sequences right after the one the chain followed: the prefix the
+// chain stored, whatever was acknowledged.
+func (l *Ledger) storedPrefix(chain []events.Envelope, after uint64) int {
+	for i, e := range chain {
+		h, ok := l.held(e.ID)
+		if !ok || h.Seq != after+uint64(i)+1 {
+			return i
 		}
 	}
-	return res, fmt.Errorf("import: gave up after %d attempts: %w", MaxAttempts, lastErr)
+	return len(chain)
 }
 
 // Check decides a whole input against the ledger as Import does, and records
@@ -486,6 +584,14 @@ func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelop
 	for _, i := range order {
 		e := evs[i]
 		s := get(e.Scope())
+		if h, ok := l.held(e.ID); ok {
+			if !sameEvent(h, e) {
+				bad.Problems = append(bad.Problems, ImportProblem{Index: i, Event: e, Err: idConflict(h, e)})
+				continue
+			}
+			skipped++
+			continue
+		}
 		if s.Knows(e.ID) {
 			skipped++
 			continue

@@ -30,7 +30,7 @@ func today() time.Time { return time.Date(2026, time.June, 30, 12, 0, 0, 0, time
 // has its own.
 func openLog(t *testing.T, srv *natstest.Server) *jslog.Log {
 	t.Helper()
-	l, err := jslog.Open(context.Background(), srv.Conn(t), jslog.Config{})
+	l, err := jslog.Create(context.Background(), srv.Conn(t), jslog.Config{})
 	require.NoError(t, err, "open the log")
 	return l
 }
@@ -90,11 +90,18 @@ func assertEachOnce(t *testing.T, l *jslog.Log, want []events.Envelope, extra in
 // countingStore counts the appends and the conflicts a Ledger meets.
 type countingStore struct {
 	aggregates.Store
+	// beforeFirst, when set, runs before the first append: another
+	// writer records between this one's read of the log and its append.
+	beforeFirst        func()
 	mu                 sync.Mutex
 	appends, conflicts int
 }
 
 func (s *countingStore) Append(ctx context.Context, scope string, expected uint64, evs ...events.Envelope) (uint64, error) {
+	if f := s.beforeFirst; f != nil {
+		s.beforeFirst = nil
+		f()
+	}
 	seq, err := s.Store.Append(ctx, scope, expected, evs...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,15 +147,14 @@ func TestRecordAfterAConflictReadsTheLogAndDecidesAgain(t *testing.T) {
 	srv := natstest.RunServer(t)
 	log := openLog(t, srv)
 	clerk1 := aggregates.NewLedger(log, today)
-	store2 := &countingStore{Store: openLog(t, srv)}
+	// Clerk 1 records Sweden's signature while clerk 2, which read Sweden
+	// at version 0, decides: clerk 2's append conflicts, it reads the
+	// signature, decides again and stores.
+	store2 := &countingStore{Store: openLog(t, srv), beforeFirst: func() {
+		_, err := clerk1.Record(ctx, signed(t, "SWE", "2008-12-03"))
+		require.NoError(t, err)
+	}}
 	clerk2 := aggregates.NewLedger(store2, today)
-	_, err := clerk2.Sync(ctx)
-	require.NoError(t, err)
-
-	_, err = clerk1.Record(ctx, signed(t, "SWE", "2008-12-03"))
-	require.NoError(t, err)
-	// Clerk 2 still holds Sweden at version 0: its append conflicts, it
-	// reads the signature, decides again and stores.
 	report := ev(t, events.ReportSubmitted, "SWE", "2013-03-28", &events.Report{Kind: events.InitialReport})
 	seq, err := clerk2.Record(ctx, report)
 	require.NoError(t, err, "the report is possible whatever the other clerk recorded")
@@ -165,16 +171,15 @@ func TestRecordAfterAConflictRejectsWhatTheOtherClerkMadeImpossible(t *testing.T
 	srv := natstest.RunServer(t)
 	log := openLog(t, srv)
 	clerk1 := aggregates.NewLedger(log, today)
-	store2 := &countingStore{Store: openLog(t, srv)}
-	clerk2 := aggregates.NewLedger(store2, today)
 	_, err := clerk1.Record(ctx, signed(t, "SWE", "2008-12-03"))
 	require.NoError(t, err)
-	_, err = clerk2.Sync(ctx)
-	require.NoError(t, err)
-
-	// Two clerks record Sweden's ratification with different dates.
-	_, err = clerk1.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
-	require.NoError(t, err)
+	// Two clerks record Sweden's ratification with different dates at
+	// the same time: clerk 1's lands between clerk 2's read and append.
+	store2 := &countingStore{Store: openLog(t, srv), beforeFirst: func() {
+		_, err := clerk1.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
+		require.NoError(t, err)
+	}}
+	clerk2 := aggregates.NewLedger(store2, today)
 	_, err = clerk2.Record(ctx, deposited(t, "SWE", "2012-04-24", events.Ratification))
 	assertOutcome(t, aggregates.RuleSecondDeposit, err, "the second clerk's deposit")
 	_, conflicts := store2.counts()
@@ -249,18 +254,18 @@ func TestRecordDuplicate(t *testing.T) {
 	log := openLog(t, srv)
 	l := aggregates.NewLedger(log, today)
 	e := signed(t, "SWE", "2008-12-03")
-	_, err := l.Record(ctx, e)
+	first, err := l.Record(ctx, e)
 	require.NoError(t, err)
 
 	seq, err := l.Record(ctx, e)
 	assertOutcome(t, duplicate, err, "the same event again")
-	assert.Zero(t, seq, "a duplicate returns sequence 0")
+	assert.Equal(t, first, seq, "a duplicate returns the sequence it is stored at")
 
 	// A ledger that has not read the log learns of it from the log.
 	fresh := aggregates.NewLedger(openLog(t, srv), today)
 	seq, err = fresh.Record(ctx, e)
 	assertOutcome(t, duplicate, err, "the same event from a ledger that had not read the log")
-	assert.Zero(t, seq)
+	assert.Equal(t, first, seq)
 	assert.Equal(t, uint64(1), msgs(t, log), "stored once")
 }
 
@@ -310,7 +315,7 @@ func TestImportValidSetThenTheSameAgain(t *testing.T) {
 	var lastDone, lastTotal int
 	res, err := l.Import(ctx, input, func(done, total int) { lastDone, lastTotal = done, total })
 	require.NoError(t, err)
-	assert.Equal(t, aggregates.ImportResult{Appended: 80, Skipped: 0, LastSeq: 80, Attempts: 1}, res)
+	assert.Equal(t, aggregates.ImportResult{Appended: 80, Skipped: 0, LastSeq: 80, Attempts: 1, Stored: []int{80}}, res)
 	assert.Equal(t, 80, lastDone, "progress reaches the end")
 	assert.Equal(t, 80, lastTotal)
 	assert.Equal(t, uint64(80), msgs(t, log))

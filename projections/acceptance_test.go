@@ -77,7 +77,7 @@ func importBundledRecord(t *testing.T) projections.Source {
 	t.Helper()
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
-	l, err := jslog.Open(ctx, srv.Conn(t), jslog.Config{})
+	l, err := jslog.Create(ctx, srv.Conn(t), jslog.Config{})
 	require.NoError(t, err, "open the log")
 	evs := bundledRecord(t)
 	res, err := aggregates.NewLedger(l, acceptanceClock).Import(ctx, evs, nil)

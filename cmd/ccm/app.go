@@ -22,6 +22,9 @@ type Main struct {
 	// ServeReady, when set, is called by `serve` once it accepts requests,
 	// with the NATS client URL and the HTTP address.
 	ServeReady func(natsURL, httpAddr string)
+	// duplicates, when set, is the duplicate window of the streams an
+	// embedded server creates (tests shorten it).
+	duplicates time.Duration
 }
 
 // NewMain returns a Main on the process's streams, environment and clock.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,9 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/embedded"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/infra"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -25,6 +30,8 @@ import (
 type backend struct {
 	m      *Main
 	srv    *embedded.Server // nil when connected to a remote server
+	creds  *embedded.Credentials
+	role   string // who the connection works as
 	unlock func()
 	nc     *nats.Conn
 	log    *jslog.Log
@@ -40,62 +47,41 @@ type openOptions struct {
 	// serving marks `ccm serve`: the embedded store defaults to the
 	// per-user data directory.
 	serving bool
+	// role is who the command works as on a server it connects to
+	// (deploy/jetstream/roles); default the auditor, who only reads. On a
+	// data directory the process is the ledger itself.
+	role string
 	// connOnly connects and opens nothing: for a command that reads only
 	// the views (`ccm watch` without --raw), as a user who may not look at
 	// the log (the service role). The backend's log, ledger and snapshots
 	// are then nil.
 	connOnly bool
+	// sync makes the embedded server fsync every write before it
+	// acknowledges it.
+	sync bool
 }
 
-// open connects to the ledger the flags name, creating the stream if needed,
-// and loads the bundled record into a new, empty ledger unless --no-record.
+// open connects to the ledger the flags name. On a data directory (or for
+// `ccm serve` without --nats-url) it starts the embedded server with the
+// directory's credentials, creates the streams and buckets as the operator,
+// works as the ledger, and loads the bundled record into a new, empty
+// ledger unless --no-record. On a server it works as o.role and creates
+// nothing.
 func (m *Main) open(ctx context.Context, c connFlags, o openOptions) (*backend, error) {
-	b := &backend{m: m}
+	b := &backend{m: m, role: o.role}
+	if b.role == "" {
+		b.role = roles.Auditor
+	}
 	embed := c.dataSet || (o.serving && !c.urlSet)
 	var err error
 	if embed {
-		dir := c.data
-		if dir == "" {
-			dir = m.defaultDataDir()
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
-		}
-		unlock, err := lockDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		b.unlock = unlock
-		eo := embedded.Options{StoreDir: dir, DontListen: true}
-		if o.listen != "" {
-			host, port, err := splitHostPort(o.listen)
-			if err != nil {
-				b.close()
-				return nil, usagef("--listen %q: %v", o.listen, err)
-			}
-			eo.DontListen, eo.Host, eo.Port = false, host, port
-		}
-		b.srv, err = embedded.Start(eo)
-		if err != nil {
-			b.close()
-			return nil, err
-		}
-		b.nc, err = b.srv.Connect("ccm", false)
-		if err != nil {
-			b.close()
-			return nil, fmt.Errorf("connect to the embedded server: %w", err)
-		}
-		b.where = "data directory " + dir
+		err = b.startEmbedded(ctx, m, c, o)
 	} else {
-		b.nc, err = jslog.Dial(ctx, jslog.ConnectOptions{
-			URL: c.url, Name: "ccm", User: c.user, Password: c.password, Token: c.token,
-			NKeySeedFile: c.nkey, CredsFile: c.creds, TLSCAFile: c.tlsCA, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
-			InboxPrefix: c.inboxPrefix,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("cannot reach the ledger at %s (start `ccm serve`, or work on a data directory with --data DIR): %w", c.url, err)
-		}
-		b.where = c.url
+		err = b.dial(ctx, m, c)
+	}
+	if err != nil {
+		b.close()
+		return nil, err
 	}
 	if o.connOnly {
 		return b, nil
@@ -111,22 +97,129 @@ func (m *Main) open(ctx context.Context, c connFlags, o openOptions) (*backend, 
 		b.close()
 		return nil, err
 	}
-	if !c.noRecord {
-		head, err := b.log.Head(ctx)
-		if err != nil {
+	if embed && !c.noRecord {
+		if err := b.loadBundledIfEmpty(ctx); err != nil {
 			b.close()
 			return nil, err
 		}
-		if head.Msgs == 0 {
-			res, err := b.importBundled(ctx)
-			if err != nil {
-				b.close()
-				return nil, fmt.Errorf("load the bundled record into the new ledger: %w", err)
-			}
-			fmt.Fprintf(m.Stderr, "ccm: new ledger (%s): loaded the bundled record, %d events\n", b.where, res.Appended)
-		}
 	}
 	return b, nil
+}
+
+// startEmbedded starts the embedded server on the data directory, closed to
+// anyone without its credentials, and connects as the ledger.
+func (b *backend) startEmbedded(ctx context.Context, m *Main, c connFlags, o openOptions) error {
+	dir := c.data
+	if dir == "" {
+		dir = m.defaultDataDir()
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	b.unlock = unlock
+	creds, err := embedded.EnsureCredentials(filepath.Join(dir, embedded.AuthDir))
+	if err != nil {
+		return err
+	}
+	eo := embedded.Options{StoreDir: dir, DontListen: true, Credentials: creds, SyncAlways: o.sync}
+	if o.listen != "" {
+		host, port, err := splitHostPort(o.listen)
+		if err != nil {
+			return usagef("--listen %q: %v", o.listen, err)
+		}
+		if !isLoopback(host) {
+			return usagef("--listen %q: the embedded server listens on loopback only (its connections are not encrypted); run a NATS cluster with TLS for a network (deploy/README.md)", o.listen)
+		}
+		eo.DontListen, eo.Host, eo.Port = false, host, port
+	}
+	if b.srv, err = embedded.Start(eo); err != nil {
+		return err
+	}
+	b.creds = creds
+	// The operator's part first: the streams and buckets.
+	op, err := b.srv.ConnectAs(roles.Operator, false)
+	if err != nil {
+		return fmt.Errorf("connect to the embedded server as the operator: %w", err)
+	}
+	_, err = infra.Ensure(ctx, op, jslog.Config{Stream: c.stream, Replicas: c.replicas, Duplicates: m.duplicates}, projector.Config{})
+	op.Close()
+	if err != nil {
+		return err
+	}
+	if b.nc, err = b.srv.ConnectAs(roles.Ledger, false); err != nil {
+		return fmt.Errorf("connect to the embedded server as the ledger: %w", err)
+	}
+	b.role = roles.Ledger
+	b.where = "data directory " + dir
+	return nil
+}
+
+// dial connects to a server as the flags say; given no credentials, to a
+// server on loopback, with those of the local ccm serve for b.role.
+func (b *backend) dial(ctx context.Context, m *Main, c connFlags) error {
+	o := jslog.ConnectOptions{
+		URL: c.url, Name: "ccm " + b.role, User: c.user, Password: c.password, Token: c.token,
+		NKeySeedFile: c.nkey, CredsFile: c.creds, TLSCAFile: c.tlsCA, TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
+		InboxPrefix: c.inboxPrefix,
+	}
+	if o.User == "" && o.Token == "" && o.NKeySeedFile == "" && o.CredsFile == "" && loopbackURL(c.url) {
+		dir := c.authDir
+		if dir == "" {
+			dir = filepath.Join(m.defaultDataDir(), embedded.AuthDir)
+		}
+		if creds, err := embedded.OpenCredentials(dir); err == nil {
+			o.NKeySeedFile = creds.SeedFile(b.role)
+			if r, ok := roles.ByName(b.role); ok && r.Inbox != "" && o.InboxPrefix == "" {
+				o.InboxPrefix = r.Inbox
+			}
+		} else if errors.Is(err, embedded.ErrLooseCredentials) {
+			return err
+		}
+	}
+	nc, err := jslog.Dial(ctx, o)
+	if err != nil {
+		return fmt.Errorf("cannot reach the ledger at %s (start `ccm serve`, or work on a data directory with --data DIR): %w", c.url, err)
+	}
+	b.nc, b.where = nc, c.url
+	return nil
+}
+
+// loadBundledIfEmpty records the bundled record into a new, empty ledger.
+func (b *backend) loadBundledIfEmpty(ctx context.Context) error {
+	head, err := b.log.Head(ctx)
+	if err != nil || head.Msgs > 0 {
+		return err
+	}
+	res, err := b.importBundled(ctx)
+	if err != nil {
+		return fmt.Errorf("load the bundled record into the new ledger: %w", err)
+	}
+	fmt.Fprintf(b.m.Stderr, "ccm: new ledger (%s): loaded the bundled record, %d events\n", b.where, res.Appended)
+	return nil
+}
+
+// isLoopback reports whether host names this machine only.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackURL reports whether every server of a URL list is on loopback.
+func loopbackURL(urls string) bool {
+	for _, u := range strings.Split(urls, ",") {
+		pu, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || !isLoopback(pu.Hostname()) {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *backend) close() {

@@ -268,7 +268,7 @@ func readLog(t *testing.T, c *natstest.Cluster) []events.Envelope {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), slow*30*time.Second)
 	defer cancel()
-	l, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
+	l, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3})
 	require.NoError(t, err, "open the log as the auditor")
 	got, _, err := l.ReadAll(ctx, jslog.ReadOptions{})
 	require.NoError(t, err, "read the log as the auditor")
@@ -509,7 +509,7 @@ func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
 	operatorCreatesLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), slow*60*time.Second)
 	defer cancel()
-	w, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
+	w, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3})
 	require.NoError(t, err)
 	evs := make([]events.Envelope, len(ref.order))
 	lastOf := map[string]uint64{} // scope -> its last sequence
@@ -540,7 +540,7 @@ func TestClusterReadsThroughAReplicaCatchingUp(t *testing.T) {
 		if behind() {
 			roundsBehind++
 		}
-		r, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3, ReadOnly: true})
+		r, err := jslog.Open(ctx, c.DialRole(t, "auditor"), jslog.Config{Replicas: 3})
 		require.NoError(t, err)
 		var got uint64
 		upTo, err := r.Replay(ctx, faultEvents-5, func(e events.Envelope) error { got = e.Seq; return nil }, nil)
@@ -673,7 +673,7 @@ func TestClusterRecordersRaceOnOneState(t *testing.T) {
 		// if one did.
 		var record func(cmd raceCommand) (string, error)
 		if r < 2 {
-			l, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3, ReadOnly: true})
+			l, err := jslog.Open(ctx, c.DialRole(t, "recorder"), jslog.Config{Replicas: 3})
 			require.NoError(t, err, "recorder %d opens the log", r)
 			ledger := aggregates.NewLedger(countingLog{l, &conflicts}, clusterNow)
 			record = func(cmd raceCommand) (string, error) {

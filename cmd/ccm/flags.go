@@ -57,6 +57,7 @@ type connFlags struct {
 	nkey, creds             string
 	tlsCA, tlsCert, tlsKey  string
 	inboxPrefix             string
+	authDir                 string
 	stream                  string
 	replicas                int
 	noRecord                bool
@@ -75,6 +76,7 @@ func (m *Main) addConnFlags(fs *flag.FlagSet, c *connFlags) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (mutual TLS)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (mutual TLS)")
 	fs.StringVar(&c.inboxPrefix, "nats-inbox-prefix", "", "prefix of the subjects replies come back on, for a user with inboxes of its own, e.g. _INBOX_service for the service role ($CCM_NATS_INBOX_PREFIX)")
+	fs.StringVar(&c.authDir, "nats-auth-dir", "", "credentials of a ccm serve on this machine, for a server on loopback given no other credentials (default: the auth directory of the default data directory; $CCM_NATS_AUTH_DIR)")
 	fs.StringVar(&c.stream, "stream", "CCM", "name of the ledger's stream")
 	fs.IntVar(&c.replicas, "replicas", 1, "replicas of the stream when this command creates it (3 in a cluster)")
 	fs.BoolVar(&c.noRecord, "no-record", false, "do not load the bundled record into a new, empty ledger")
@@ -98,6 +100,7 @@ func (m *Main) fromEnv(fs *flag.FlagSet, c *connFlags) {
 	env("nats-password", "CCM_NATS_PASSWORD", &c.password)
 	env("nats-token", "CCM_NATS_TOKEN", &c.token)
 	env("nats-inbox-prefix", "CCM_NATS_INBOX_PREFIX", &c.inboxPrefix)
+	env("nats-auth-dir", "CCM_NATS_AUTH_DIR", &c.authDir)
 	c.urlSet, c.dataSet = set["nats-url"], set["data"]
 }
 

@@ -59,7 +59,7 @@ func TestGenerateIsAcceptedByTheLedger(t *testing.T) {
 	}{{600, 1}, {5000, 2}, {5000, 9}} {
 		ctx := context.Background()
 		srv := natstest.RunServer(t)
-		log, err := jslog.Open(ctx, srv.Conn(t), jslog.Config{})
+		log, err := jslog.Create(ctx, srv.Conn(t), jslog.Config{})
 		require.NoError(t, err)
 		clock := func() time.Time { return synth.End.AddDate(0, 0, 1).Time() }
 		l := aggregates.NewLedger(log, clock)

@@ -49,7 +49,7 @@ const maxChains = 50
 // after the log's new last sequence.
 func chainImport(ctx context.Context, nc *nats.Conn, evs []events.Envelope, progress func(stored int)) (importStats, error) {
 	var st importStats
-	l, err := jslog.Open(ctx, nc, jslog.Config{Replicas: 3})
+	l, err := jslog.Create(ctx, nc, jslog.Config{Replicas: 3})
 	if err != nil {
 		return st, err
 	}
@@ -228,7 +228,7 @@ func checkExactlyOnce(t *testing.T, c *natstest.Cluster, evs []events.Envelope) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l := openLog(t, c, "auditor", true)
+	l := openLog(t, c, "auditor")
 	got, last, err := l.ReadAll(ctx, jslog.ReadOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, uint64(len(evs)), last, "last sequence")

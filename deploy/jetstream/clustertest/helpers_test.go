@@ -20,17 +20,17 @@ func createLog(t *testing.T, c *natstest.Cluster) *jslog.Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := jslog.Open(ctx, c.DialRole(t, "operator"), jslog.Config{Replicas: 3})
+	l, err := jslog.Create(ctx, c.DialRole(t, "operator"), jslog.Config{Replicas: 3})
 	require.NoError(t, err, "the operator creates the R3 stream")
 	return l
 }
 
 // openLog opens the existing log as role.
-func openLog(t *testing.T, c *natstest.Cluster, role string, readOnly bool) *jslog.Log {
+func openLog(t *testing.T, c *natstest.Cluster, role string) *jslog.Log {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	l, err := jslog.Open(ctx, c.DialRole(t, role), jslog.Config{Replicas: 3, ReadOnly: readOnly})
+	l, err := jslog.Open(ctx, c.DialRole(t, role), jslog.Config{Replicas: 3})
 	require.NoError(t, err, "open the log as %s", role)
 	return l
 }

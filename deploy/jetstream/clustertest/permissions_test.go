@@ -61,7 +61,7 @@ func TestOperatorCreatesTheR3Stream(t *testing.T) {
 	// Only the operator may create the log.
 	for _, role := range []string{"ledger", "recorder"} {
 		start := time.Now()
-		_, err := jslog.Open(ctx, c.DialRole(t, role), jslog.Config{Replicas: 3})
+		_, err := jslog.Create(ctx, c.DialRole(t, role), jslog.Config{Replicas: 3})
 		require.ErrorIs(t, err, jslog.ErrPermissionDenied, "%s creating the stream; got %v", role, err)
 		assert.Contains(t, err.Error(), "user "+role+" may not publish to $JS.API.STREAM.CREATE.CCM")
 		assert.Less(t, time.Since(start), 2*time.Second, "refused at once")
@@ -87,12 +87,12 @@ func TestOperatorCreatesTheR3Stream(t *testing.T) {
 	// The other roles open the existing stream. Before ccm serve created
 	// the snapshot bucket, those who may not create it work without it.
 	for _, role := range []string{"ledger", "recorder", "auditor"} {
-		l := openLog(t, c, role, role == "auditor")
+		l := openLog(t, c, role)
 		if role == "ledger" {
 			continue
 		}
 		start := time.Now()
-		s, err := jslog.OpenSnapshots(ctx, openLog(t, c, role, false))
+		s, err := jslog.OpenSnapshots(ctx, openLog(t, c, role))
 		require.NoError(t, err, "%s opens the snapshot store without a bucket", role)
 		assert.Less(t, time.Since(start), 2*time.Second, "the refused creation is noticed at once")
 		_, found, err := s.Get(ctx, "k")
@@ -109,12 +109,12 @@ func TestAuditorCannotAppend(t *testing.T) {
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	recorder := openLog(t, c, "recorder", false)
+	recorder := openLog(t, c, "recorder")
 	evs := generate(t, 3)
 	_, err := recorder.Append(ctx, evs[0].Scope(), 0, evs[0])
 	require.NoError(t, err, "the recorder appends")
 
-	auditor := openLog(t, c, "auditor", true)
+	auditor := openLog(t, c, "auditor")
 	signed, err := events.New(uuid.Nil, events.Signed, "SWE", events.MustDate("2008-12-03"), nil, "test source")
 	require.NoError(t, err)
 	deposited, err := events.New(uuid.Nil, events.Deposited, "SWE", events.MustDate("2012-04-23"), &events.Deposit{Instrument: events.Ratification}, "test source")
@@ -167,7 +167,7 @@ func TestNobodyDestroysTheLog(t *testing.T) {
 	l := createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	recorder := openLog(t, c, "recorder", false)
+	recorder := openLog(t, c, "recorder")
 	evs := generate(t, 10)
 	_, _, err := recorder.AppendChain(ctx, 0, evs, nil)
 	require.NoError(t, err)
@@ -253,7 +253,7 @@ func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	recorder := openLog(t, c, "recorder", false)
+	recorder := openLog(t, c, "recorder")
 	_, _, err := recorder.AppendChain(ctx, 0, generate(t, 5), nil)
 	require.NoError(t, err)
 
@@ -272,7 +272,7 @@ func TestServiceReadsOnlyComplianceEvents(t *testing.T) {
 	}
 
 	svc := c.DialRole(t, "service")
-	_, err = jslog.Open(ctx, svc, jslog.Config{ReadOnly: true})
+	_, err = jslog.Open(ctx, svc, jslog.Config{})
 	require.ErrorIs(t, err, jslog.ErrPermissionDenied, "the service opening the log; got %v", err)
 	assert.Contains(t, err.Error(), "user service may not publish to $JS.API.STREAM.INFO.CCM")
 
@@ -337,7 +337,7 @@ func TestRolesKeepToTheirViews(t *testing.T) {
 	for _, role := range []string{"auditor", "recorder"} {
 		// As the ccm commands open it: the log not read-only, then the
 		// existing snapshot bucket, which they may not update.
-		s, err := jslog.OpenSnapshots(ctx, openLog(t, c, role, false))
+		s, err := jslog.OpenSnapshots(ctx, openLog(t, c, role))
 		require.NoError(t, err, "%s opens the snapshot store", role)
 		v, found, err := s.Get(ctx, "k")
 		require.NoError(t, err)
@@ -387,7 +387,7 @@ func TestReaderCannotCopyIntoAView(t *testing.T) {
 	createLog(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	recorder := openLog(t, c, "recorder", false)
+	recorder := openLog(t, c, "recorder")
 	_, _, err := recorder.AppendChain(ctx, 0, generate(t, 5), nil)
 	require.NoError(t, err)
 	ljs, err := jetstream.New(c.DialRole(t, "ledger"))

@@ -1,6 +1,11 @@
 // Package embedded runs a nats-server with JetStream inside the ccm process:
 // the default store of `ccm serve` and of one-shot commands on a data
 // directory, and the server behind the tests (see package natstest).
+//
+// With Credentials, the server is closed by default: every connection,
+// in-process ones included, authenticates with the NKey of a role
+// (deploy/jetstream/roles) and gets that role's permissions; no client but
+// the operator may change a stream, and only the ledger publishes events.
 package embedded
 
 import (
@@ -26,6 +31,10 @@ type Options struct {
 	DontListen bool
 	// SyncAlways fsyncs every write before acknowledging it.
 	SyncAlways bool
+	// Credentials, when set, are the only users the server lets in, each
+	// with its role's permissions (in the server's global account, where
+	// earlier stores keep their streams).
+	Credentials *Credentials
 	// Logging sends the server's log to stderr.
 	Logging bool
 	// Configure, when set, may adjust the server options last.
@@ -63,6 +72,9 @@ func Start(o Options) (*Server, error) {
 		// batch the ledger sends.
 		MaxPayload: 8 << 20,
 	}
+	if o.Credentials != nil {
+		so.Nkeys = o.Credentials.Users()
+	}
 	if o.Configure != nil {
 		o.Configure(so)
 	}
@@ -76,6 +88,9 @@ func Start(o Options) (*Server, error) {
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
+		if !o.DontListen {
+			return nil, fmt.Errorf("embedded server: not ready for connections on %s:%d after 10s (is the port taken by another process?)", o.Host, o.Port)
+		}
 		return nil, errors.New("embedded server: not ready for connections after 10s")
 	}
 	return &Server{Server: s, opts: o}, nil
@@ -85,11 +100,27 @@ func Start(o Options) (*Server, error) {
 // the server listens and tcp is true.
 func (s *Server) Connect(name string, tcp bool, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+	return s.connect(tcp, append(opts, extra...))
+}
+
+// ConnectAs opens a client connection authenticated as role (see Connect).
+func (s *Server) ConnectAs(role string, tcp bool, extra ...nats.Option) (*nats.Conn, error) {
+	if s.opts.Credentials == nil {
+		return s.Connect("ccm "+role, tcp, extra...)
+	}
+	auth, err := s.opts.Credentials.Option(role)
+	if err != nil {
+		return nil, err
+	}
+	return s.Connect("ccm "+role, tcp, append([]nats.Option{auth}, extra...)...)
+}
+
+func (s *Server) connect(tcp bool, opts []nats.Option) (*nats.Conn, error) {
 	url := s.ClientURL()
 	if !tcp || s.opts.DontListen {
 		opts = append(opts, nats.InProcessServer(s.Server))
 	}
-	return nats.Connect(url, append(opts, extra...)...)
+	return nats.Connect(url, opts...)
 }
 
 // Stop shuts the server down and waits until it has stopped.

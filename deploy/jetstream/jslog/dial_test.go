@@ -307,13 +307,13 @@ func TestPermissionDeniedFailsAtOnce(t *testing.T) {
 	admin, err := jslog.Dial(ctx, jslog.ConnectOptions{URL: srv.ClientURL(), User: "admin", Password: "a"})
 	require.NoError(t, err)
 	defer admin.Close()
-	_, err = jslog.Open(ctx, admin, jslog.Config{})
+	_, err = jslog.Create(ctx, admin, jslog.Config{})
 	require.NoError(t, err)
 
 	reader, err := jslog.Dial(ctx, jslog.ConnectOptions{URL: srv.ClientURL(), User: "reader", Password: "r"})
 	require.NoError(t, err)
 	defer reader.Close()
-	l, err := jslog.Open(ctx, reader, jslog.Config{ReadOnly: true})
+	l, err := jslog.Open(ctx, reader, jslog.Config{})
 	require.NoError(t, err)
 
 	e, err := events.New(uuid.Nil, events.Signed, "SWE", events.MustDate("2008-12-03"), nil, "test source")

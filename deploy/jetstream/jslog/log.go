@@ -58,12 +58,9 @@ type Config struct {
 	// in a cluster. Default 1.
 	Replicas int
 	// Duplicates is the window in which the server drops a repeated event
-	// id; default 2 minutes. Idempotency beyond it comes from derived ids
-	// and the aggregates, which refuse a fact the ledger already has.
+	// id; default 2 minutes. Idempotency beyond it comes from the
+	// aggregates, which refuse an id the ledger already holds.
 	Duplicates time.Duration
-	// ReadOnly opens an existing stream without creating or updating it,
-	// for users whose permissions only allow reading.
-	ReadOnly bool
 }
 
 // Log is the ledger's event log on one JetStream stream. It is safe for
@@ -115,11 +112,27 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Open opens the log on nc, creating the stream if it does not exist (unless
-// ReadOnly). An existing stream is checked: Open fails if it could lose or
-// alter events (limits, delete or purge allowed) or lacks what the ledger
-// needs (atomic batches, direct get).
-func Open(ctx context.Context, nc *nats.Conn, c Config) (l *Log, err error) {
+// ErrNoLog marks a server that has no stream of the ledger's yet: the
+// operator creates it (`ccm init`; `ccm serve` on a data directory does it
+// itself).
+var ErrNoLog = errors.New("the ledger's stream does not exist")
+
+// Open opens the log's existing stream on nc, creating nothing: any user who
+// may read it can. The stream is checked: Open fails if it could lose or
+// alter events (limits, discarding, delete or purge allowed) or lacks what
+// the ledger needs (atomic batches, direct get). Errors: ErrNoLog when the
+// stream does not exist.
+func Open(ctx context.Context, nc *nats.Conn, c Config) (*Log, error) {
+	return open(ctx, nc, c, false)
+}
+
+// Create opens the log, creating its stream when it does not exist: the
+// operator's part (roles.Operator), which no other role may do.
+func Create(ctx context.Context, nc *nats.Conn, c Config) (*Log, error) {
+	return open(ctx, nc, c, true)
+}
+
+func open(ctx context.Context, nc *nats.Conn, c Config, create bool) (l *Log, err error) {
 	c = c.withDefaults()
 	ctx, explain := guard(ctx, nc, jsAPI)
 	defer func() { err = explain(err) }()
@@ -130,16 +143,21 @@ func Open(ctx context.Context, nc *nats.Conn, c Config) (l *Log, err error) {
 	want := StreamConfig(c)
 	st, err := js.Stream(ctx, c.Stream)
 	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound) && !c.ReadOnly:
+	case errors.Is(err, jetstream.ErrStreamNotFound) && create:
 		st, err = js.CreateStream(ctx, want)
 		if err != nil {
 			return nil, fmt.Errorf("create stream %s: %w", c.Stream, err)
 		}
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, fmt.Errorf("open stream %s: %w (the operator creates it with `ccm init`)", c.Stream, ErrNoLog)
 	case err != nil:
 		return nil, fmt.Errorf("open stream %s: %w", c.Stream, err)
 	}
 	if err := checkStream(st.CachedInfo().Config, want); err != nil {
 		return nil, err
+	}
+	if n := st.CachedInfo().Config.Replicas; n > 0 {
+		c.Replicas = n
 	}
 	return &Log{nc: nc, js: js, stream: st, cfg: c, filter: events.SubjectPrefix + ">"}, nil
 }
@@ -152,6 +170,12 @@ func checkStream(got, want jetstream.StreamConfig) error {
 	}
 	if got.MaxAge != 0 || got.MaxMsgs > 0 || got.MaxBytes > 0 || got.MaxMsgsPerSubject > 0 {
 		probs = append(probs, "limits (max age, messages, bytes, per subject) must be unlimited")
+	}
+	if got.Discard != jetstream.DiscardNew {
+		probs = append(probs, "a full stream must refuse new events (discard new), never drop old ones")
+	}
+	if got.Sealed {
+		probs = append(probs, "the stream is sealed")
 	}
 	if got.Retention != jetstream.LimitsPolicy {
 		probs = append(probs, "retention must be limits")

@@ -20,7 +20,7 @@ import (
 
 func openLog(t *testing.T, srv *natstest.Server) *jslog.Log {
 	t.Helper()
-	l, err := jslog.Open(context.Background(), srv.Conn(t), jslog.Config{})
+	l, err := jslog.Create(context.Background(), srv.Conn(t), jslog.Config{})
 	require.NoError(t, err)
 	return l
 }
@@ -115,7 +115,7 @@ func TestOpenRefusesUnsafeStream(t *testing.T) {
 	cfg.MaxAge = time.Hour
 	_, err := js.CreateStream(ctx, cfg)
 	require.NoError(t, err)
-	_, err = jslog.Open(ctx, srv.Conn(t), jslog.Config{})
+	_, err = jslog.Create(ctx, srv.Conn(t), jslog.Config{})
 	require.ErrorContains(t, err, "not fit for the ledger")
 }
 
@@ -333,7 +333,7 @@ func TestFollowSurvivesAStalledNetwork(t *testing.T) {
 	nc, err := nats.Connect(proxy.URL(), nats.Name(t.Name()))
 	require.NoError(t, err)
 	defer nc.Close()
-	follower, err := jslog.Open(ctx, nc, jslog.Config{})
+	follower, err := jslog.Create(ctx, nc, jslog.Config{})
 	require.NoError(t, err)
 
 	appendReport := func(i int) {

@@ -17,62 +17,60 @@ const SnapshotBucket = DefaultStream + "_SNAPSHOTS"
 // stream's name followed by _SNAPSHOTS.
 func SnapshotBucketName(stream string) string { return stream + "_SNAPSHOTS" }
 
-// ErrReadOnlySnapshots marks a write to the snapshots of a log opened read
-// only.
-var ErrReadOnlySnapshots = errors.New("snapshots are read-only")
+// ErrReadOnlySnapshots marks a write to the snapshots of a server that has
+// no snapshot bucket.
+var ErrReadOnlySnapshots = errors.New("no snapshot bucket to write to")
 
 // SnapshotStore is the KV bucket of the projections' snapshots. It
 // satisfies projections.SnapshotStore. The bucket keeps one revision per
 // key (snapshots are a cache: the log is the truth) on file storage,
 // compressed (S2), with the log's replica count.
 type SnapshotStore struct {
-	kv     jetstream.KeyValue // nil: read-only log and no bucket yet
+	kv     jetstream.KeyValue // nil: no bucket
 	bucket string
 }
 
-// OpenSnapshots opens the snapshot bucket of the log's stream, creating it
-// unless the log was opened read only. A read-only log without a bucket
-// gets an empty store that refuses writes with ErrReadOnlySnapshots.
-func OpenSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
-	name := SnapshotBucketName(l.cfg.Stream)
-	if l.cfg.ReadOnly {
-		kv, err := l.js.KeyValue(ctx, name)
-		switch {
-		case errors.Is(err, jetstream.ErrBucketNotFound):
-			return &SnapshotStore{bucket: name}, nil
-		case err != nil:
-			return nil, fmt.Errorf("open snapshot bucket %s: %w", name, err)
-		}
-		return &SnapshotStore{kv: kv, bucket: name}, nil
-	}
-	// An existing bucket is used as it is: updating it would need a
-	// permission that only ccm serve's user has in a deployment
-	// (deploy/nats/accounts.conf), and could scale it down to the replica
-	// count of a client's flags.
-	gctx, explain := guard(ctx, l.nc, jsAPI)
-	kv, err := l.js.KeyValue(gctx, name)
-	if err = explain(err); err == nil {
-		return &SnapshotStore{kv: kv, bucket: name}, nil
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("open snapshot bucket %s: %w", name, err)
-	}
-	gctx, explain = guard(ctx, l.nc, jsAPI)
-	kv, err = l.js.CreateOrUpdateKeyValue(gctx, jetstream.KeyValueConfig{
-		Bucket:      name,
+// SnapshotsConfig returns the configuration of the log's snapshot bucket.
+func SnapshotsConfig(l *Log) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      SnapshotBucketName(l.cfg.Stream),
 		Description: "ccm-ledger: snapshots of the projections, one per meeting (a cache of stream " + l.cfg.Stream + ")",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Compression: true,
 		Replicas:    l.cfg.Replicas,
-	})
+	}
+}
+
+// OpenSnapshots opens the snapshot bucket of the log's stream as it is,
+// creating nothing. Without a bucket it returns an empty store that refuses
+// writes with ErrReadOnlySnapshots: queries then fold the log.
+func OpenSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
+	name := SnapshotBucketName(l.cfg.Stream)
+	gctx, explain := guard(ctx, l.nc, jsAPI)
+	kv, err := l.js.KeyValue(gctx, name)
 	switch err = explain(err); {
-	case errors.Is(err, ErrPermissionDenied):
-		// A user who may not create the bucket (a recorder or an auditor
-		// before ccm serve first ran) works without snapshots, as on a
-		// read-only log.
+	case errors.Is(err, jetstream.ErrBucketNotFound):
 		return &SnapshotStore{bucket: name}, nil
 	case err != nil:
 		return nil, fmt.Errorf("open snapshot bucket %s: %w", name, err)
+	}
+	return &SnapshotStore{kv: kv, bucket: name}, nil
+}
+
+// CreateSnapshots opens the snapshot bucket, creating it when absent: the
+// operator's part. An existing bucket is used as it is.
+func CreateSnapshots(ctx context.Context, l *Log) (*SnapshotStore, error) {
+	name := SnapshotBucketName(l.cfg.Stream)
+	gctx, explain := guard(ctx, l.nc, jsAPI)
+	kv, err := l.js.KeyValue(gctx, name)
+	if err = explain(err); errors.Is(err, jetstream.ErrBucketNotFound) {
+		gctx, explain = guard(ctx, l.nc, jsAPI)
+		kv, err = l.js.CreateKeyValue(gctx, SnapshotsConfig(l))
+		err = explain(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot bucket %s: %w", name, err)
 	}
 	return &SnapshotStore{kv: kv, bucket: name}, nil
 }

@@ -16,7 +16,7 @@ func TestSnapshotStore(t *testing.T) {
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	l := openLog(t, srv)
-	s, err := jslog.OpenSnapshots(ctx, l)
+	s, err := jslog.CreateSnapshots(ctx, l)
 	require.NoError(t, err)
 	assert.Equal(t, jslog.SnapshotBucket, s.Bucket(), "bucket of the default stream")
 
@@ -69,7 +69,7 @@ func TestSnapshotStoreOfAReadOnlyLog(t *testing.T) {
 	ctx := context.Background()
 	srv := natstest.RunServer(t)
 	openLog(t, srv) // creates the stream
-	ro, err := jslog.Open(ctx, srv.Conn(t), jslog.Config{ReadOnly: true})
+	ro, err := jslog.Open(ctx, srv.Conn(t), jslog.Config{})
 	require.NoError(t, err)
 	s, err := jslog.OpenSnapshots(ctx, ro)
 	require.NoError(t, err, "a read-only log without a snapshot bucket")
@@ -78,7 +78,7 @@ func TestSnapshotStoreOfAReadOnlyLog(t *testing.T) {
 	assert.False(t, found, "Get without a bucket")
 	require.ErrorIs(t, s.Put(ctx, "3MSP._meta", []byte("x")), jslog.ErrReadOnlySnapshots, "Put without a bucket")
 
-	w, err := jslog.OpenSnapshots(ctx, openLog(t, srv))
+	w, err := jslog.CreateSnapshots(ctx, openLog(t, srv))
 	require.NoError(t, err)
 	require.NoError(t, w.Put(ctx, "3MSP._meta", []byte("x")))
 	s, err = jslog.OpenSnapshots(ctx, ro)

@@ -100,7 +100,7 @@ func Example_durableSubscriber() {
 	// A ledger with thirty States Parties and Sweden, which declared
 	// stockpiles (Art. 3 deadline 2020-10-01) and contaminated areas
 	// (Art. 4 deadline 2022-10-01).
-	log, _ := jslog.Open(ctx, nc, jslog.Config{})
+	log, _ := jslog.Create(ctx, nc, jslog.Config{})
 	ledger := aggregates.NewLedger(log, nil)
 	var evs []events.Envelope
 	n := 0
@@ -134,6 +134,11 @@ func Example_durableSubscriber() {
 
 	// The projector runs with a clock the example sets.
 	clk := newClock("2020-06-01")
+	// The operator creates the compliance stream and the checkpoint bucket.
+	if err := projector.Create(ctx, log.JetStream(), projector.Config{}); err != nil {
+		fmt.Println(err)
+		return
+	}
 	runProjector := func() {
 		p, _ := projector.Open(ctx, log, projector.Config{Now: clk.Now, Tick: 10 * time.Millisecond})
 		pctx, stop := context.WithCancel(ctx)

@@ -146,28 +146,50 @@ type Projector struct {
 	kick     chan struct{}
 }
 
-// Open creates (when absent) the compliance stream and the checkpoint bucket
-// on the log's connection and returns a projector ready to Run.
+// Open opens the compliance stream and the checkpoint bucket on the log's
+// connection, creating neither (the operator does: see Create), and returns
+// a projector ready to Run.
 func Open(ctx context.Context, log *jslog.Log, cfg Config) (*Projector, error) {
 	cfg = cfg.withDefaults()
 	js := log.JetStream()
-	st, err := EnsureStream(ctx, js, StreamConfig(cfg.Stream, cfg.Replicas, cfg.Duplicates))
+	st, err := js.Stream(ctx, cfg.Stream)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("compliance stream %s: %w (the operator creates it with `ccm init`)", cfg.Stream, err)
 	}
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: cfg.Bucket, Description: "ccm-ledger: the projector's checkpoint",
-			History: 5, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-		})
-	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("checkpoint bucket %s: %w (the operator creates it with `ccm init`)", cfg.Bucket, err)
 	}
 	p := &Projector{cfg: cfg, log: log, js: js, stream: st, kv: kv, kick: make(chan struct{}, 1)}
 	p.reset()
 	return p, nil
+}
+
+// BucketConfig returns the configuration of the checkpoint bucket.
+func BucketConfig(name string, replicas int) jetstream.KeyValueConfig {
+	if name == "" {
+		name = DefaultBucket
+	}
+	return jetstream.KeyValueConfig{Bucket: name, Description: "ccm-ledger: the projector's checkpoint",
+		History: 5, Storage: jetstream.FileStorage, Replicas: max(replicas, 1)}
+}
+
+// Create makes the compliance stream and the checkpoint bucket when they
+// are absent, with cfg's replicas and duplicate window: the operator's part.
+// Existing ones are used as they are.
+func Create(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if _, err := EnsureStream(ctx, js, StreamConfig(cfg.Stream, cfg.Replicas, cfg.Duplicates)); err != nil {
+		return err
+	}
+	_, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, BucketConfig(cfg.Bucket, cfg.Replicas))
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint bucket %s: %w", cfg.Bucket, err)
+	}
+	return nil
 }
 
 func (p *Projector) reset() {

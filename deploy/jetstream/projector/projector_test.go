@@ -96,7 +96,7 @@ func setup(t *testing.T, evs []events.Envelope) *env {
 	srv := natstest.RunServer(t)
 	nc := srv.Conn(t)
 	ctx := context.Background()
-	log, err := jslog.Open(ctx, nc, jslog.Config{})
+	log, err := jslog.Create(ctx, nc, jslog.Config{})
 	require.NoError(t, err)
 	ledger := aggregates.NewLedger(log, nil)
 	if len(evs) > 0 {
@@ -114,6 +114,7 @@ func (e *env) start(t *testing.T, c *clock, cfg projector.Config) (*projector.Pr
 	if cfg.Tick == 0 {
 		cfg.Tick = 20 * time.Millisecond
 	}
+	require.NoError(t, projector.Create(context.Background(), e.js, cfg), "the operator's part")
 	p, err := projector.Open(context.Background(), e.log, cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
