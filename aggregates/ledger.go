@@ -45,9 +45,9 @@ type Ledger struct {
 	mu          sync.Mutex
 	gate        *Gate // the aggregates, as admitted from the log
 	quarantined []events.Quarantined
-	owner       map[uuid.UUID]string         // id -> scope of the event that holds it
+	owner       map[uuid.UUID]string          // id -> scope of the event that holds it
 	retractions map[uuid.UUID]events.Envelope // the retractions held (facts keep the rest)
-	seq         uint64 // every event up to seq has been applied
+	seq         uint64                        // every event up to seq has been applied
 	conv        Convention
 	dirty       bool // conv must be recomputed
 }
@@ -410,7 +410,7 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 	}
 	order := dateOrder(evs)
 	var (
-		mine      int                // stored by earlier attempts of this import
+		mine      int               // stored by earlier attempts of this import
 		prev      []events.Envelope // the unacknowledged rest of the chain before, if it failed
 		prevAfter uint64            // the sequence that rest would follow
 	)
