@@ -48,8 +48,14 @@ type Ledger struct {
 	owner       map[uuid.UUID]string          // id -> scope of the event that holds it
 	retractions map[uuid.UUID]events.Envelope // the retractions held (facts keep the rest)
 	seq         uint64                        // every event up to seq has been applied
-	conv        Convention
-	dirty       bool // conv must be recomputed
+	readAt      time.Time                     // when the log was last read
+
+	// Freshness bounds how old a read of the log a decision may rest on:
+	// past it, a command reads the log first. Keep it under the stream's
+	// duplicate window, which covers the ids others stored meanwhile.
+	Freshness time.Duration
+	conv      Convention
+	dirty     bool // conv must be recomputed
 }
 
 // NewLedger returns a Ledger over store. clock gives today's date for the
@@ -58,10 +64,15 @@ func NewLedger(store Store, clock func() time.Time) *Ledger {
 	if clock == nil {
 		clock = time.Now
 	}
-	l := &Ledger{store: store, clock: clock}
+	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness}
 	l.gate = NewGate(l.noteQuarantined)
 	return l
 }
+
+// DefaultFreshness is how long a Ledger decides on what it read before it
+// reads the log again: half the log's default duplicate window (2 min),
+// within which the server itself refuses an id stored by another writer.
+const DefaultFreshness = time.Minute
 
 func (l *Ledger) noteQuarantined(q events.Quarantined) { l.quarantined = append(l.quarantined, q) }
 
@@ -92,6 +103,7 @@ func (l *Ledger) sync(ctx context.Context) error {
 	if last > l.seq {
 		l.seq = last
 	}
+	l.readAt = time.Now()
 	return nil
 }
 
@@ -235,9 +247,10 @@ func (l *Ledger) Record(ctx context.Context, evs ...events.Envelope) (uint64, er
 // event where it is stored. An event whose id the ledger holds for exactly
 // the same event is Existing; for another event, in any scope and however
 // long ago, the command records nothing and fails with an *IDConflictError.
-// It first reads what the log holds beyond what the Ledger read, and on a
-// concurrency conflict it reads what others recorded and decides again
-// (retry.Conflict bounds it), so that no decision rests on a stale copy.
+// It first reads the log when its last read is older than Freshness, and on
+// a concurrency conflict or a duplicate it reads what others recorded and
+// decides again (retry.Conflict bounds it), so that no decision rests on a
+// stale copy.
 //
 // Errors: a *Rejection (events.ErrRejected) when an event is impossible; an
 // *IDConflictError (events.ErrIDConflict); events.ErrConflict when
@@ -255,9 +268,10 @@ func (l *Ledger) RecordCommand(ctx context.Context, evs ...events.Envelope) ([]O
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]Outcome, len(evs))
-	// The ids of every State must be known before deciding: read what was
-	// recorded since the last read (nothing, mostly: one stream info).
-	stale, synced := true, false
+	// A decision rests on a read of the log younger than Freshness: what
+	// others recorded since is caught by the concurrency check (same
+	// State) or the server's duplicate window (the same id elsewhere).
+	stale, synced := l.readAt.IsZero() || time.Since(l.readAt) > l.Freshness, false
 	err := retry.Do(ctx, retry.Conflict, func(int) error {
 		if stale {
 			if err := l.sync(ctx); err != nil {

@@ -55,6 +55,7 @@ func init() {
 		{"meetings", "", "the meetings of the Convention", (*Main).meetings},
 		{"snapshots", "", "the stored meeting snapshots (--refresh to bring them up to date)", (*Main).snapshots},
 		{"verify", "", "read the whole log through the Convention's rules and list what no view counts", (*Main).verify},
+		{"init", "", "operator: create the ledger's streams and buckets a server lacks (--replicas 3 on a cluster)", (*Main).initCmd},
 		{"watch", "[FILTER]", "follow derived compliance events live (FILTER: SWE.>, *.deadline-missed); --durable NAME to resume", (*Main).watch},
 		{"bench", "", "measure the ledger against the raw JetStream baseline in one run", (*Main).bench},
 		{"version", "", "print the version", (*Main).version},

@@ -148,7 +148,7 @@ func (b *bencher) ledger(ctx context.Context) (*aggregates.Ledger, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := jslog.Open(ctx, nc, jslog.Config{})
+	l, err := jslog.Create(ctx, nc, jslog.Config{})
 	if err != nil {
 		stop()
 		return nil, nil, err
@@ -327,7 +327,7 @@ func (b *bencher) loaded(ctx context.Context, jsonl []byte) (*jslog.Log, *nats.C
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	l, err := jslog.Open(ctx, nc, jslog.Config{})
+	l, err := jslog.Create(ctx, nc, jslog.Config{})
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
@@ -404,7 +404,7 @@ func (b *bencher) reportScenario(ctx context.Context, jsonl []byte, n, queries i
 		return r, err
 	}
 	defer stop()
-	snaps, err := jslog.OpenSnapshots(ctx, l)
+	snaps, err := jslog.CreateSnapshots(ctx, l)
 	if err != nil {
 		return r, err
 	}

@@ -10,14 +10,19 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/cmdservice"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 )
 
-// importCmd validates a whole JSON Lines input, then records it.
+// importCmd validates a whole JSON Lines input, then records it: on a data
+// directory as the ledger itself, on a server by sending it to the ledger's
+// command service, which decides it as a whole.
 func (m *Main) importCmd(ctx context.Context, args []string) error {
 	fs := m.flagSet("import", "FILE|-")
 	var c connFlags
@@ -53,18 +58,65 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 			return err
 		}
 		defer f.Close()
-		input, name = bufio.NewReaderSize(f, 1<<20), pos[0]
+		input, name = f, pos[0]
 	}
+	var res importResult
+	if c.dataSet {
+		res, err = m.importHere(ctx, c, input, *dryRun, *bundled)
+	} else {
+		res, err = m.importRemote(ctx, c, input, *dryRun)
+	}
+	if err != nil {
+		var ie *aggregates.ImportError
+		if errors.As(err, &ie) {
+			out := &importError{input: name, err: err}
+			for _, p := range ie.Problems {
+				out.problems = append(out.problems, fmt.Sprintf("line %d: %s %s %s: %v", res.lines[p.Index], p.Event.Type, p.Event.Scope(), p.Event.Date, p.Err))
+			}
+			return out
+		}
+		if res.Recorded > 0 {
+			return fmt.Errorf("import %s: %d recorded before the failure: %w", name, res.Recorded, err)
+		}
+		return fmt.Errorf("import %s: %w", name, err)
+	}
+	res.DryRun = *dryRun
+	if format.value == "json" {
+		return writeJSON(m.Stdout, map[string]any{"input": name, "events": res.Events, "recorded": res.Recorded,
+			"already_recorded": res.AlreadyRecorded, "last_seq": res.LastSeq, "attempts": res.Attempts,
+			"stored_per_attempt": res.StoredPerAttempt, "dry_run": res.DryRun})
+	}
+	verb := "recorded"
+	if *dryRun {
+		verb = "would record"
+	}
+	fmt.Fprintf(m.Stdout, "%s: %d events read, %s %d, %d already recorded; last sequence %d\n", name, res.Events, verb, res.Recorded, res.AlreadyRecorded, res.LastSeq)
+	if res.Attempts > 1 {
+		fmt.Fprintf(m.Stdout, "%s: recorded in %d attempts (stored by each: %v)\n", name, res.Attempts, res.StoredPerAttempt)
+	}
+	return nil
+}
+
+// importResult is what an import did, the same on a data directory and
+// through the command service.
+type importResult struct {
+	cmdservice.ImportReply
+	lines []int // the input line of each event, on a data directory
+}
+
+// importHere validates the whole input, then decides and records it as the
+// ledger of a data directory.
+func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dryRun, bundled bool) (importResult, error) {
 	// The whole input is read and validated before the ledger is opened:
 	// a malformed file never touches the log.
 	evs, lines, err := events.ReadLines(input)
 	if err != nil {
-		return err
+		return importResult{}, err
 	}
-	c.noRecord = c.noRecord || *bundled
+	c.noRecord = c.noRecord || bundled
 	b, err := m.open(ctx, c, openOptions{})
 	if err != nil {
-		return err
+		return importResult{}, err
 	}
 	defer b.close()
 	var progress func(done, total int)
@@ -72,7 +124,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		progress = func(done, total int) { fmt.Fprintf(m.Stderr, "\rccm: recorded %d of %d events", done, total) }
 	}
 	var res aggregates.ImportResult
-	if *dryRun {
+	if dryRun {
 		res, err = b.ledger.Check(ctx, evs)
 	} else {
 		res, err = b.ledger.Import(ctx, evs, progress)
@@ -80,27 +132,31 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 	if progress != nil {
 		fmt.Fprintln(m.Stderr)
 	}
-	var ie *aggregates.ImportError
-	if errors.As(err, &ie) {
-		out := &importError{input: name, err: err}
-		for _, p := range ie.Problems {
-			out.problems = append(out.problems, fmt.Sprintf("line %d: %s %s %s: %v", lines[p.Index], p.Event.Type, p.Event.Scope(), p.Event.Date, p.Err))
+	out := importResult{lines: lines, ImportReply: cmdservice.ImportReply{Events: len(evs), Recorded: res.Appended,
+		AlreadyRecorded: res.Skipped, LastSeq: res.LastSeq, Attempts: res.Attempts, StoredPerAttempt: res.Stored}}
+	return out, err
+}
+
+// importRemote sends the input to the ledger's command service as it reads
+// it; the ledger validates it whole, decides and records it.
+func (m *Main) importRemote(ctx context.Context, c connFlags, input io.Reader, dryRun bool) (importResult, error) {
+	if f, ok := input.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > events.MaxInputBytes {
+			return importResult{}, &events.InputTooLargeError{Limit: events.MaxInputBytes}
 		}
-		return out
 	}
+	b, err := m.open(ctx, c, openOptions{role: roles.Recorder, connOnly: true})
 	if err != nil {
-		return fmt.Errorf("import %s: %d recorded before the failure: %w", name, res.Appended, err)
+		return importResult{}, err
 	}
-	if format.value == "json" {
-		return writeJSON(m.Stdout, map[string]any{"input": name, "events": len(evs), "recorded": res.Appended,
-			"already_recorded": res.Skipped, "last_seq": res.LastSeq, "attempts": res.Attempts, "dry_run": *dryRun})
+	defer b.close()
+	o := cmdservice.ImportOptions{DryRun: dryRun}
+	if isTerminal(m.Stderr) {
+		o.Sent = func(n int64) { fmt.Fprintf(m.Stderr, "\rccm: sent %d MB", n>>20) }
+		defer fmt.Fprintln(m.Stderr)
 	}
-	verb := "recorded"
-	if *dryRun {
-		verb = "would record"
-	}
-	fmt.Fprintf(m.Stdout, "%s: %d events read, %s %d, %d already recorded; last sequence %d\n", name, len(evs), verb, res.Appended, res.Skipped, res.LastSeq)
-	return nil
+	r, err := cmdservice.NewClient(b.nc).Import(ctx, input, o)
+	return importResult{ImportReply: r}, err
 }
 
 // export writes the log as JSON Lines.
@@ -178,6 +234,12 @@ func (m *Main) record(ctx context.Context, args []string) error {
 		return err
 	}
 	m.fromEnv(fs, &c)
+	// JSON would replace invalid UTF-8 with U+FFFD: a changed source.
+	for _, f := range []struct{ name, v string }{{"type", *typ}, {"state", *state}, {"date", *date}, {"payload", *data}, {"source", *source}, {"id", *id}} {
+		if !utf8.ValidString(f.v) {
+			return &events.FieldError{Field: f.name, Reason: "--" + f.name + " is not valid UTF-8"}
+		}
+	}
 	line := map[string]any{"type": *typ, "date": *date, "source": *source}
 	if *state != "" {
 		line["state"] = strings.ToUpper(*state)
@@ -196,28 +258,50 @@ func (m *Main) record(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := m.open(ctx, c, openOptions{})
+	seq, dup, err := m.recordOne(ctx, c, raw)
 	if err != nil {
-		return err
-	}
-	defer b.close()
-	if _, err := b.ledger.Sync(ctx); err != nil {
-		return err
-	}
-	seq, err := b.ledger.Record(ctx, e)
-	dup := errors.Is(err, events.ErrDuplicate)
-	if err != nil && !dup {
 		return err
 	}
 	if format.value == "json" {
 		return writeJSON(m.Stdout, map[string]any{"id": e.ID, "seq": seq, "already_recorded": dup, "subject": e.Subject()})
 	}
 	if dup {
-		fmt.Fprintf(m.Stdout, "already recorded: %s (%s %s %s)\n", e.ID, e.Type, e.Scope(), e.Date)
+		fmt.Fprintf(m.Stdout, "already recorded: %s (%s %s %s) at sequence %d\n", e.ID, e.Type, e.Scope(), e.Date, seq)
 		return nil
 	}
 	fmt.Fprintf(m.Stdout, "recorded %s %s %s as %s at sequence %d\n", e.Type, e.Scope(), e.Date, e.ID, seq)
 	return nil
+}
+
+// recordOne records one event: as the ledger of a data directory, or by a
+// command to a server's ledger. dup is true when the ledger held it.
+func (m *Main) recordOne(ctx context.Context, c connFlags, body []byte) (seq uint64, dup bool, err error) {
+	if !c.dataSet {
+		b, err := m.open(ctx, c, openOptions{role: roles.Recorder, connOnly: true})
+		if err != nil {
+			return 0, false, err
+		}
+		defer b.close()
+		r, err := cmdservice.NewClient(b.nc).Record(ctx, body)
+		if err != nil {
+			return 0, false, err
+		}
+		return r.Events[0].Seq, r.Events[0].Status == "existing", nil
+	}
+	e, err := events.Decode(body)
+	if err != nil {
+		return 0, false, err
+	}
+	b, err := m.open(ctx, c, openOptions{})
+	if err != nil {
+		return 0, false, err
+	}
+	defer b.close()
+	seq, err = b.ledger.Record(ctx, e)
+	if errors.Is(err, events.ErrDuplicate) {
+		return seq, true, nil
+	}
+	return seq, false, err
 }
 
 // scopeArg checks a --state value: a State's code or "convention".
