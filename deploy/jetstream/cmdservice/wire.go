@@ -58,8 +58,8 @@ type ImportReply struct {
 	Events int `json:"events"`
 	// Recorded counts the events this import recorded, AlreadyRecorded
 	// those the ledger held before it.
-	Recorded        int `json:"recorded"`
-	AlreadyRecorded int `json:"already_recorded"`
+	Recorded        int    `json:"recorded"`
+	AlreadyRecorded int    `json:"already_recorded"`
 	LastSeq         uint64 `json:"last_seq"`
 	// Attempts counts the chained appends; StoredPerAttempt what each had
 	// acknowledged.
