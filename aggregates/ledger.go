@@ -54,6 +54,9 @@ type Ledger struct {
 	// past it, a command reads the log first. Keep it under the stream's
 	// duplicate window, which covers the ids others stored meanwhile.
 	Freshness time.Duration
+	// Conflicts bounds the decisions of a command taken again after
+	// concurrency conflicts; default retry.Conflict.
+	Conflicts retry.Policy
 	conv      Convention
 	dirty     bool // conv must be recomputed
 }
@@ -64,7 +67,7 @@ func NewLedger(store Store, clock func() time.Time) *Ledger {
 	if clock == nil {
 		clock = time.Now
 	}
-	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness}
+	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness, Conflicts: retry.Conflict}
 	l.gate = NewGate(l.noteQuarantined)
 	return l
 }
@@ -272,7 +275,7 @@ func (l *Ledger) RecordCommand(ctx context.Context, evs ...events.Envelope) ([]O
 	// others recorded since is caught by the concurrency check (same
 	// State) or the server's duplicate window (the same id elsewhere).
 	stale, synced := l.readAt.IsZero() || time.Since(l.readAt) > l.Freshness, false
-	err := retry.Do(ctx, retry.Conflict, func(int) error {
+	err := retry.Do(ctx, l.Conflicts, func(int) error {
 		if stale {
 			if err := l.sync(ctx); err != nil {
 				return retry.Permanent(err)

@@ -56,9 +56,6 @@ type openOptions struct {
 	// the log (the service role). The backend's log, ledger and snapshots
 	// are then nil.
 	connOnly bool
-	// sync makes the embedded server fsync every write before it
-	// acknowledges it.
-	sync bool
 }
 
 // open connects to the ledger the flags name. On a data directory (or for
@@ -125,7 +122,7 @@ func (b *backend) startEmbedded(ctx context.Context, m *Main, c connFlags, o ope
 	if err != nil {
 		return err
 	}
-	eo := embedded.Options{StoreDir: dir, DontListen: true, Credentials: creds, SyncAlways: o.sync}
+	eo := embedded.Options{StoreDir: dir, DontListen: true, Credentials: creds, SyncAlways: c.syncAlways}
 	if o.listen != "" {
 		host, port, err := splitHostPort(o.listen)
 		if err != nil {

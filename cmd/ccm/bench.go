@@ -58,6 +58,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	var results []benchResult
 	for _, sc := range []func(context.Context) (benchResult, error){
 		func(ctx context.Context) (benchResult, error) { return b.appendScenario(ctx, all[:*appends]) },
+		func(ctx context.Context) (benchResult, error) {
+			return b.durableAppendScenario(ctx, all[:min(*appends, 5000)])
+		},
 		func(ctx context.Context) (benchResult, error) { return b.importScenario(ctx, all[:*n], jsonl.Bytes()) },
 		func(ctx context.Context) (benchResult, error) { return b.rebuildScenario(ctx, jsonl.Bytes(), *n) },
 		func(ctx context.Context) (benchResult, error) {
@@ -101,6 +104,9 @@ type bencher struct {
 	m          *Main
 	runs       int
 	profileDir string
+	// syncAlways makes the servers fsync every write before its
+	// acknowledgement (the durability scenario).
+	syncAlways bool
 }
 
 // server starts a fresh embedded server with file storage in a temporary
@@ -110,7 +116,7 @@ func (b *bencher) server() (*embedded.Server, *nats.Conn, func(), error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv, err := embedded.Start(embedded.Options{StoreDir: dir, DontListen: true})
+	srv, err := embedded.Start(embedded.Options{StoreDir: dir, DontListen: true, SyncAlways: b.syncAlways})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, nil, err
@@ -263,6 +269,27 @@ func (b *bencher) appendScenario(ctx context.Context, evs []events.Envelope) (be
 		r.Runs = append(r.Runs, rate(len(evs), d))
 	}
 	return b.finish(r, 0.8), nil
+}
+
+// durableAppendScenario: the single validated append on servers that fsync
+// every write before acknowledging it (ccm serve --sync-always), against
+// the raw publish on such a server. The note gives the cost against the
+// default of flushing to the operating system only.
+func (b *bencher) durableAppendScenario(ctx context.Context, evs []events.Envelope) (benchResult, error) {
+	b.syncAlways = true
+	r, err := b.appendScenario(ctx, evs)
+	b.syncAlways = false
+	if err != nil {
+		return r, err
+	}
+	r.Name = "single validated append, fsync before ack"
+	r.Baseline += ", fsync before ack"
+	fast, err := b.appendScenario(ctx, evs)
+	if err != nil {
+		return r, err
+	}
+	r.Note = fmt.Sprintf("%.0f events/s without fsync in the same run: fsync costs %.0f%% of the append rate", fast.Rate, 100*(1-r.Rate/fast.Rate))
+	return r, nil
 }
 
 // importScenario: a whole JSON Lines input read, validated against the

@@ -67,11 +67,21 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		res, err = m.importRemote(ctx, c, input, *dryRun)
 	}
 	if err != nil {
-		var ie *aggregates.ImportError
-		if errors.As(err, &ie) {
+		var (
+			ie *aggregates.ImportError
+			re *cmdservice.RefusedError
+		)
+		switch {
+		case errors.As(err, &ie):
 			out := &importError{input: name, err: err}
 			for _, p := range ie.Problems {
 				out.problems = append(out.problems, fmt.Sprintf("line %d: %s %s %s: %v", res.lines[p.Index], p.Event.Type, p.Event.Scope(), p.Event.Date, p.Err))
+			}
+			return out
+		case errors.As(err, &re):
+			out := &importError{input: name, err: err}
+			for _, p := range re.Problems {
+				out.problems = append(out.problems, p.String())
 			}
 			return out
 		}

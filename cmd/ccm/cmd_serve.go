@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ccm-ledger/ccm-ledger/aggregates"
-	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
-	"github.com/ccm-ledger/ccm-ledger/projections"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/projections/compliance"
 )
 
@@ -31,7 +27,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	m.addConnFlags(fs, &c)
 	listen := fs.String("listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback by default)")
 	every := fs.Duration("snapshot-every", 10*time.Second, "how often to bring meeting snapshots up to date")
-	httpAddr := fs.String("http", "127.0.0.1:8080", `address of the HTTP API ("off": none)`)
+	hf := addHTTPFlags(fs)
 	runProjector := fs.Bool("projector", true, "run the projector that publishes derived compliance events to ccm.compliance.<ISO3>.<kind>")
 	leadFlag := fs.String("lead", "180d", "how long before a deadline deadline-approaching is published (days: 180d)")
 	tick := fs.Duration("projector-tick", time.Minute, "how often the projector reads the clock for dates that passed")
@@ -43,6 +39,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	m.fromEnv(fs, &c)
+	httpPlan, err := hf.plan(m.serveDataDir(c))
+	if err != nil {
+		return err
+	}
 	b, err := m.open(ctx, c, openOptions{listen: *listen, serving: true})
 	if err != nil {
 		return err
@@ -83,54 +83,28 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		close(projDone)
 	}
 
-	var (
-		srv     *http.Server
-		httpErr = make(chan error, 1)
-		bound   string
-	)
-	if *httpAddr != "" && *httpAddr != "off" {
-		store := httpapi.CountStore(b.log)
-		recorder := aggregates.NewLedger(store, m.Now)
-		// Read the log once now, so that the first requests decide on what
-		// is recorded rather than learning it from a conflict.
-		if _, err := recorder.Sync(ctx); err != nil {
-			return err
-		}
-		cfg := httpapi.Config{
-			Recorder: recorder,
-			Querier:  func(o projections.Options) httpapi.Querier { return b.engine(o) },
-			Log:      b.log,
-			Store:    store,
-			Now:      m.Now,
-			Logger:   log.New(m.Stderr, "ccm: ", 0),
-		}
-		if proj != nil {
-			cfg.Projector = proj.Stats
-		}
-		ln, err := net.Listen("tcp", *httpAddr)
-		if err != nil {
-			return usagef("--http %q: %v", *httpAddr, err)
-		}
-		bound = ln.Addr().String()
-		srv = &http.Server{
-			Handler:           httpapi.New(cfg),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       time.Minute,
-			WriteTimeout:      2 * time.Minute,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          log.New(m.Stderr, "ccm: http: ", 0),
-		}
-		go func() { httpErr <- srv.Serve(ln) }()
+	w, err := m.startWriter(ctx, b)
+	if err != nil {
+		return err
 	}
+	defer w.stop()
+	hs, err := m.startHTTP(httpPlan, b, w, proj)
+	if err != nil {
+		return err
+	}
+	srv, httpErr, bound := hs.srv, hs.errc, hs.bound
 	fmt.Fprintf(m.Stderr, "ccm: serving the ledger (%s) on %s", b.where, natsURL)
 	if bound != "" {
-		fmt.Fprintf(m.Stderr, ", HTTP API on http://%s", bound)
+		fmt.Fprintf(m.Stderr, ", HTTP API on %s", hs.url)
 	}
+	fmt.Fprintf(m.Stderr, ", commands on %s>", roles.Commands)
 	if proj != nil {
 		fmt.Fprintf(m.Stderr, ", projector publishing to %s>", compliance.SubjectPrefix)
 	}
 	fmt.Fprintln(m.Stderr)
+	if b.creds != nil {
+		fmt.Fprintf(m.Stderr, "ccm: the NATS server takes only the credentials in %s (ccm commands on this machine use them; give --nats-auth-dir %s when it is not the default data directory's)\n", b.creds.Dir(), b.creds.Dir())
+	}
 	if m.ServeReady != nil {
 		m.ServeReady(natsURL, bound)
 	}

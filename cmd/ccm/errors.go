@@ -88,7 +88,7 @@ func (m *Main) printError(err error) {
 	)
 	switch {
 	case errors.As(err, &imp):
-		fmt.Fprintf(m.Stderr, "ccm: %s: nothing was recorded; %d event(s) are impossible under the Convention's rules:\n", imp.input, len(imp.problems))
+		fmt.Fprintf(m.Stderr, "ccm: %s: nothing was recorded; %d event(s) are refused by the Convention's rules or take an id already held:\n", imp.input, len(imp.problems))
 		for _, p := range imp.problems {
 			fmt.Fprintf(m.Stderr, "  %s\n", p)
 		}

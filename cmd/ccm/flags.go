@@ -61,6 +61,7 @@ type connFlags struct {
 	stream                  string
 	replicas                int
 	noRecord                bool
+	syncAlways              bool
 	urlSet, dataSet, remote bool
 }
 
@@ -80,6 +81,7 @@ func (m *Main) addConnFlags(fs *flag.FlagSet, c *connFlags) {
 	fs.StringVar(&c.stream, "stream", "CCM", "name of the ledger's stream")
 	fs.IntVar(&c.replicas, "replicas", 1, "replicas of the stream when this command creates it (3 in a cluster)")
 	fs.BoolVar(&c.noRecord, "no-record", false, "do not load the bundled record into a new, empty ledger")
+	fs.BoolVar(&c.syncAlways, "sync-always", false, "embedded server: write every event to disk (fsync) before acknowledging it, so that it survives a power loss, not only a crash of the process (BENCHMARKS.md gives the cost)")
 }
 
 // fromEnv fills flags not given on the command line from the environment.

@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/projections/compliance"
 )
 
@@ -63,9 +65,9 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestServeEndToEnd runs the real binary: `ccm serve` on a new data
-// directory, events posted over HTTP, the derived compliance events
-// received over plain NATS and through `ccm watch`, then SIGTERM and a
-// clean exit.
+// directory, events posted over HTTP with the token it made, the derived
+// compliance events received as the service user, through a consumer and
+// through `ccm watch`, then SIGTERM and a clean exit.
 func TestServeEndToEnd(t *testing.T) {
 	bin := e2eBinary(t)
 	natsAddr, httpAddr := e2eFreeAddr(t), e2eFreeAddr(t)
@@ -102,19 +104,34 @@ func TestServeEndToEnd(t *testing.T) {
 		return res.StatusCode == 200 && json.NewDecoder(res.Body).Decode(&h) == nil && h.Projector.Running && h.Projector.LagEvents == 0
 	}, 90*time.Second, 100*time.Millisecond, "ccm serve becomes healthy; stderr:\n%s", &stderr)
 
-	// A service subscribes with plain core NATS.
-	nc, err := nats.Connect("nats://"+natsAddr, nats.Name("e2e service"))
+	// A service follows the compliance events as the embedded server's
+	// service user, through a consumer: no user may subscribe to ccm.>.
+	seed := filepath.Join(data, "auth", "service.nk")
+	asService := []string{"--nats-nkey", seed, "--nats-inbox-prefix", roles.ServiceInbox}
+	nkey, err := nats.NkeyOptionFromSeed(seed)
+	require.NoError(t, err, "the service's NKey")
+	nc, err := nats.Connect("nats://"+natsAddr, nats.Name("e2e service"), nkey, nats.CustomInboxPrefix(roles.ServiceInbox))
 	require.NoError(t, err)
 	defer nc.Close()
-	got := make(chan *nats.Msg, 4096)
-	sub, err := nc.ChanSubscribe("ccm.compliance.AUS.>", got)
+	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
-	require.NoError(t, nc.Flush())
+	cons, err := js.OrderedConsumer(context.Background(), "CCM_COMPLIANCE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"ccm.compliance.AUS.>"}})
+	require.NoError(t, err)
+	got := make(chan jetstream.Msg, 4096)
+	cc, err := cons.Consume(func(m jetstream.Msg) { got <- m })
+	require.NoError(t, err)
+	defer cc.Stop()
 
-	// Australia's ratification, recorded today, dated 8 October 2012.
+	// Australia's ratification, recorded today, dated 8 October 2012,
+	// with the token ccm serve made in its data directory.
 	body := `{"type":"deposited","state":"AUS","date":"2012-10-08","data":{"instrument":"ratification"},"source":"e2e test: UN depositary notification"}`
-	res, err := http.Post(base+"/v1/events", "application/json", strings.NewReader(body))
+	token, err := os.ReadFile(filepath.Join(data, "auth", "http.token"))
+	require.NoError(t, err, "the token file")
+	req, err := http.NewRequest("POST", base+"/v1/events", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	answer, _ := io.ReadAll(res.Body)
 	res.Body.Close()
@@ -126,11 +143,11 @@ func TestServeEndToEnd(t *testing.T) {
 		select {
 		case m := <-got:
 			var e compliance.Event
-			require.NoError(t, json.Unmarshal(m.Data, &e), "payload of %s", m.Subject)
-			assert.Equal(t, e.ID.String(), m.Header.Get("Nats-Msg-Id"), "the id is the Nats-Msg-Id")
+			require.NoError(t, json.Unmarshal(m.Data(), &e), "payload of %s", m.Subject())
+			assert.Equal(t, e.ID.String(), m.Headers().Get("Nats-Msg-Id"), "the id is the Nats-Msg-Id")
 			if e.Kind == compliance.EnteredIntoForce {
 				eif = &e
-				assert.Equal(t, "ccm.compliance.AUS.entered-into-force", m.Subject)
+				assert.Equal(t, "ccm.compliance.AUS.entered-into-force", m.Subject())
 			}
 		case <-deadline:
 			t.Fatalf("no entered-into-force for AUS over NATS; stderr:\n%s", &stderr)
@@ -143,7 +160,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// `ccm watch` with a durable consumer sees the same, from the start.
 	var out bytes.Buffer
-	watch := exec.Command(bin, "watch", "--nats-url", "nats://"+natsAddr, "--durable", "e2e", "--from-start", "--format", "json", "--count", "1", "AUS.entered-into-force")
+	watch := exec.Command(bin, append([]string{"watch", "--nats-url", "nats://" + natsAddr, "--durable", "e2e", "--from-start", "--format", "json", "--count", "1", "AUS.entered-into-force"}, asService...)...)
 	watch.Env = append(os.Environ(), "CCM_NATS_URL=", "CCM_DATA=")
 	watch.Stdout = &out
 	var werr bytes.Buffer
@@ -157,7 +174,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// The human form.
 	out.Reset()
-	watch = exec.Command(bin, "watch", "--nats-url", "nats://"+natsAddr, "--from-start", "--count", "1", "AUS.entered-into-force")
+	watch = exec.Command(bin, append([]string{"watch", "--nats-url", "nats://" + natsAddr, "--from-start", "--count", "1", "AUS.entered-into-force"}, asService...)...)
 	watch.Env = append(os.Environ(), "CCM_NATS_URL=", "CCM_DATA=")
 	watch.Stdout = &out
 	require.NoError(t, runWithContext(ctx, watch))

@@ -20,6 +20,8 @@ type Error struct {
 	Message string       `json:"message"`
 	Rule    string       `json:"rule,omitempty"`
 	Fields  []FieldError `json:"fields,omitempty"`
+	// challenge is added to the WWW-Authenticate header of a 401.
+	challenge string
 }
 
 // FieldError is one invalid field: Line is the 1-based position of the event
@@ -37,11 +39,16 @@ func (e *Error) Error() string { return e.Message }
 const (
 	CodeBadRequest       = "bad-request"        // 400: a bad query parameter
 	CodeMalformed        = "malformed-json"     // 400: the body is not JSON
+	CodeUnauthorized     = "unauthorized"       // 401: no credential, or a wrong one
+	CodeReadOnly         = "read-only"          // 403: a write to a read-only API
+	CodeCrossOrigin      = "cross-origin"       // 403: a write from another origin
 	CodeNotFound         = "not-found"          // 404: no such route, State or meeting
 	CodeMethodNotAllowed = "method-not-allowed" // 405
 	CodeConflict         = "conflict"           // 409: concurrent appends kept conflicting
+	CodeIDConflict       = "id-conflict"        // 409: an id already names another recorded event
 	CodeTooLarge         = "too-large"          // 413
 	CodeUnsupportedType  = "unsupported-media"  // 415: not application/json
+	CodeUnknownHost      = "unknown-host"       // 421: a Host name the server is not configured for
 	CodeInvalid          = "invalid"            // 422: a malformed event (field errors)
 	CodeRejected         = "rejected"           // 422: impossible under the Convention's rules
 	CodeInternal         = "internal"           // 500
@@ -54,7 +61,6 @@ func errorf(status int, code, msg string, fields ...FieldError) *Error {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -62,6 +68,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e *Error) {
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`"`+e.challenge)
+	}
 	writeJSON(w, e.Status, map[string]*Error{"error": e})
 }
 
@@ -80,6 +89,10 @@ func fromError(err error) *Error {
 		return he
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is larger than "+byteSize(mbe.Limit))
+	case errors.Is(err, events.ErrIDConflict):
+		// Before ErrInvalid and ErrConflict, which a wrapping may add:
+		// retrying cannot help, the id is taken for good.
+		return errorf(http.StatusConflict, CodeIDConflict, err.Error()+"; nothing was recorded: an id names one fact forever")
 	case errors.As(err, &rj):
 		e := errorf(http.StatusUnprocessableEntity, CodeRejected, "rejected by rule "+rj.Rule+": "+rj.Reason)
 		e.Rule = rj.Rule

@@ -71,6 +71,8 @@ type metrics struct {
 	existing atomic.Uint64
 	rejected atomic.Uint64
 	invalid  atomic.Uint64
+	// idConflicts counts events refused because their id names another.
+	idConflicts atomic.Uint64
 }
 
 func (m *metrics) request(route string, code int) {
@@ -133,6 +135,7 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.existing.Load()), "outcome", "existing")
 	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.rejected.Load()), "outcome", "rejected")
 	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.invalid.Load()), "outcome", "invalid")
+	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.idConflicts.Load()), "outcome", "id-conflict")
 	if s.cfg.Projector != nil {
 		ps := s.cfg.Projector()
 		running := 0.0

@@ -50,7 +50,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 func TestOpenAPIReferences(t *testing.T) {
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(httpapi.OpenAPI(), &doc))
-	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	components := doc["components"].(map[string]any)
 	var walk func(v any)
 	n := 0
 	walk = func(v any) {
@@ -58,9 +58,11 @@ func TestOpenAPIReferences(t *testing.T) {
 		case map[string]any:
 			if ref, ok := x["$ref"].(string); ok {
 				n++
-				name, found := strings.CutPrefix(ref, "#/components/schemas/")
-				assert.True(t, found, "ref %s points into components/schemas", ref)
-				assert.Contains(t, schemas, name, "ref %s resolves", ref)
+				kind, name, found := strings.Cut(strings.TrimPrefix(ref, "#/components/"), "/")
+				require.True(t, found, "ref %s points into components", ref)
+				assert.Contains(t, []string{"schemas", "responses"}, kind, "ref %s", ref)
+				section, _ := components[kind].(map[string]any)
+				assert.Contains(t, section, name, "ref %s resolves", ref)
 			}
 			for _, y := range x {
 				walk(y)
@@ -73,4 +75,74 @@ func TestOpenAPIReferences(t *testing.T) {
 	}
 	walk(doc)
 	assert.Positive(t, n)
+}
+
+// TestOpenAPISecurity checks that the document declares the security the
+// server enforces: writes need the bearer token or mutual TLS, reads may
+// (the {} alternative: open on loopback or with --http-public-reads), the
+// health check never; and that each operation documents the refusals it
+// can meet.
+func TestOpenAPISecurity(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security  []map[string][]string      `json:"security"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type   string `json:"type"`
+				Scheme string `json:"scheme"`
+			} `json:"securitySchemes"`
+			Schemas struct {
+				ErrorBody struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"ErrorBody"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(httpapi.OpenAPI(), &doc))
+	schemes := doc.Components.SecuritySchemes
+	assert.Equal(t, "http", schemes["bearer"].Type)
+	assert.Equal(t, "bearer", schemes["bearer"].Scheme)
+	assert.Equal(t, "mutualTLS", schemes["mutualTLS"].Type)
+
+	credential := []map[string][]string{{"bearer": {}}, {"mutualTLS": {}}}
+	want := map[string]struct {
+		security  []map[string][]string
+		responses []string
+	}{
+		"write": {credential, []string{"401", "403", "409", "421"}},
+		"read":  {append([]map[string][]string{{}}, credential...), []string{"401", "421"}},
+		"open":  {[]map[string][]string{}, []string{"421"}},
+	}
+	for route, access := range httpapi.RouteAccess() {
+		method, path, _ := strings.Cut(route, " ")
+		op, ok := doc.Paths[path][strings.ToLower(method)]
+		require.True(t, ok, "%s is documented", route)
+		w := want[access]
+		require.NotNil(t, op.Security, "%s declares its security", route)
+		assert.Equal(t, w.security, op.Security, "%s (%s): security", route, access)
+		for _, code := range w.responses {
+			assert.Contains(t, op.Responses, code, "%s (%s) documents %s", route, access, code)
+		}
+		if access != "write" {
+			assert.NotContains(t, op.Responses, "403", "%s: only writes are refused by read-only mode or origin", route)
+		}
+	}
+
+	codes := []string{
+		httpapi.CodeBadRequest, httpapi.CodeMalformed, httpapi.CodeUnauthorized, httpapi.CodeReadOnly,
+		httpapi.CodeCrossOrigin, httpapi.CodeNotFound, httpapi.CodeMethodNotAllowed, httpapi.CodeConflict,
+		httpapi.CodeIDConflict, httpapi.CodeTooLarge, httpapi.CodeUnsupportedType, httpapi.CodeUnknownHost,
+		httpapi.CodeInvalid, httpapi.CodeRejected, httpapi.CodeInternal, httpapi.CodeUnavailable,
+	}
+	assert.ElementsMatch(t, codes, doc.Components.Schemas.ErrorBody.Properties.Error.Properties.Code.Enum, "every error code is documented, and only those")
 }

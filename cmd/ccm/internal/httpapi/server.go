@@ -2,7 +2,9 @@
 // command line (status, report, diff, history, meetings, the events of the
 // log) in the same JSON shapes as its --format json, recording events
 // validated by the aggregates, health and Prometheus metrics, and the
-// OpenAPI document at /v1/openapi.json.
+// OpenAPI document at /v1/openapi.json. Every request passes an Access
+// first: the Host names it answers, read-only mode, the origin of writes,
+// and the credential (a bearer token or a verified client certificate).
 //
 // It depends on small interfaces (a Recorder, a Querier, an EventLog) so
 // that it runs in tests with net/http/httptest on a real embedded ledger.
@@ -41,9 +43,10 @@ func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 // Recorder decides and records the events of one command
 // (aggregates.Ledger).
 type Recorder interface {
-	Record(ctx context.Context, evs ...events.Envelope) (uint64, error)
-	// State returns a copy of the aggregate of a scope as last read.
-	State(scope string) *aggregates.State
+	// RecordCommand records the events of one command that the ledger
+	// does not hold yet and says where each is stored; see
+	// aggregates.Ledger.RecordCommand for the errors.
+	RecordCommand(ctx context.Context, evs ...events.Envelope) ([]aggregates.Outcome, error)
 }
 
 // Querier answers the read views (projections.Engine).
@@ -82,6 +85,8 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives internal errors; default the standard logger.
 	Logger *log.Logger
+	// Access says under which names the API answers and who may use it.
+	Access Access
 }
 
 // DefaultMaxBody bounds a request body: room for a batch of
@@ -98,29 +103,35 @@ const (
 type Server struct {
 	cfg    Config
 	mux    *http.ServeMux
+	guard  *guard
+	access map[string]access // by mux pattern, "METHOD /path"
 	m      metrics
 	mu     sync.Mutex
 	byRule map[string]Querier
 }
 
-// route is one operation of the API; the OpenAPI document lists the same.
+// route is one operation of the API; the OpenAPI document lists the same,
+// with the security its access implies.
 type route struct {
 	method, pattern string
+	access          access
 	params          []string // allowed query parameters
 	handle          func(s *Server, w http.ResponseWriter, r *http.Request) *Error
 }
 
 var routes = []route{
-	{"GET", "/v1/states/{iso3}", []string{"as_of", "known_at", "annual_rule"}, (*Server).status},
-	{"GET", "/v1/states/{iso3}/history", []string{"as_of", "known_at", "annual_rule"}, (*Server).history},
-	{"GET", "/v1/report", []string{"as_of", "known_at", "annual_rule"}, (*Server).report},
-	{"GET", "/v1/diff", []string{"from", "to", "known_at", "annual_rule"}, (*Server).diff},
-	{"GET", "/v1/events", []string{"state", "type", "from_seq", "to_seq", "limit"}, (*Server).listEvents},
-	{"POST", "/v1/events", nil, (*Server).postEvents},
-	{"GET", "/v1/meetings", []string{"known_at"}, (*Server).meetings},
-	{"GET", "/v1/openapi.json", nil, (*Server).openapi},
-	{"GET", "/healthz", nil, (*Server).healthz},
-	{"GET", "/metrics", nil, (*Server).metrics},
+	{"GET", "/v1/states/{iso3}", accessRead, []string{"as_of", "known_at", "annual_rule"}, (*Server).status},
+	{"GET", "/v1/states/{iso3}/history", accessRead, []string{"as_of", "known_at", "annual_rule"}, (*Server).history},
+	{"GET", "/v1/report", accessRead, []string{"as_of", "known_at", "annual_rule"}, (*Server).report},
+	{"GET", "/v1/diff", accessRead, []string{"from", "to", "known_at", "annual_rule"}, (*Server).diff},
+	{"GET", "/v1/events", accessRead, []string{"state", "type", "from_seq", "to_seq", "limit"}, (*Server).listEvents},
+	{"POST", "/v1/events", accessWrite, nil, (*Server).postEvents},
+	{"GET", "/v1/meetings", accessRead, []string{"known_at"}, (*Server).meetings},
+	{"GET", "/v1/openapi.json", accessRead, nil, (*Server).openapi},
+	// Open, so that a probe needs no secret; it tells only whether the
+	// log answers and how far the projector is.
+	{"GET", "/healthz", accessOpen, nil, (*Server).healthz},
+	{"GET", "/metrics", accessRead, nil, (*Server).metrics},
 }
 
 // Routes returns the operations of the API, "METHOD /path" with path
@@ -147,9 +158,10 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = log.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), byRule: map[string]Querier{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), guard: newGuard(cfg.Access), access: map[string]access{}, byRule: map[string]Querier{}}
 	for _, rt := range routes {
 		rt := rt
+		s.access[rt.method+" "+rt.pattern] = rt.access
 		s.mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			if e := checkParams(r.URL.Query(), rt.params); e != nil {
 				s.fail(w, rt.pattern, e)
@@ -168,8 +180,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP serves the API. Requests no route matches get a JSON 404, or a
-// JSON 405 with the Allow header.
+// ServeHTTP serves the API. Every request passes the Access first, routed
+// or not. Requests no route matches get a JSON 404, or a JSON 405 with the
+// Allow header.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -177,7 +190,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, "panic", errorf(http.StatusInternalServerError, CodeInternal, "internal error"))
 		}
 	}()
+	securityHeaders(w.Header())
 	h, pattern := s.mux.Handler(r)
+	label, need := "unrouted", methodAccess(r.Method)
+	if a, ok := s.access[pattern]; ok {
+		_, label, _ = strings.Cut(pattern, " ")
+		need = a
+	}
+	if e := s.guard.check(r, need); e != nil {
+		s.fail(w, label, e)
+		return
+	}
 	if pattern != "" {
 		// Served by the mux itself, which sets the path values.
 		s.mux.ServeHTTP(w, r)
@@ -604,72 +627,50 @@ func decodeBatch(raw json.RawMessage) ([]events.Envelope, bool, *Error) {
 
 // record records the events not yet held and reports each. An event the
 // ledger holds with the same content is "existing"; with other content it
-// is invalid (its id is taken).
+// is an id conflict (409): the id is taken for good.
 func (s *Server) record(ctx context.Context, evs []events.Envelope) ([]Recorded, *Error) {
-	for attempt := 0; ; attempt++ {
-		res := make([]Recorded, len(evs))
-		var todo []events.Envelope
-		var idx []int
-		st := s.cfg.Recorder.State(evs[0].Scope())
-		bad := errorf(http.StatusUnprocessableEntity, CodeInvalid, "invalid events")
-		for i, e := range evs {
-			res[i] = Recorded{ID: e.ID.String(), Subject: e.Subject()}
-			if !st.Knows(e.ID) {
-				todo = append(todo, e)
-				idx = append(idx, i)
-				continue
-			}
-			f, ok := findFact(st, e)
-			if !ok || !sameFact(f, e) {
-				line := 0
-				if len(evs) > 1 {
-					line = i + 1
+	out, err := s.cfg.Recorder.RecordCommand(ctx, evs...)
+	switch {
+	case errors.Is(err, events.ErrIDConflict):
+		s.m.idConflicts.Add(1)
+		e := idTaken(nil)
+		var ic *aggregates.IDConflictError
+		if errors.As(err, &ic) {
+			for i, ev := range evs {
+				if ev.ID == ic.ID {
+					line := 0
+					if len(evs) > 1 {
+						line = i + 1
+					}
+					e.Fields = []FieldError{{Line: line, Field: "id", Reason: ic.Error()}}
 				}
-				bad.Fields = append(bad.Fields, FieldError{Line: line, Field: "id", Reason: e.ID.String() + " is the id of a different recorded event"})
-				continue
 			}
-			res[i].Seq, res[i].Status = f.Seq, "existing"
 		}
-		if len(bad.Fields) > 0 {
-			s.m.invalid.Add(uint64(len(bad.Fields)))
-			return nil, bad
-		}
-		if len(todo) == 0 {
-			return res, nil
-		}
-		last, err := s.cfg.Recorder.Record(ctx, todo...)
-		if errors.Is(err, events.ErrDuplicate) && attempt == 0 {
-			continue // recorded meanwhile by someone else: compare again
-		}
-		if err != nil {
-			if errors.Is(err, events.ErrRejected) {
-				s.m.rejected.Add(1)
-			}
-			return nil, fromError(err)
-		}
-		for j, i := range idx {
-			res[i].Seq, res[i].Status = last-uint64(len(todo)-1-j), "created"
-		}
-		return res, nil
+		return nil, e
+	case errors.Is(err, events.ErrRejected):
+		s.m.rejected.Add(1)
+		return nil, fromError(err)
+	case err != nil:
+		return nil, fromError(err)
 	}
+	res := make([]Recorded, len(evs))
+	for i, e := range evs {
+		res[i] = Recorded{ID: e.ID.String(), Subject: e.Subject(), Seq: out[i].Seq, Status: "created"}
+		if out[i].Existing {
+			res[i].Status = "existing"
+		}
+	}
+	return res, nil
 }
 
-// findFact returns the fact with e's id, live or retracted.
-func findFact(st *aggregates.State, e events.Envelope) (aggregates.Fact, bool) {
-	if f, ok := st.Retracted[e.ID]; ok {
-		return f, true
+// idTaken is the 409 for events whose id the log holds for another
+// event; the field is named when the request holds one event.
+func idTaken(evs []events.Envelope) *Error {
+	e := errorf(http.StatusConflict, CodeIDConflict, "an id is already taken by another recorded event; nothing was recorded: an id names one fact forever")
+	if len(evs) == 1 {
+		e.Fields = []FieldError{{Field: "id", Reason: evs[0].ID.String() + " is the id of another recorded event"}}
 	}
-	for _, f := range st.Facts(e.Type) {
-		if f.ID == e.ID {
-			return f, true
-		}
-	}
-	return aggregates.Fact{}, false
-}
-
-func sameFact(f aggregates.Fact, e events.Envelope) bool {
-	stored := events.Envelope{ID: f.ID, Type: f.Type, State: e.State, Date: f.Date, Payload: f.Payload, Source: f.Source}
-	return f.Type == e.Type && f.Date == e.Date && f.Source == e.Source && bytes.Equal(stored.Data(), e.Data())
+	return e
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) *Error {

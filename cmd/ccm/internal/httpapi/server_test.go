@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
@@ -54,27 +55,33 @@ func (s *interfering) Append(ctx context.Context, scope string, expected uint64,
 	return s.Store.Append(ctx, scope, expected, evs...)
 }
 
+// testToken is the bearer token of the fixture's servers.
+const testToken = "T0k3n-for-the-tests_0123456789abcdefghijkl"
+
 type fixture struct {
-	ts    *httptest.Server
+	ts    *httptest.Server // on loopback, with testToken
 	log   *jslog.Log
 	store *httpapi.CountingStore
 	inter *interfering
+	cfg   httpapi.Config
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	ctx := context.Background()
-	l, err := jslog.Open(ctx, srv.Conn(t), jslog.Config{})
+	l, err := jslog.Create(ctx, srv.Conn(t), jslog.Config{})
 	require.NoError(t, err)
 	inter := &interfering{Store: l, log: l}
 	store := httpapi.CountStore(inter)
 	ledger := aggregates.NewLedger(store, nil)
+	// Conflicts that never end give up within a second, not thirty.
+	ledger.Conflicts = retry.Policy{Name: "test", MaxAttempts: 6, MaxElapsed: 5 * time.Second, First: time.Millisecond, Longest: 10 * time.Millisecond}
 	evs, err := events.ReadAll(bytes.NewReader(record.JSONL()))
 	require.NoError(t, err)
 	_, err = ledger.Import(ctx, evs, nil)
 	require.NoError(t, err, "import the bundled record")
-	api := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Recorder: ledger,
 		Querier:  func(o projections.Options) httpapi.Querier { return projections.NewEngine(logsource.New(l), nil, o) },
 		Log:      l,
@@ -85,10 +92,30 @@ func newFixture(t *testing.T) *fixture {
 		Now:     func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) },
 		MaxBody: 64 << 10,
 		Logger:  log.New(io.Discard, "", 0),
-	})
-	ts := httptest.NewServer(api)
+	}
+	f := &fixture{log: l, store: store, inter: inter, cfg: cfg}
+	f.ts = f.serve(t, httpapi.Access{Token: testToken})
+	return f
+}
+
+// serve starts another server on the fixture's ledger. Access.Addr is its
+// listener's address unless a is given one (a server that believes it
+// listens elsewhere).
+func (f *fixture) serve(t *testing.T, a httpapi.Access, adjust ...func(*httpapi.Config)) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	if a.Addr == "" {
+		a.Addr = ts.Listener.Addr().String()
+	}
+	cfg := f.cfg
+	cfg.Access = a
+	for _, fn := range adjust {
+		fn(&cfg)
+	}
+	ts.Config.Handler = httpapi.New(cfg)
+	ts.Start()
 	t.Cleanup(ts.Close)
-	return &fixture{ts: ts, log: l, store: store, inter: inter}
+	return ts
 }
 
 type response struct {
@@ -97,14 +124,30 @@ type response struct {
 	body   []byte
 }
 
+// do sends a request with the token to the fixture's server.
 func (f *fixture) do(t *testing.T, method, path, contentType string, body []byte) response {
 	t.Helper()
-	req, err := http.NewRequest(method, f.ts.URL+path, bytes.NewReader(body))
-	require.NoError(t, err)
+	h := http.Header{"Authorization": {"Bearer " + testToken}}
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		h.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
+	return call(t, f.ts, method, path, h, body)
+}
+
+// call sends a request with exactly the given headers; a Host header sets
+// the request's Host.
+func call(t *testing.T, ts *httptest.Server, method, path string, h http.Header, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	for k, vs := range h {
+		if k == "Host" {
+			req.Host = vs[0]
+			continue
+		}
+		req.Header[k] = vs
+	}
+	res, err := ts.Client().Do(req)
 	require.NoError(t, err, "%s %s", method, path)
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
@@ -260,9 +303,14 @@ func TestRecordEvents(t *testing.T) {
 	assert.Equal(t, rec.Seq, dup.Seq, "the stored event's sequence")
 	assert.Equal(t, "existing", dup.Status)
 
-	r = f.post(t, fmt.Sprintf(`{"id":%q,"type":"report-submitted","state":"SWE","date":"2013-03-02","data":{"kind":"initial"},"source":"test"}`, rec.ID))
-	require.Equal(t, http.StatusUnprocessableEntity, r.code, "the same id for other content: %s", r.body)
+	// A random id, given by the client, for other content.
+	id := uuid.NewString()
+	r = f.post(t, fmt.Sprintf(`{"id":%q,"type":"victims-declared","state":"SWE","date":"2012-06-01","source":"test"}`, id))
+	require.Equal(t, http.StatusCreated, r.code, "%s", r.body)
+	r = f.post(t, fmt.Sprintf(`{"id":%q,"type":"victims-declared","state":"SWE","date":"2012-06-02","source":"test"}`, id))
+	require.Equal(t, http.StatusConflict, r.code, "the same id for other content: %s", r.body)
 	e := apiError(t, r)
+	assert.Equal(t, httpapi.CodeIDConflict, e.Code)
 	require.Len(t, e.Fields, 1)
 	assert.Equal(t, "id", e.Fields[0].Field)
 
@@ -292,8 +340,9 @@ func TestRecordEvents(t *testing.T) {
 
 	r = f.get(t, "/metrics")
 	require.Equal(t, http.StatusOK, r.code)
-	assert.Contains(t, string(r.body), `ccm_http_events_recorded_total{outcome="created"} 3`)
+	assert.Contains(t, string(r.body), `ccm_http_events_recorded_total{outcome="created"} 4`)
 	assert.Contains(t, string(r.body), `ccm_http_events_recorded_total{outcome="existing"} 1`)
+	assert.Contains(t, string(r.body), `ccm_http_events_recorded_total{outcome="id-conflict"} 1`)
 	assert.Contains(t, string(r.body), fmt.Sprintf("ccm_appends_total %d", f.store.Appended()))
 }
 
@@ -303,7 +352,7 @@ func TestRecordConflict(t *testing.T) {
 	r := f.post(t, `{"type":"victims-declared","state":"SWE","date":"2012-06-01","source":"test"}`)
 	require.Equal(t, http.StatusConflict, r.code, "another clerk appends before every attempt: %s", r.body)
 	assert.Equal(t, httpapi.CodeConflict, apiError(t, r).Code)
-	assert.GreaterOrEqual(t, f.store.Conflicts(), uint64(aggregates.MaxAttempts), "each attempt met a conflict")
+	assert.GreaterOrEqual(t, f.store.Conflicts(), uint64(6), "each attempt met a conflict")
 	f.inter.armed.Store(false)
 	r = f.get(t, "/metrics")
 	assert.Contains(t, string(r.body), fmt.Sprintf("ccm_append_conflicts_total %d", f.store.Conflicts()))

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/cmdservice"
+)
+
+// writer is the one writer of `ccm serve`: a Ledger that the command
+// service and the HTTP API share, so that their commands are decided one
+// after the other on the same view of the log.
+type writer struct {
+	ledger *aggregates.Ledger
+	store  *httpapi.CountingStore
+	svc    *cmdservice.Service
+}
+
+// startWriter reads the log, then answers the recorders' commands on the
+// ledger's connection.
+func (m *Main) startWriter(ctx context.Context, b *backend) (*writer, error) {
+	w := &writer{store: httpapi.CountStore(b.log)}
+	w.ledger = aggregates.NewLedger(w.store, m.Now)
+	// Read the log now, so that the first commands decide on what is
+	// recorded rather than learning it from a conflict.
+	if _, err := w.ledger.Sync(ctx); err != nil {
+		return nil, err
+	}
+	svc, err := cmdservice.Start(b.nc, cmdservice.Config{
+		Recorder: w.ledger, Version: semver(version()),
+		Logf: func(format string, args ...any) { fmt.Fprintf(m.Stderr, "ccm: commands: "+format+"\n", args...) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.svc = svc
+	// A user who may not answer commands is told at once, not left
+	// waiting for commands that never come.
+	if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
+		w.stop()
+		return nil, fmt.Errorf("commands: %w", err)
+	}
+	if err := b.nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) {
+		w.stop()
+		return nil, fmt.Errorf("commands: %w (ccm serve connects as the ledger's user)", err)
+	}
+	return w, nil
+}
+
+func (w *writer) stop() {
+	if w.svc != nil {
+		w.svc.Stop()
+	}
+}
+
+var semverRe = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
+// semver gives the version in the form NATS services announce (1.2.3): a
+// module version without its v, or 0.0.0-devel for a build from a work
+// tree.
+func semver(v string) string {
+	v = strings.TrimPrefix(v, "v")
+	if !semverRe.MatchString(v) {
+		return "0.0.0-devel"
+	}
+	return v
+}
