@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,4 +108,23 @@ func TestStoreOfThePreviousVersionWithRawMessagesReads(t *testing.T) {
 	require.Equal(t, exitOK, code, errs)
 	assert.Equal(t, 451, strings.Count(out, "\n"), "the events every view counts")
 	assert.Contains(t, errs, "7 stored messages left out")
+}
+
+// ccm serve on that store answers, says how many messages it does not
+// count on every view, and counts them in /metrics.
+func TestServeOnAStoreWithRawMessages(t *testing.T) {
+	dir := v1Store(t)
+	s := startServe(t, dir, "--http", "127.0.0.1:0", "--projector=true")
+	c := &http.Client{Timeout: 30 * time.Second}
+	code, h, body := httpDo(t, c, "GET", "http://"+s.addr+"/v1/report?as_of=3MSP", "", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "7", h.Get("Ccm-Quarantined"))
+	code, h, body = httpDo(t, c, "GET", "http://"+s.addr+"/v1/states/SWE?as_of=2013-06-30", "", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "7", h.Get("Ccm-Quarantined"))
+	assert.Contains(t, body, `"treaty_status":"party"`)
+	require.Eventually(t, func() bool {
+		_, _, m := httpDo(t, c, "GET", "http://"+s.addr+"/metrics", "", "", "")
+		return strings.Contains(m, "ccm_log_quarantined 7")
+	}, 30*time.Second, 100*time.Millisecond, "the projector counts them")
 }

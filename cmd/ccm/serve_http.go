@@ -291,6 +291,12 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, proj *projector.Pro
 	if proj != nil {
 		cfg.Projector = proj.Stats
 	}
+	cfg.Quarantined = func() int {
+		if proj != nil {
+			return proj.Stats().Quarantined
+		}
+		return len(w.ledger.Quarantined())
+	}
 	ln, err := net.Listen("tcp", p.f.addr)
 	if err != nil {
 		return nil, usagef("--http %q: %v", p.f.addr, err)

@@ -43,7 +43,8 @@ type Config struct {
 	Recorder Recorder
 	// Version is the service's version in `nats micro info`.
 	Version string
-	// MaxImports bounds the imports held at once; default 2.
+	// MaxImports bounds the imports held at once; default 1: each holds up
+	// to MaxInputBytes of decoded events until it is recorded.
 	MaxImports int
 	// MaxInputBytes bounds one import's input; default
 	// events.MaxInputBytes.
@@ -59,7 +60,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.MaxImports <= 0 {
-		c.MaxImports = 2
+		c.MaxImports = 1
 	}
 	if c.MaxInputBytes <= 0 {
 		c.MaxInputBytes = events.MaxInputBytes

@@ -127,6 +127,9 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 		p.metric("ccm_log_last_sequence", "gauge", "Stream sequence of the last event of the log.", float64(head.LastSeq))
 		p.metric("ccm_log_events", "gauge", "Events in the log.", float64(head.Msgs))
 	}
+	if s.cfg.Quarantined != nil {
+		p.metric("ccm_log_quarantined", "gauge", "Stored messages of the log that no view counts (ccm verify lists them).", float64(s.cfg.Quarantined()))
+	}
 	if st := s.cfg.Store; st != nil {
 		p.metric("ccm_appends_total", "counter", "Events appended to the log by this server.", float64(st.Appended()))
 		p.metric("ccm_append_conflicts_total", "counter", "Appends refused by a concurrency conflict (then retried by the ledger).", float64(st.Conflicts()))

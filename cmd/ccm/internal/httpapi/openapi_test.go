@@ -60,7 +60,7 @@ func TestOpenAPIReferences(t *testing.T) {
 				n++
 				kind, name, found := strings.Cut(strings.TrimPrefix(ref, "#/components/"), "/")
 				require.True(t, found, "ref %s points into components", ref)
-				assert.Contains(t, []string{"schemas", "responses"}, kind, "ref %s", ref)
+				assert.Contains(t, []string{"schemas", "responses", "headers"}, kind, "ref %s", ref)
 				section, _ := components[kind].(map[string]any)
 				assert.Contains(t, section, name, "ref %s resolves", ref)
 			}

@@ -77,6 +77,9 @@ type Config struct {
 	// Projector, when set, gives the projector's counters for /metrics
 	// and /healthz.
 	Projector func() projector.Stats
+	// Quarantined, when set, counts the stored messages of the log that
+	// no view counts, for /metrics.
+	Quarantined func() int
 	// Now is the clock ("today" for as_of); default time.Now.
 	Now func() time.Time
 	// MaxBody bounds a request body; default DefaultMaxBody.
@@ -371,8 +374,31 @@ func (s *Server) boundedView(w http.ResponseWriter, r *http.Request, view func(c
 	if err != nil {
 		return fromError(err)
 	}
+	noteQuarantined(w, v)
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// QuarantinedHeader says, on the answer of a view, how many stored
+// messages up to the view's sequence no view counts (`ccm verify` lists
+// them); absent when there are none.
+const QuarantinedHeader = "Ccm-Quarantined"
+
+func noteQuarantined(w http.ResponseWriter, v any) {
+	var k projections.KnownAt
+	switch v := v.(type) {
+	case projections.Status:
+		k = v.KnownAt
+	case projections.Report:
+		k = v.KnownAt
+	case projections.History:
+		k = v.KnownAt
+	case projections.Diff:
+		k = v.To.KnownAt
+	}
+	if k.Quarantined > 0 {
+		w.Header().Set(QuarantinedHeader, strconv.Itoa(k.Quarantined))
+	}
 }
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request) *Error {
@@ -406,6 +432,7 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) *Error {
 	if err != nil {
 		return fromError(err)
 	}
+	noteQuarantined(w, d)
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
