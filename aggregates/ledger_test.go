@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -699,4 +700,23 @@ func TestImportLeavesTheLedgerAsAReadOfTheLog(t *testing.T) {
 			require.Equal(t, want.Facts(typ), got.Facts(typ), "%s facts of %s", typ, e.Scope())
 		}
 	}
+}
+
+// An append that no retry can fix (a message over the stream's limit, which
+// validation would have refused) ends the import at once: one attempt,
+// nothing stored.
+func TestImportDoesNotRetryWhatCannotSucceed(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	l := aggregates.NewLedger(log, today)
+	big := signed(t, "SWE", "2008-12-03")
+	big.Source = strings.Repeat("s", events.MaxLineBytes+1) // past what validation allows
+	start := time.Now()
+	res, err := l.Import(ctx, []events.Envelope{signed(t, "NOR", "2008-12-03"), big}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "message size exceeds maximum")
+	assert.Equal(t, 1, res.Attempts, "not retried")
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.LessOrEqual(t, msgs(t, log), uint64(1), "at most the prefix before it")
 }

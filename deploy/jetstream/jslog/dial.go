@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 )
 
 // Environment variables that ConnectOptions.FromEnv reads. Secrets are
@@ -279,23 +281,27 @@ func Dial(ctx context.Context, o ConnectOptions) (*nats.Conn, error) {
 		return nil, err
 	}
 	opts = append(opts, nats.ClosedHandler(func(nc *nats.Conn) { dialed.Delete(nc) }))
-	for {
-		nc, err := nats.Connect(o.URL, opts...)
-		if err == nil {
-			dialed.Store(nc, d)
-			return nc, nil
+	var (
+		nc   *nats.Conn
+		last error
+	)
+	_, hasDeadline := ctx.Deadline()
+	err = retry.Do(ctx, retry.Connect, func(int) error {
+		nc, last = nats.Connect(o.URL, opts...)
+		if last != nil && (!hasDeadline || permanent(last)) {
+			return retry.Permanent(last)
 		}
-		derr := &DialError{URL: o.URL, Auth: o.auth(), Err: err, Hint: hint(err, o)}
-		if _, hasDeadline := ctx.Deadline(); !hasDeadline || permanent(err) {
-			return nil, derr
-		}
-		select {
-		case <-ctx.Done():
-			derr.Err = fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
-			return nil, derr
-		case <-time.After(ReconnectWait):
-		}
+		return last
+	})
+	if err == nil {
+		dialed.Store(nc, d)
+		return nc, nil
 	}
+	derr := &DialError{URL: o.URL, Auth: o.auth(), Err: last, Hint: hint(last, o)}
+	if ctx.Err() != nil && last != nil {
+		derr.Err = fmt.Errorf("%w (gave up: %v)", last, ctx.Err())
+	}
+	return nil, derr
 }
 
 // ErrPermissionDenied is the sentinel of a *PermissionError: the server

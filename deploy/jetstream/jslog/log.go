@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
@@ -371,7 +372,8 @@ func (l *Log) Append(ctx context.Context, scope string, expected uint64, evs ...
 // no constant for it.
 const errCodeWrongLastMsgID jetstream.ErrorCode = 10070
 
-// translate maps server errors to the ledger's sentinels.
+// translate maps server errors to the ledger's sentinels, and marks those
+// that no retry can fix (retry.Permanent).
 func translate(err error, scope string, expected uint64) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
@@ -382,7 +384,30 @@ func translate(err error, scope string, expected uint64) error {
 			return fmt.Errorf("append to %s: %w (%s)", scope, events.ErrDuplicate, apiErr.Description)
 		}
 	}
-	return fmt.Errorf("append to %s: %w", scope, err)
+	err = fmt.Errorf("append to %s: %w", scope, err)
+	if permanentAppend(err) {
+		return retry.Permanent(err)
+	}
+	return err
+}
+
+// Server errors of an append that waiting cannot fix: a message over the
+// stream's or the server's limit, a stream that is not there, storage or
+// account limits, JetStream off.
+var permanentCodes = map[jetstream.ErrorCode]bool{
+	jetstream.JSErrCodeStreamMessageExceedsMaximum: true,
+	jetstream.JSErrCodeStreamNotFound:              true,
+	10002:                                          true, // resource limits exceeded for account
+	10028:                                          true, // insufficient memory resources
+	10047:                                          true, // insufficient storage resources
+	10039:                                          true, // JetStream not enabled for account
+	10076:                                          true, // JetStream not enabled
+}
+
+func permanentAppend(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && permanentCodes[apiErr.ErrorCode] ||
+		errors.Is(err, ErrPermissionDenied) || errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject)
 }
 
 // AppendChain stores many events in order, pipelined, as the only writer:
@@ -455,6 +480,9 @@ func (l *Log) AppendChain(ctx context.Context, after uint64, evs []events.Envelo
 		fut, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(AsyncAckTimeout))
 		if err != nil {
 			pubErr = fmt.Errorf("publish event %d of %d: %w", i+1, len(evs), err)
+			if permanentAppend(err) {
+				pubErr = retry.Permanent(pubErr)
+			}
 			break
 		}
 		futs = append(futs, fut)

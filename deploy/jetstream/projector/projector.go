@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
@@ -225,22 +226,22 @@ func (p *Projector) today() events.Date { return events.DateOf(p.cfg.Now()) }
 // for the dates that pass. It returns nil when ctx ends; after a failure it
 // starts over from the stored state, after a pause.
 func (p *Projector) Run(ctx context.Context) error {
-	for {
+	_ = retry.Do(ctx, retry.Restart, func(int) error {
 		err := p.run(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err == nil {
+			err = errors.New("stopped")
 		}
 		p.mu.Lock()
 		p.stats.Running = false
 		p.stats.LastError = err.Error()
 		p.mu.Unlock()
 		p.cfg.Logf("projector: %v; starting over", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
+		return err
+	})
+	return nil
 }
 
 func (p *Projector) run(ctx context.Context) error {
@@ -520,53 +521,54 @@ func (p *Projector) flush(ctx context.Context) error {
 	return p.saveCheckpoint(ctx)
 }
 
-// maxAttempts bounds the re-plans of one scope after conflicts.
-const maxAttempts = 16
-
 // publishScope publishes the plan of one scope, each event expecting the
 // scope's last compliance sequence. When another projector published first,
 // it reads what was published and plans again.
 func (p *Projector) publishScope(ctx context.Context, scope string, correctBefore events.Date) error {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		plan := p.tr.Plan(scope, correctBefore, p.cfg.Now())
-		if len(plan) == 0 {
-			return nil
-		}
-		stale := false
-		for _, e := range plan {
-			ack, err := p.publish(ctx, e, p.lastSubj[scope])
-			if err != nil {
-				if isWrongSequence(err) {
-					p.stats.Conflicts++
-					stale = true
-					break
-				}
-				return fmt.Errorf("publish %s %s: %w", e.Subject(), e.ID, err)
-			}
-			if ack.Duplicate {
-				// Published by another projector within the window.
-				p.stats.Duplicates++
-				stale = true
-				break
-			}
-			p.tr.Published.Observe(e)
-			p.lastSubj[scope] = ack.Sequence
-			p.stats.Published[e.Kind]++
-			if e.Correction {
-				p.stats.Corrections++
-			}
-			if e.Revoked {
-				p.stats.Revocations++
+	err := retry.Do(ctx, retry.Conflict, func(attempt int) error {
+		if attempt > 1 {
+			if _, err := p.readPublished(ctx, scope, false); err != nil {
+				return retry.Permanent(err)
 			}
 		}
-		if !stale {
-			return nil
+		return p.publishPlan(ctx, scope, correctBefore)
+	})
+	if err != nil {
+		return fmt.Errorf("publish the compliance events of %s: %w", scope, err)
+	}
+	return nil
+}
+
+// errPublishedFirst marks a plan another projector published first.
+var errPublishedFirst = errors.New("another projector published first")
+
+// publishPlan publishes the plan of one scope. p.mu is held.
+func (p *Projector) publishPlan(ctx context.Context, scope string, correctBefore events.Date) error {
+	for _, e := range p.tr.Plan(scope, correctBefore, p.cfg.Now()) {
+		ack, err := p.publish(ctx, e, p.lastSubj[scope])
+		if err != nil {
+			if isWrongSequence(err) {
+				p.stats.Conflicts++
+				return errPublishedFirst
+			}
+			return retry.Permanent(fmt.Errorf("publish %s %s: %w", e.Subject(), e.ID, err))
 		}
-		if _, err := p.readPublished(ctx, scope, false); err != nil {
-			return err
+		if ack.Duplicate {
+			// Published by another projector within the window.
+			p.stats.Duplicates++
+			return errPublishedFirst
+		}
+		p.tr.Published.Observe(e)
+		p.lastSubj[scope] = ack.Sequence
+		p.stats.Published[e.Kind]++
+		if e.Correction {
+			p.stats.Corrections++
+		}
+		if e.Revoked {
+			p.stats.Revocations++
 		}
 	}
-	return fmt.Errorf("publish the compliance events of %s: gave up after %d conflicts", scope, maxAttempts)
+	return nil
 }
 
 // publish sends one event with its id as Nats-Msg-Id, the scope's expected
@@ -652,16 +654,13 @@ func (p *Projector) saveCheckpoint(ctx context.Context) error {
 	if p.ckptRev != 0 && p.ckpt.Seq == mine.Seq && p.ckpt.Date == mine.Date {
 		return nil
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	err := retry.Do(ctx, retry.Conflict, func(int) error {
 		stored, rev, found, err := p.loadCheckpoint(ctx)
 		if err != nil {
-			return err
+			return retry.Permanent(err)
 		}
-		if found && !mine.dominates(stored) {
-			p.ckpt, p.ckptRev = stored, rev
-			return nil
-		}
-		if found && stored.Seq == mine.Seq && stored.Date == mine.Date {
+		if found && (!mine.dominates(stored) || stored.Seq == mine.Seq && stored.Date == mine.Date) {
+			// Another projector is as far or further: keep its checkpoint.
 			p.ckpt, p.ckptRev = stored, rev
 			return nil
 		}
@@ -673,15 +672,18 @@ func (p *Projector) saveCheckpoint(ctx context.Context) error {
 			rev, err = p.kv.Create(ctx, checkpointKey, body)
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongSequence(err) {
-			continue // another projector stored one first: compare again
+			return err // another projector stored one first: compare again
 		}
 		if err != nil {
-			return fmt.Errorf("store the checkpoint: %w", err)
+			return retry.Permanent(err)
 		}
 		p.ckpt, p.ckptRev = mine, rev
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store the checkpoint: %w", err)
 	}
-	return errors.New("store the checkpoint: too many concurrent updates")
+	return nil
 }
 
 // isWrongSequence tells a failed expected-last-sequence check: code 10071,
