@@ -121,13 +121,25 @@ func Start(nc *nats.Conn, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Stop stops taking commands and waits for the imports being recorded.
+// StopGrace bounds how long Stop lets the imports being recorded finish
+// before it cancels them (a cancelled chain leaves a stored prefix, which the
+// same import sent again completes).
+const StopGrace = 30 * time.Second
+
+// Stop stops taking commands, lets the imports being recorded finish (up to
+// StopGrace), and returns once they ended.
 func (s *Service) Stop() {
 	if s.svc != nil {
 		_ = s.svc.Stop()
 	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(StopGrace):
+	}
 	s.stop()
-	s.wg.Wait()
+	<-done
 }
 
 // Info is the service's description, as `nats micro info` shows it.
