@@ -16,20 +16,19 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
 // importer is the import step of the fault tests: it stores every event of
-// evs in the log once, in order, over nc (a recorder's connection),
-// resuming after whatever failure the cluster throws at it, and calls
-// progress with the number of events of evs stored so far (at least every
-// 1,000). It runs outside the test's goroutine: it reports failure by its
-// error, not through t.
+// evs in the log once, in order, over nc (the ledger's connection: the
+// ledger is the only writer), resuming after whatever failure the cluster
+// throws at it, and calls progress with the number of events of evs stored
+// so far (at least every 1,000). It runs outside the test's goroutine: it
+// reports failure by its error, not through t.
 //
-// chainImport works on the log alone. The ledger-level import (validation
-// by the aggregates, `ccm log import`) replaces it in a later phase, which
-// also adds the client killed mid-import and the comparison of as-of
-// reports with a single-node run.
+// chainImport works on the log alone; the import through the ledger's
+// command service and its rules is tested in cmd/ccm.
 type importer func(ctx context.Context, nc *nats.Conn, evs []events.Envelope, progress func(stored int)) (importStats, error)
 
 // importStats tell how an import went.
@@ -39,17 +38,23 @@ type importStats struct {
 	Resumed  int      // events found stored, acknowledged or not, when resuming
 }
 
-// maxChains bounds the resume loop of chainImport.
-const maxChains = 50
+// maxChains bounds the resume loop of chainImport, and readTimeout each of
+// its reads of the log: a request sent while the stream elects a leader
+// may never be answered.
+const (
+	maxChains   = 50
+	readTimeout = 10 * time.Second
+)
 
 // chainImport appends evs with jslog.AppendChain. When a chain stops (a
 // lost connection, a leader election, an acknowledgement that never came)
 // it re-reads the log from the last sequence it knows to be its own,
 // drops from the input what is stored, by event id, and starts a new chain
-// after the log's new last sequence.
+// after the log's new last sequence. The log exists (the operator made
+// it): opening it creates nothing.
 func chainImport(ctx context.Context, nc *nats.Conn, evs []events.Envelope, progress func(stored int)) (importStats, error) {
 	var st importStats
-	l, err := jslog.Create(ctx, nc, jslog.Config{Replicas: 3})
+	l, err := jslog.Open(ctx, nc, jslog.Config{Replicas: 3})
 	if err != nil {
 		return st, err
 	}
@@ -66,7 +71,9 @@ func chainImport(ctx context.Context, nc *nats.Conn, evs []events.Envelope, prog
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("%d events left: %w", len(pending), err)
 		}
-		head, err := l.Head(ctx)
+		hctx, cancel := context.WithTimeout(ctx, readTimeout)
+		head, err := l.Head(hctx)
+		cancel()
 		if err != nil {
 			st.Failures = append(st.Failures, "head: "+err.Error())
 			time.Sleep(100 * time.Millisecond)
@@ -79,13 +86,15 @@ func chainImport(ctx context.Context, nc *nats.Conn, evs []events.Envelope, prog
 				index[e.ID] = true
 			}
 			found := map[uuid.UUID]bool{}
-			_, err := l.Read(ctx, jslog.ReadOptions{FromSeq: known + 1, UpToSeq: head.LastSeq}, func(e events.Envelope) error {
+			rctx, cancel := context.WithTimeout(ctx, readTimeout)
+			_, err := l.Read(rctx, jslog.ReadOptions{FromSeq: known + 1, UpToSeq: head.LastSeq}, func(e events.Envelope) error {
 				if !index[e.ID] {
 					return fmt.Errorf("event %s at %d is not one of the import's", e.ID, e.Seq)
 				}
 				found[e.ID] = true
 				return nil
 			})
+			cancel()
 			if err != nil {
 				st.Failures = append(st.Failures, "re-read: "+err.Error())
 				time.Sleep(100 * time.Millisecond)
@@ -140,15 +149,16 @@ const (
 	downFor     = time.Second
 )
 
-// runFault imports faultEvents generated events with imp while the
-// stream's leader (or a follower) is killed when faultAt events are stored
-// and restarted downFor later; then checks that the log holds every event
-// exactly once with contiguous sequences on every replica.
+// runFault imports faultEvents generated events with imp, as the ledger,
+// into the log the operator created (infra.Ensure, three replicas), while
+// the stream's leader (or a follower) is killed when faultAt events are
+// stored and restarted downFor later; then checks that the log holds every
+// event exactly once with contiguous sequences on every replica.
 func runFault(t *testing.T, role string, imp importer) {
 	c := natstest.RunDeployCluster(t)
-	createLog(t, c)
+	ensure(t, c)
 	evs := generate(t, faultEvents)
-	recorder := c.DialRole(t, "recorder")
+	ledger := c.DialRole(t, roles.Ledger)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -168,7 +178,7 @@ func runFault(t *testing.T, role string, imp importer) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		st, err := imp(ctx, recorder, evs, progress)
+		st, err := imp(ctx, ledger, evs, progress)
 		done <- result{st, err}
 	}()
 
@@ -179,8 +189,8 @@ func runFault(t *testing.T, role string, imp importer) {
 	case r := <-done:
 		t.Fatalf("the import ended before %d events were stored: %v", faultAt, r.err)
 	}
-	leader := c.StreamLeader(jslog.DefaultStream)
-	require.GreaterOrEqual(t, leader, 0, "the stream has a leader")
+	leader, err := c.WaitStreamLeader(jslog.DefaultStream, 10*time.Second)
+	require.NoError(t, err, "the stream has a leader")
 	victim := leader
 	if role == "follower" {
 		victim = (leader + 1) % 3
@@ -202,17 +212,15 @@ func runFault(t *testing.T, role string, imp importer) {
 
 	r = <-done
 	rep.importTook, rep.stats = time.Since(start), r.stats
-	require.NoError(t, r.err, "the import completes despite the fault; %+v", r.stats)
+	if r.err != nil {
+		logStates(t, c)
+		t.Log(rep)
+		t.Fatalf("the import completes despite the fault: %v; %+v", r.err, r.stats)
+	}
 
 	caught := time.Now()
 	if err := c.WaitCaughtUp(jslog.DefaultStream, 30*time.Second); err != nil {
-		states, _ := c.StreamStates(jslog.DefaultStream)
-		for _, s := range states {
-			t.Logf("%s: running %v, leader %v, state %+v", s.Name, s.Running, s.Leader, s.State)
-			for _, r := range s.Replicas {
-				t.Logf("  replica %+v", *r)
-			}
-		}
+		logStates(t, c)
 		t.Log(rep)
 		t.Fatalf("every replica, the restarted one included, catches up: %v", err)
 	}
@@ -222,15 +230,34 @@ func runFault(t *testing.T, role string, imp importer) {
 	checkExactlyOnce(t, c, evs)
 }
 
+// logStates logs every node's view of the log, to tell why a fault test
+// failed.
+func logStates(t *testing.T, c *natstest.Cluster) {
+	t.Helper()
+	states, err := c.StreamStates(jslog.DefaultStream)
+	if err != nil {
+		t.Logf("stream states: %v", err)
+		return
+	}
+	for _, s := range states {
+		t.Logf("%s: running %v, leader %v, state %+v", s.Name, s.Running, s.Leader, s.State)
+		for _, r := range s.Replicas {
+			t.Logf("  replica %+v", *r)
+		}
+	}
+}
+
 // checkExactlyOnce checks that the log holds evs exactly once each, in
 // order, at sequences 1..len(evs), and that every node holds the same.
 func checkExactlyOnce(t *testing.T, c *natstest.Cluster, evs []events.Envelope) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l := openLog(t, c, "auditor")
-	got, last, err := l.ReadAll(ctx, jslog.ReadOptions{})
+	l := openLog(t, c, roles.Auditor)
+	var quarantined []events.Quarantined
+	got, last, err := l.ReadAll(ctx, jslog.ReadOptions{Quarantine: func(q events.Quarantined) { quarantined = append(quarantined, q) }})
 	require.NoError(t, err)
+	assert.Empty(t, quarantined, "every stored message is an event of its subject")
 	assert.Equal(t, uint64(len(evs)), last, "last sequence")
 	require.Len(t, got, len(evs), "every event stored, none twice")
 	seen := make(map[uuid.UUID]int, len(got))
@@ -243,6 +270,8 @@ func checkExactlyOnce(t *testing.T, c *natstest.Cluster, evs []events.Envelope) 
 		require.Equal(t, e.ID, got[i].ID, "event %d in input order", i)
 		require.Equal(t, string(e.StoredJSON()), string(got[i].StoredJSON()), "event %d stored as sent", i)
 	}
+	// A write is acknowledged once two of three replicas hold it.
+	require.NoError(t, c.WaitCaughtUp(jslog.DefaultStream, 30*time.Second), "every replica holds what the leader holds")
 	states, err := c.StreamStates(jslog.DefaultStream)
 	require.NoError(t, err)
 	for _, s := range states {

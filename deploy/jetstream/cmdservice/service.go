@@ -117,6 +117,12 @@ func Start(nc *nats.Conn, cfg Config) (*Service, error) {
 		s.Stop()
 		return nil, fmt.Errorf("command service: %w", err)
 	}
+	// The subscriptions reach the server before Start returns: a command
+	// sent right after is answered.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("command service: %w", err)
+	}
 	go s.expire()
 	return s, nil
 }

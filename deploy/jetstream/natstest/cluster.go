@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 )
 
 // DefaultNodes are the node configuration files of deploy/nats.
@@ -70,8 +71,9 @@ type clusterNode struct {
 	srv         *server.Server // nil while killed
 }
 
-// RunCluster starts the cluster and waits until every node accepts clients
-// and JetStream has a meta leader that every node follows. A first meta
+// RunCluster starts the cluster and waits until every node accepts clients,
+// JetStream has a meta leader that every node follows, and that leader can
+// place a stream on every node (WaitPlacement). A first meta
 // leader election that splits is not waited out: the cluster is started
 // again on new stores (see splitVoteAfter). It fails the test if the
 // cluster does not form, and stops the servers at cleanup.
@@ -115,9 +117,11 @@ func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 		}
 		if attempt == maxBootstraps {
 			require.NoError(tb, c.WaitMetaLeader(20*time.Second))
+			require.NoError(tb, c.WaitPlacement(20*time.Second))
 			return c
 		}
 		if err := c.WaitMetaLeader(splitVoteAfter); err == nil {
+			require.NoError(tb, c.WaitPlacement(20*time.Second))
 			return c
 		}
 		// A split first vote: start a new cluster rather than wait for
@@ -314,6 +318,31 @@ func (c *Cluster) WaitMetaLeader(timeout time.Duration) error {
 	})
 }
 
+// WaitPlacement waits until the JetStream meta leader counts every running
+// node as an online peer whose statistics it has received. Until then it
+// refuses to place a stream on all of them ("no suitable peers for
+// placement, peer offline"), which on a loaded machine can last beyond the
+// election.
+func (c *Cluster) WaitPlacement(timeout time.Duration) error {
+	return waitFor(timeout, func() error {
+		running := 0
+		var peers []string
+		for _, n := range c.nodes {
+			if n.srv == nil {
+				continue
+			}
+			running++
+			if n.srv.JetStreamIsLeader() {
+				peers = n.srv.JetStreamClusterPeers()
+			}
+		}
+		if len(peers) < running {
+			return fmt.Errorf("the JetStream meta leader can place streams on %v, not yet on all %d running nodes", peers, running)
+		}
+		return nil
+	})
+}
+
 // StreamLeader returns the index of the node leading the stream, or -1.
 func (c *Cluster) StreamLeader(stream string) int {
 	for i, n := range c.nodes {
@@ -443,14 +472,25 @@ func waitFor(timeout time.Duration, check func() error) error {
 	}
 }
 
-// DeployRoles are the users of deploy/nats/accounts.conf.
-var DeployRoles = []string{"operator", "ledger", "recorder", "auditor", "service", "sys"}
+// SysUser is the system account's user in deploy/nats/accounts.conf, for
+// server administration; it is no role of the ledger's.
+const SysUser = "sys"
+
+// DeployRoles are the users of deploy/nats/accounts.conf: every role of
+// the permission table (roles.All), then SysUser.
+var DeployRoles = deployRoles()
+
+func deployRoles() []string {
+	var out []string
+	for _, r := range roles.All() {
+		out = append(out, r.Name)
+	}
+	return append(out, SysUser)
+}
 
 // DeployPasswordEnv returns the environment variable that gives role's
 // password to deploy/nats/accounts.conf.
-func DeployPasswordEnv(role string) string {
-	return "CCM_NATS_" + strings.ToUpper(role) + "_PASSWORD"
-}
+func DeployPasswordEnv(role string) string { return roles.PasswordEnv(role) }
 
 // DeployPassword returns the made-up password of role in DeployEnv.
 func DeployPassword(role string) string { return "test-" + role + "-password" }
@@ -483,8 +523,8 @@ func DeployDir(tb testing.TB) string {
 }
 
 // ServiceInbox is the reply-inbox prefix of the deployment's service role
-// (deploy/nats/accounts.conf): a service sees no other user's replies.
-const ServiceInbox = "_INBOX_service"
+// (roles.ServiceInbox): a service sees no other user's replies.
+const ServiceInbox = roles.ServiceInbox
 
 // RunDeployCluster starts the deployment's three nodes (deploy/nats) with
 // the test passwords of DeployEnv; $CCM_TEST_NATS_LOG turns their logs on.
@@ -497,15 +537,15 @@ func RunDeployCluster(tb testing.TB) *Cluster {
 }
 
 // DialRole connects to the cluster as a user of deploy/nats/accounts.conf,
-// with the service's inbox prefix for the service role; the connection is
-// closed at cleanup.
+// with the role's own inbox prefix where it has one (the service role:
+// roles.ServiceInbox); the connection is closed at cleanup.
 func (c *Cluster) DialRole(tb testing.TB, role string) *nats.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	o := jslog.ConnectOptions{URL: c.URL(), Name: role, User: role, Password: DeployPassword(role)}
-	if role == "service" {
-		o.InboxPrefix = ServiceInbox
+	if r, ok := roles.ByName(role); ok {
+		o.InboxPrefix = r.Inbox
 	}
 	nc, err := jslog.Dial(ctx, o)
 	require.NoError(tb, err, "dial the cluster as %s", role)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,15 +18,13 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 )
-
-// destructive are the API subjects no user of the ledger's account may
-// publish to.
-var destructive = []string{"$JS.API.STREAM.DELETE.CCM", "$JS.API.STREAM.PURGE.CCM", "$JS.API.STREAM.MSG.DELETE.CCM"}
 
 // TestDeployConfigParses reads every node configuration of deploy/nats with
 // the server's own parser and checks the settings deploy/README.md
-// promises.
+// promises: each user's permissions are its role's (roles.All), and the
+// rules of the one-writer ledger hold in what the server will enforce.
 func TestDeployConfigParses(t *testing.T) {
 	dir := natstest.DeployDir(t)
 	for k, v := range natstest.DeployEnv() {
@@ -50,27 +49,156 @@ func TestDeployConfigParses(t *testing.T) {
 		for _, u := range o.Users {
 			users[u.Username] = u
 		}
+		assert.Len(t, users, len(natstest.DeployRoles), "%s: one user per role and sys, no other", node)
 		for _, role := range natstest.DeployRoles {
 			u := users[role]
 			require.NotNil(t, u, "%s: user %s", node, role)
 			assert.Equal(t, natstest.DeployPassword(role), u.Password, "%s: the password of %s comes from %s", node, role, natstest.DeployPasswordEnv(role))
 			require.NotNil(t, u.Permissions, "%s: %s has permissions", node, role)
-			if role == "sys" {
-				assert.Equal(t, "SYS", u.Account.Name)
-				assert.Contains(t, u.Permissions.Publish.Deny, "$JS.API.ACCOUNT.PURGE.>", "sys may not purge an account")
-				continue
+		}
+		sys := users[natstest.SysUser]
+		assert.Equal(t, "SYS", sys.Account.Name, "%s: sys is in the system account", node)
+		assert.False(t, may(sys.Permissions.Publish, "$JS.API.ACCOUNT.PURGE.CCM"), "%s: sys may not purge the ledger's account", node)
+
+		// Each user's lists are its role's, in the table's order.
+		for _, r := range roles.All() {
+			u := users[r.Name]
+			want := r.Permissions()
+			assert.Equal(t, "CCM", u.Account.Name, "%s: %s is in the ledger's account", node, r.Name)
+			assert.Equal(t, want.Publish, u.Permissions.Publish, "%s: publish permissions of %s", node, r.Name)
+			assert.Equal(t, want.Subscribe, u.Permissions.Subscribe, "%s: subscribe permissions of %s", node, r.Name)
+			assert.Equal(t, want.Response, u.Permissions.Response, "%s: response permissions of %s", node, r.Name)
+		}
+
+		// The rules, as the server will apply these permissions.
+		for _, rule := range deployRules {
+			var got []string
+			for _, r := range roles.All() {
+				p := users[r.Name].Permissions
+				perm := p.Publish
+				if rule.op == "subscribe" {
+					perm = p.Subscribe
+				}
+				if may(perm, rule.subject) {
+					got = append(got, r.Name)
+				}
 			}
-			assert.Equal(t, "CCM", u.Account.Name, "%s: %s is in the ledger's account", node, role)
-			for _, subj := range destructive {
-				assert.Contains(t, u.Permissions.Publish.Deny, subj, "%s: %s is denied %s", node, role, subj)
-			}
-			if role != "operator" {
-				assert.Contains(t, u.Permissions.Publish.Deny, "$JS.API.STREAM.UPDATE.CCM", "%s: only the operator updates the stream", node)
-			}
-			assert.Subset(t, u.Permissions.Subscribe.Deny, []string{"ccm.>", "$KV.>"}, "%s: %s may not subscribe to the ledger's subjects", node, role)
+			assert.Equal(t, rule.who, got, "%s: %s: who may %s %s", node, rule.why, rule.op, rule.subject)
 		}
 	}
 	assert.Len(t, names, 3, "three distinct server names: %v", names)
+}
+
+// Who may do what, by role in the order of roles.All (nil: nobody).
+var (
+	onlyOperator = []string{roles.Operator}
+	onlyLedger   = []string{roles.Ledger}
+	logReaders   = []string{roles.Operator, roles.Ledger, roles.Recorder, roles.Auditor}
+	everyone     = []string{roles.Operator, roles.Ledger, roles.Recorder, roles.Auditor, roles.Service}
+)
+
+// deployRules are the rules of the ledger's permissions (deploy/README.md,
+// section 7), each as a subject and the roles that may use it.
+var deployRules = []struct {
+	why, op, subject string
+	who              []string
+}{
+	{"only the ledger writes events", "publish", "ccm.events.SWE.signed", onlyLedger},
+	{"only the ledger writes events", "publish", "ccm.events.convention.meeting-held", onlyLedger},
+	{"only the ledger writes the views", "publish", "ccm.compliance.SWE.obligation-fulfilled", onlyLedger},
+	{"only the ledger writes the views", "publish", "$KV.CCM_SNAPSHOTS.3MSP", onlyLedger},
+	{"only the ledger writes the views", "publish", "$KV.CCM_PROJECTOR.checkpoint", onlyLedger},
+	{"only the ledger answers commands", "subscribe", "ccm.cmd.>", onlyLedger},
+	{"only the ledger answers commands", "subscribe", "ccm.cmd.record", onlyLedger},
+	{"only the ledger answers commands", "subscribe", "ccm.cmd.import", onlyLedger},
+	{"only the ledger answers discovery", "subscribe", "$SRV.INFO.ccm-ledger", onlyLedger},
+	{"recorders send commands", "publish", "ccm.cmd.record", []string{roles.Recorder}},
+	{"nobody subscribes to the events", "subscribe", "ccm.events.SWE.signed", nil},
+	{"nobody subscribes to the views", "subscribe", "ccm.compliance.SWE.obligation-fulfilled", nil},
+	{"nobody subscribes to the views", "subscribe", "$KV.CCM_SNAPSHOTS.3MSP", nil},
+	{"nobody subscribes to the views", "subscribe", "$KV.CCM_PROJECTOR.checkpoint", nil},
+	{"nobody deletes the log", "publish", "$JS.API.STREAM.DELETE.CCM", nil},
+	{"nobody purges the log", "publish", "$JS.API.STREAM.PURGE.CCM", nil},
+	{"nobody deletes an event", "publish", "$JS.API.STREAM.MSG.DELETE.CCM", nil},
+	{"only the operator creates streams", "publish", "$JS.API.STREAM.CREATE.CCM", onlyOperator},
+	{"only the operator creates buckets", "publish", "$JS.API.STREAM.CREATE.KV_CCM_SNAPSHOTS", onlyOperator},
+	{"only the operator changes the log", "publish", "$JS.API.STREAM.UPDATE.CCM", onlyOperator},
+	{"only the operator changes the views", "publish", "$JS.API.STREAM.UPDATE.CCM_COMPLIANCE", onlyOperator},
+	{"only the operator changes the views", "publish", "$JS.API.STREAM.UPDATE.KV_CCM_PROJECTOR", onlyOperator},
+	{"only the operator deletes the views", "publish", "$JS.API.STREAM.DELETE.CCM_COMPLIANCE", onlyOperator},
+	{"only the operator deletes the views", "publish", "$JS.API.STREAM.DELETE.KV_CCM_SNAPSHOTS", onlyOperator},
+	{"the ledger's consumer is its own", "publish", "$JS.API.CONSUMER.CREATE.CCM.ccm-projector", onlyLedger},
+	{"the ledger's consumer is its own", "publish", "$JS.API.CONSUMER.CREATE.CCM.ccm-projector.ccm.events.>", onlyLedger},
+	{"the ledger's consumer is its own (the ledger creates it by name)", "publish", "$JS.API.CONSUMER.DURABLE.CREATE.CCM.ccm-projector", nil},
+	{"the ledger's consumer is its own (legacy create names it in the body)", "publish", "$JS.API.CONSUMER.CREATE.CCM", onlyLedger},
+	{"the ledger's consumer is its own", "publish", "$JS.API.CONSUMER.DELETE.CCM.ccm-projector", onlyLedger},
+	{"the ledger's consumer is its own", "publish", "$JS.API.CONSUMER.MSG.NEXT.CCM.ccm-projector", onlyLedger},
+	{"the ledger's consumer is its own", "publish", "$JS.ACK.CCM.ccm-projector.1.7.7.1700000000000000000.0", onlyLedger},
+	{"the ledger's consumer is its own", "publish", "$JS.API.CONSUMER.RESET.CCM.ccm-projector", nil},
+	{"the ledger's consumer is its own", "publish", "$JS.API.CONSUMER.PAUSE.CCM.ccm-projector", nil},
+	{"readers make consumers of their own on the log", "publish", "$JS.API.CONSUMER.CREATE.CCM.audit", logReaders},
+	{"the service reads only CCM_COMPLIANCE", "publish", "$JS.API.STREAM.INFO.CCM", logReaders},
+	{"the service reads only CCM_COMPLIANCE", "publish", "$JS.API.DIRECT.GET.CCM.ccm.events.SWE.>", logReaders},
+	{"the service reads only CCM_COMPLIANCE", "publish", "$JS.API.STREAM.INFO.KV_CCM_SNAPSHOTS", logReaders},
+	{"the service reads only CCM_COMPLIANCE", "publish", "$JS.API.CONSUMER.CREATE.CCM_COMPLIANCE.deadlines", everyone},
+	{"the service's replies are its own", "subscribe", "_INBOX_service.abc", []string{roles.Service}},
+	{"the service sees no other user's replies", "subscribe", "_INBOX.abc", logReaders},
+}
+
+// may reports whether p lets a client use subject (with wildcards: every
+// subject it matches), as the server decides: some allowance covers it, or
+// there is no allow list, and no denial matches it.
+func may(p *server.SubjectPermission, subject string) bool {
+	if p == nil {
+		return true
+	}
+	allowed := len(p.Allow) == 0
+	for _, a := range p.Allow {
+		allowed = allowed || covers(a, subject)
+	}
+	for _, d := range p.Deny {
+		if covers(d, subject) || covers(subject, d) {
+			return false
+		}
+	}
+	return allowed
+}
+
+// covers reports whether every subject matched by subject is matched by
+// pattern ("*" one token, a final ">" one or more).
+func covers(pattern, subject string) bool {
+	pt, st := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, p := range pt {
+		switch {
+		case p == ">":
+			return len(st) > i
+		case i >= len(st) || st[i] == ">":
+			return false
+		case p != "*" && p != st[i], p == "*" && st[i] == ">":
+			return false
+		}
+	}
+	return len(pt) == len(st)
+}
+
+func TestCovers(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"ccm.>", "ccm.events.SWE.signed", true},
+		{"ccm.>", "ccm", false},
+		{"ccm.events.>", "ccm.events.>", true},
+		{"ccm.events.>", "ccm.>", false},
+		{"ccm.*.SWE", "ccm.events.SWE", true},
+		{"ccm.*.SWE", "ccm.*.SWE", true},
+		{"ccm.*", "ccm.>", false},
+		{"ccm.events", "ccm.events.SWE", false},
+		{"$JS.API.CONSUMER.CREATE.CCM", "$JS.API.CONSUMER.CREATE.CCM.x", false},
+		{"$JS.API.CONSUMER.CREATE.CCM.>", "$JS.API.CONSUMER.CREATE.CCM", false},
+	} {
+		assert.Equal(t, tt.want, covers(tt.pattern, tt.subject), "covers(%q, %q)", tt.pattern, tt.subject)
+	}
 }
 
 // TestDeployConfigWithTLS parses the configuration with its TLS includes
@@ -90,10 +218,10 @@ func TestDeployConfigWithTLS(t *testing.T) {
 
 	// The three nodes formed a cluster over TLS routes (RunCluster waited
 	// for a meta leader followed by all); clients need the CA.
-	_, err = nats.Connect(c.URL(), nats.UserInfo("auditor", natstest.DeployPassword("auditor")))
+	_, err = nats.Connect(c.URL(), nats.UserInfo(roles.Auditor, natstest.DeployPassword(roles.Auditor)))
 	require.Error(t, err, "a client without the CA cannot connect")
 	assert.Contains(t, err.Error(), "unknown authority")
-	nc, err := nats.Connect(c.URL(), nats.UserInfo("auditor", natstest.DeployPassword("auditor")), nats.RootCAs(ca.CertFile))
+	nc, err := nats.Connect(c.URL(), nats.UserInfo(roles.Auditor, natstest.DeployPassword(roles.Auditor)), nats.RootCAs(ca.CertFile))
 	require.NoError(t, err, "a client with the CA connects")
 	nc.Close()
 }
@@ -104,13 +232,13 @@ func TestDeployConfigWithTLS(t *testing.T) {
 func TestRunClusterKillRestart(t *testing.T) {
 	// A password may be given to the servers as its bcrypt hash.
 	env := natstest.DeployEnv()
-	hash, err := bcrypt.GenerateFromPassword([]byte(natstest.DeployPassword("auditor")), bcrypt.MinCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(natstest.DeployPassword(roles.Auditor)), bcrypt.MinCost)
 	require.NoError(t, err)
-	env[natstest.DeployPasswordEnv("auditor")] = string(hash)
+	env[natstest.DeployPasswordEnv(roles.Auditor)] = string(hash)
 	start := time.Now()
 	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: env})
 	t.Logf("three nodes up with a meta leader in %v", time.Since(start))
-	auditor, err := nats.Connect(c.URL(), nats.UserInfo("auditor", natstest.DeployPassword("auditor")))
+	auditor, err := nats.Connect(c.URL(), nats.UserInfo(roles.Auditor, natstest.DeployPassword(roles.Auditor)))
 	require.NoError(t, err, "the auditor logs in with the password whose hash the servers hold")
 	auditor.Close()
 	assert.Less(t, time.Since(start), 10*time.Second, "starting the cluster")
@@ -120,7 +248,7 @@ func TestRunClusterKillRestart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(c.URL(), nats.UserInfo("operator", natstest.DeployPassword("operator")), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(c.URL(), nats.UserInfo(roles.Operator, natstest.DeployPassword(roles.Operator)), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -128,7 +256,7 @@ func TestRunClusterKillRestart(t *testing.T) {
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "CCM_COMPLIANCE", Subjects: []string{"ccm.compliance.>"}, Replicas: 3, Storage: jetstream.FileStorage})
 	require.NoError(t, err, "the operator creates an R3 stream")
 
-	ledger, err := nats.Connect(c.URL(), nats.UserInfo("ledger", natstest.DeployPassword("ledger")), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	ledger, err := nats.Connect(c.URL(), nats.UserInfo(roles.Ledger, natstest.DeployPassword(roles.Ledger)), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	require.NoError(t, err)
 	defer ledger.Close()
 	ljs, err := jetstream.New(ledger)
@@ -182,7 +310,7 @@ func TestGenCertsScript(t *testing.T) {
 	env["CCM_NATS_TLS_KEY"] = filepath.Join(dir, "ccm-nats-1-key.pem")
 	env["CCM_NATS_TLS_CA"] = filepath.Join(dir, "ca.pem")
 	c := natstest.RunCluster(t, natstest.ClusterOptions{ConfigDir: natstest.DeployDir(t), Env: env, TLS: true})
-	nc, err := nats.Connect(c.URL(), nats.UserInfo("auditor", natstest.DeployPassword("auditor")),
+	nc, err := nats.Connect(c.URL(), nats.UserInfo(roles.Auditor, natstest.DeployPassword(roles.Auditor)),
 		nats.RootCAs(filepath.Join(dir, "ca.pem")), nats.ClientCert(filepath.Join(dir, "client-cert.pem"), filepath.Join(dir, "client-key.pem")))
 	require.NoError(t, err, "a client trusting the trial CA connects")
 	defer nc.Close()

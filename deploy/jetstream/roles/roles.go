@@ -115,13 +115,20 @@ var streamAdmin = []string{
 }
 
 // ledgersConsumer is the ledger's durable consumer on the log, which no
-// other user may touch.
+// other user may create, change, delete, pull from, acknowledge on, reset
+// (which moves its position as acknowledgements do) or pause. The legacy
+// create subject, $JS.API.CONSUMER.CREATE.<stream>, takes the consumer's
+// name from the request and so creates or changes a consumer of any name:
+// it is denied on the log too (clients create consumers by name).
 var ledgersConsumer = []string{
+	"$JS.API.CONSUMER.CREATE." + logStream,
 	"$JS.API.CONSUMER.CREATE." + logStream + "." + projectorDurable,
 	"$JS.API.CONSUMER.CREATE." + logStream + "." + projectorDurable + ".>",
 	"$JS.API.CONSUMER.DURABLE.CREATE." + logStream + "." + projectorDurable,
 	"$JS.API.CONSUMER.DELETE." + logStream + "." + projectorDurable,
 	"$JS.API.CONSUMER.MSG.NEXT." + logStream + "." + projectorDurable,
+	"$JS.API.CONSUMER.RESET." + logStream + "." + projectorDurable,
+	"$JS.API.CONSUMER.PAUSE." + logStream + "." + projectorDurable,
 	"$JS.ACK." + logStream + "." + projectorDurable + ".>",
 }
 
@@ -143,7 +150,7 @@ func All() []Role {
 			Name:          Operator,
 			Doc:           "Manages the streams, consumers and buckets (`ccm init`); records nothing.",
 			Publish:       []string{"$JS.API.>", "$JS.ACK.>", "$JS.FC.>"},
-			PublishDeny:   join(neverDestroyed, []string{"ccm.>", "$KV.>"}),
+			PublishDeny:   join(neverDestroyed, ledgersConsumer, []string{"ccm.>", "$KV.>"}),
 			Subscribe:     []string{"_INBOX.>"},
 			SubscribeDeny: hidden,
 		},
