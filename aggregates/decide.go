@@ -1,7 +1,13 @@
 package aggregates
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
@@ -25,23 +31,24 @@ func reject(rule, format string, args ...any) error {
 
 // The names of the rules Decide enforces.
 const (
-	RuleFutureDate             = "future-date"
-	RuleWrongScope             = "wrong-scope"
-	RuleSignatureClosed        = "signature-closed"
-	RuleSecondSignature        = "second-signature"
-	RuleSignatureAfterDeposit  = "signature-after-deposit"
-	RuleSecondDeposit          = "second-deposit"
-	RuleAccessionBySignatory   = "accession-by-signatory"
-	RuleRatificationUnsigned   = "ratification-without-signature"
-	RuleWithdrawalNotParty     = "withdrawal-without-deposit"
-	RuleSecondWithdrawal       = "second-withdrawal"
-	RuleCompletionNoStockpile  = "completion-without-stockpile"
-	RuleClearanceNoContam      = "clearance-without-contamination"
-	RuleExtensionNoObligation  = "extension-without-obligation"
-	RuleRetractionUnknown      = "retraction-of-unknown-event"
-	RuleRetractionOfRetraction = "retraction-of-retraction"
-	RuleAlreadyRetracted       = "already-retracted"
-	RuleMeetingCodeTaken       = "meeting-code-taken"
+	RuleFutureDate              = "future-date"
+	RuleWrongScope              = "wrong-scope"
+	RuleSignatureClosed         = "signature-closed"
+	RuleSecondSignature         = "second-signature"
+	RuleSignatureAfterDeposit   = "signature-after-deposit"
+	RuleSecondDeposit           = "second-deposit"
+	RuleAccessionBySignatory    = "accession-by-signatory"
+	RuleRatificationUnsigned    = "ratification-without-signature"
+	RuleWithdrawalNotParty      = "withdrawal-without-deposit"
+	RuleSecondWithdrawal        = "second-withdrawal"
+	RuleCompletionNoStockpile   = "completion-without-stockpile"
+	RuleClearanceNoContam       = "clearance-without-contamination"
+	RuleExtensionNoObligation   = "extension-without-obligation"
+	RuleRetractionUnknown       = "retraction-of-unknown-event"
+	RuleRetractionOfRetraction  = "retraction-of-retraction"
+	RuleAlreadyRetracted        = "already-retracted"
+	RuleRetractionBreaksHistory = "retraction-breaks-history"
+	RuleMeetingCodeTaken        = "meeting-code-taken"
 )
 
 // Decide reports whether event e is possible for the aggregate s, given what
@@ -106,6 +113,7 @@ func (s *State) Decide(e events.Envelope, conv Convention, today events.Date) er
 		if _, gone := s.Retracted[target]; gone {
 			return reject(RuleAlreadyRetracted, "event %s is already retracted", target)
 		}
+		return s.decideRetraction(target, conv, today)
 	case events.MeetingHeld:
 		code := e.Payload.(*events.Meeting).Code
 		for _, f := range s.facts[events.MeetingHeld] {
@@ -152,4 +160,134 @@ func (s *State) decideDeposit(e events.Envelope) error {
 		return reject(RuleRatificationUnsigned, "%s signed on %s, after this instrument of %s dated %s", s.ISO3, sig.Date, inst, e.Date)
 	}
 	return nil
+}
+
+// decideRetraction rejects the retraction of a fact others stand on
+// (RuleRetractionBreaksHistory). Without the target, the State's other live
+// facts must still be a history Decide accepts: each decided, in valid-date
+// order (same-day facts in lifecycle order), against the facts before it. A
+// fact the rules reject even with the target (a history kept by the Gate
+// from a log written otherwise) is not the retraction's doing and does not
+// stop it.
+//
+// Read through the Gate, a stored retraction recorded before this rule that
+// left such a fact without its basis stops counting, and its target counts
+// again: the history reads as the rules allow it.
+func (s *State) decideRetraction(target uuid.UUID, conv Convention, today events.Date) error {
+	if !basisTypes[s.known[target]] {
+		return nil // no rule lets another fact rest on it
+	}
+	facts := s.liveFacts()
+	with := s.redecide(facts, uuid.Nil, conv, today)
+	without := s.redecide(facts, target, conv, today)
+	var broken []string
+	for i, f := range facts {
+		if f.ID != target && with[i] == nil && without[i] != nil {
+			broken = append(broken, describeFact(f)+" would stand without "+basisOf(without[i]))
+		}
+	}
+	switch len(broken) {
+	case 0:
+		return nil
+	case 1:
+		return reject(RuleRetractionBreaksHistory, "%s: retract it first", broken[0])
+	}
+	return reject(RuleRetractionBreaksHistory, "%s: retract them first", strings.Join(broken, "; "))
+}
+
+// basisTypes are the types of the facts that the rules let others rest on:
+// a deposit on its signature, a withdrawal on its deposit, a second deposit
+// on the withdrawal before it, a completion or an extension on its
+// declaration. Retracting a fact of another type leaves every other fact as
+// possible as it was.
+var basisTypes = map[events.Type]bool{
+	events.Signed: true, events.Deposited: true, events.WithdrawalNotified: true,
+	events.StockpileDeclared: true, events.ContaminationDeclared: true,
+}
+
+// liveFacts returns the live facts of s in the order a history is decided:
+// valid date, then lifecycle (a signature before a deposit, a declaration
+// before its completion, see lifecycleRank), then stream order.
+func (s *State) liveFacts() []Fact {
+	var out []Fact
+	for _, fs := range s.facts {
+		out = append(out, fs...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case a.Date != b.Date:
+			return a.Date < b.Date
+		case lifecycleRank[a.Type] != lifecycleRank[b.Type]:
+			return lifecycleRank[a.Type] < lifecycleRank[b.Type]
+		case a.Seq != b.Seq:
+			return a.Seq < b.Seq
+		}
+		return bytes.Compare(a.ID[:], b.ID[:]) < 0
+	})
+	return out
+}
+
+// redecide decides each fact but skip against a fresh aggregate of the ones
+// before it, and returns the verdicts (nil for skip).
+func (s *State) redecide(facts []Fact, skip uuid.UUID, conv Convention, today events.Date) []error {
+	state := s.ISO3
+	if state == events.ConventionScope {
+		state = ""
+	}
+	fresh := NewState(s.ISO3)
+	out := make([]error, len(facts))
+	for i, f := range facts {
+		if f.ID == skip {
+			continue
+		}
+		e := events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Payload: f.Payload, Source: f.Source, Seq: f.Seq}
+		out[i] = fresh.Decide(e, conv, today)
+		fresh.Apply(e)
+	}
+	return out
+}
+
+// describeFact names a fact for people: "the deposit of 2012-04-23
+// (ratification)".
+func describeFact(f Fact) string {
+	switch f.Type {
+	case events.Deposited:
+		return fmt.Sprintf("the deposit of %s (%s)", f.Date, f.Instrument())
+	case events.ExtensionGranted:
+		return fmt.Sprintf("the Article %d extension granted on %s", f.Payload.(*events.Extension).Article, f.Date)
+	}
+	noun := map[events.Type]string{
+		events.Signed:                        "signature",
+		events.WithdrawalNotified:            "withdrawal notification",
+		events.StockpileDestructionCompleted: "completion of stockpile destruction",
+		events.ClearanceCompleted:            "completion of clearance",
+	}[f.Type]
+	if noun == "" {
+		noun = string(f.Type) + " event"
+	}
+	return fmt.Sprintf("the %s of %s", noun, f.Date)
+}
+
+// basisOf says what a fact would lack, from the rule it would break.
+func basisOf(err error) string {
+	var r *Rejection
+	if !errors.As(err, &r) {
+		return "its basis (" + err.Error() + ")"
+	}
+	switch r.Rule {
+	case RuleRatificationUnsigned:
+		return "a signature"
+	case RuleCompletionNoStockpile:
+		return "a stockpile declaration"
+	case RuleClearanceNoContam:
+		return "a declaration of contaminated areas"
+	case RuleExtensionNoObligation:
+		return "the declaration of the obligation it extends"
+	case RuleWithdrawalNotParty:
+		return "a deposit"
+	case RuleSecondDeposit:
+		return "the withdrawal that ended the membership before it"
+	}
+	return "its basis (" + r.Error() + ")"
 }

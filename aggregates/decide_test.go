@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -123,6 +124,13 @@ func decideCases(t *testing.T) []decideCase {
 	msp3 := meeting(t, "3MSP", "2012-09-11", "2012-09-14")
 	msp3Gone := retraction(t, msp3, "2012-09-20", "wrong dates")
 	norReport := ev(t, events.ReportSubmitted, "NOR", "2011-01-20", &events.Report{Kind: events.InitialReport})
+	irlSigned := signed(t, "IRL", "2008-12-03")
+	irlRatified := deposited(t, "IRL", "2008-12-03", events.Ratification)
+	completedAtOnce := ev(t, events.StockpileDestructionCompleted, "GBR", "2010-05-04", nil)
+	stockpileLater := ev(t, events.StockpileDeclared, "GBR", "2011-02-01", &events.Quantities{Munitions: ptr(3)})
+	stockpileAgain := ev(t, events.StockpileDeclared, "GBR", "2015-02-01", &events.Quantities{Munitions: ptr(3)})
+	cleared := ev(t, events.ClearanceCompleted, "LAO", "2020-01-01", nil)
+	ltuRejoined := append(append([]events.Envelope(nil), ltuWithdrew...), deposited(t, "LTU", "2025-06-02", events.Ratification))
 	sweReportGone := retraction(t, report, "2013-04-01", "entered twice")
 
 	return []decideCase{
@@ -267,6 +275,47 @@ func decideCases(t *testing.T) []decideCase {
 		{name: "a second retraction of one event", given: []events.Envelope{sweSigned, report, sweReportGone},
 			when: retraction(t, report, "2013-04-02", "entered twice, really"), then: aggregates.RuleAlreadyRetracted},
 
+		// Retraction of a fact others stand on.
+		{name: "a retraction of the signature under a ratification", given: []events.Envelope{sweSigned, sweRatified},
+			when: retraction(t, sweSigned, "2013-01-10", "wrong State"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the signature under a ratification of the same day", given: []events.Envelope{irlSigned, irlRatified},
+			when: retraction(t, irlSigned, "2013-01-10", "wrong State"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the ratification, nothing standing on it", given: []events.Envelope{sweSigned, sweRatified, report},
+			when: retraction(t, sweRatified, "2013-01-10", "wrong State")},
+		{name: "a retraction of the signature once the ratification is retracted",
+			given: []events.Envelope{sweSigned, sweRatified, retraction(t, sweRatified, "2013-01-10", "wrong State")},
+			when:  retraction(t, sweSigned, "2013-01-11", "wrong State")},
+		{name: "a retraction of the stockpile declaration under a completion", given: []events.Envelope{stockpile, completed},
+			when: retraction(t, stockpile, "2014-01-10", "no stockpile"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the stockpile declaration under a completion of the same day", given: []events.Envelope{stockpile, completedAtOnce},
+			when: retraction(t, stockpile, "2014-01-10", "no stockpile"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the completion", given: []events.Envelope{stockpile, completed},
+			when: retraction(t, completed, "2014-01-10", "not completed")},
+		{name: "a retraction of the later of two declarations", given: []events.Envelope{stockpile, completed, stockpileAgain},
+			when: retraction(t, stockpileAgain, "2016-01-10", "entered twice")},
+		{name: "a retraction of the earlier of two declarations, the completion between", given: []events.Envelope{stockpile, completed, stockpileAgain},
+			when: retraction(t, stockpile, "2016-01-10", "wrong date"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the earlier of two declarations, both before the completion", given: []events.Envelope{stockpile, stockpileLater, completed},
+			when: retraction(t, stockpile, "2016-01-10", "entered twice")},
+		{name: "a retraction of the contamination under a clearance completion", given: []events.Envelope{contamination, cleared},
+			when: retraction(t, contamination, "2020-02-01", "never contaminated"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the stockpile declaration under an extension", given: []events.Envelope{stockpile, extension(t, "GBR", "2018-09-05", 3, "2020-08-01")},
+			when: retraction(t, stockpile, "2019-01-10", "no stockpile"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the contamination under an extension", given: []events.Envelope{contamination, extension(t, "LAO", "2019-09-04", 4, "2025-08-01")},
+			when: retraction(t, contamination, "2020-02-01", "never contaminated"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the deposit under a withdrawal notification", given: ltuWithdrew,
+			when: retraction(t, ltuWithdrew[1], "2024-10-01", "wrong State"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the withdrawal before a second deposit", given: ltuRejoined,
+			when: retraction(t, ltuWithdrew[2], "2025-07-01", "not withdrawn"), then: aggregates.RuleRetractionBreaksHistory},
+		{name: "a retraction of the withdrawal, nothing standing on it", given: ltuWithdrew,
+			when: retraction(t, ltuWithdrew[2], "2024-10-01", "not withdrawn")},
+		{name: "a retraction of a report", given: []events.Envelope{sweSigned, sweRatified, report},
+			when: sweReportGone},
+		// A history the rules reject already (kept as the log had it) does
+		// not stop a retraction that changes nothing of it.
+		{name: "a retraction of a report beside a deposit that never had a signature",
+			given: []events.Envelope{sweRatified, report}, when: sweReportGone},
+
 		// Meetings (the Convention's aggregate).
 		{name: "a meeting", when: msp3},
 		{name: "a meeting code already recorded", given: []events.Envelope{msp3},
@@ -396,4 +445,63 @@ func ruleConstants(t *testing.T) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestRetractionSaysWhatItBreaks: given a history, when a retraction would
+// take away the basis of other facts, then the reason names each of them,
+// what it would lack, and what to do.
+func TestRetractionSaysWhatItBreaks(t *testing.T) {
+	sweSigned := signed(t, "SWE", "2008-12-03")
+	stockpile := ev(t, events.StockpileDeclared, "GBR", "2010-05-04", &events.Quantities{})
+	ltu := []events.Envelope{signed(t, "LTU", "2008-12-03"), deposited(t, "LTU", "2011-03-24", events.Ratification), withdrawal(t, "LTU", "2024-09-06")}
+	contamination := ev(t, events.ContaminationDeclared, "LAO", "2009-03-18", &events.Contamination{})
+	for _, tc := range []struct {
+		name  string
+		given []events.Envelope
+		when  events.Envelope
+		then  string
+	}{
+		{"Sweden's signature", []events.Envelope{sweSigned, deposited(t, "SWE", "2012-04-23", events.Ratification)},
+			retraction(t, sweSigned, "2013-01-10", "wrong State"),
+			"the deposit of 2012-04-23 (ratification) would stand without a signature: retract it first"},
+		{"a stockpile declaration under a completion and an extension",
+			[]events.Envelope{stockpile, extension(t, "GBR", "2018-09-05", 3, "2020-08-01"), ev(t, events.StockpileDestructionCompleted, "GBR", "2013-12-17", nil)},
+			retraction(t, stockpile, "2019-01-10", "no stockpile"),
+			"the completion of stockpile destruction of 2013-12-17 would stand without a stockpile declaration; " +
+				"the Article 3 extension granted on 2018-09-05 would stand without the declaration of the obligation it extends: retract them first"},
+		{"a contamination under a clearance", []events.Envelope{contamination, ev(t, events.ClearanceCompleted, "LAO", "2020-01-01", nil)},
+			retraction(t, contamination, "2020-02-01", "never contaminated"),
+			"the completion of clearance of 2020-01-01 would stand without a declaration of contaminated areas: retract it first"},
+		{"Lithuania's ratification", ltu, retraction(t, ltu[1], "2024-10-01", "wrong State"),
+			"the withdrawal notification of 2024-09-06 would stand without a deposit: retract it first"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := history(tc.when.Scope(), tc.given...).Decide(tc.when, aggregates.Convention{}, d("2026-06-30"))
+			var r *aggregates.Rejection
+			require.ErrorAs(t, err, &r, "given %s, when %s", describe(tc.given), describe([]events.Envelope{tc.when}))
+			assert.Equal(t, aggregates.RuleRetractionBreaksHistory, r.Rule)
+			assert.Equal(t, tc.then, r.Reason)
+		})
+	}
+}
+
+// TestGateKeepsARetractionThatBreaksHistoryOut: given a log in which a
+// version before the rule let a retraction take Sweden's signature from
+// under its ratification, when it is read through a gate, then the
+// retraction is kept out with the rule, and the signature counts.
+func TestGateKeepsARetractionThatBreaksHistoryOut(t *testing.T) {
+	sig := signed(t, "SWE", "2008-12-03")
+	log := asStored(time.Date(2013, 1, 10, 12, 0, 0, 0, time.UTC),
+		sig, deposited(t, "SWE", "2012-04-23", events.Ratification), retraction(t, sig, "2013-01-10", "wrong State"))
+	var kept []events.Quarantined
+	gate := aggregates.NewGate(func(q events.Quarantined) { kept = append(kept, q) })
+	for _, e := range log {
+		gate.Admit(e)
+	}
+	require.Len(t, kept, 1)
+	assert.Equal(t, uint64(3), kept[0].Seq)
+	assert.Equal(t, aggregates.RuleRetractionBreaksHistory, kept[0].Rule)
+	assert.Equal(t, "the deposit of 2012-04-23 (ratification) would stand without a signature: retract it first", kept[0].Reason)
+	_, signedStill := gate.State("SWE").Signature(0)
+	assert.True(t, signedStill, "the signature counts")
 }

@@ -10,4 +10,33 @@
 //
 // Event type names and payload field names are part of the public wire
 // format. They are never renamed: a changed payload is a new type.
+//
+// # What the wire format refuses
+//
+// Decode, New, ReadAll and ReadLines refuse, each with the line, the field
+// (its key path, such as data.name or data.areas[1]) and the reason, input
+// that never had a meaning, rather than give it one:
+//
+//   - invalid UTF-8 anywhere in a line, and escapes of half a surrogate pair
+//     (\ud800): encoding/json would replace them with U+FFFD;
+//   - a key given twice, at any level: encoding/json would keep the last;
+//   - a control character (U+0000–U+001F, U+007F–U+009F), raw or escaped,
+//     in any text: the source, a meeting's name and city, a retraction's
+//     reason, an area of assistance, even the recorded time a line may carry
+//     (and which is ignored);
+//   - a source, name, reason or area without a visible character (a letter,
+//     mark, number, punctuation or symbol): nothing, or only spaces and
+//     format characters such as U+200B or U+FEFF; a city may be empty, not
+//     blank;
+//   - an explicit id that is the nil UUID, or a name-based (version 5) id
+//     other than the one DeriveID gives the event's content: derived ids
+//     are predictable and an id is forever, so none may be taken ahead of
+//     the fact it names. Omit the id, or give a random (version 4) one;
+//   - an event larger than MaxStoredBytes once stored (the stored form can
+//     be longer than its line: escapes, the id), which the log would refuse.
+//
+// A line is at most MaxLineBytes long, an input at most MaxInputBytes
+// unless the reader is told otherwise (WithMaxInputBytes). DecodeStored
+// reads what the log holds, as earlier versions stored it, without these
+// checks.
 package events

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,7 +66,9 @@ func New(id uuid.UUID, t Type, state string, date Date, p Payload, source string
 		p = Empty{}
 	}
 	e := Envelope{ID: id, Type: t, State: state, Date: date, Payload: p, Source: source}
-	if probs := e.checkEnvelope(); len(probs) > 0 {
+	// The text is checked as given: the canonical JSON below replaces
+	// invalid UTF-8.
+	if probs := e.checkInput(p, e.checkEnvelope()); len(probs) > 0 {
 		return Envelope{}, problemsError(0, probs)
 	}
 	// The payload is read back from its canonical JSON as Decode reads it:
@@ -79,11 +82,42 @@ func New(id uuid.UUID, t Type, state string, date Date, p Payload, source string
 		return Envelope{}, problemsError(0, probs)
 	}
 	e.Payload = p
-	if e.ID == uuid.Nil {
-		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
+	if probs := e.seal(id != uuid.Nil, 0); len(probs) > 0 {
+		return Envelope{}, problemsError(0, probs)
 	}
 	return e, nil
 }
+
+// idAdvice says what to do instead of giving an id that cannot be taken.
+const idAdvice = "omit the id to derive it from the content, or give a random (version 4) id"
+
+// seal gives e its id, derived from the content unless given, and checks
+// what only the whole event shows. A given id must not be a derived
+// (version 5) one other than e's own: derived ids are predictable, and an
+// id names one fact forever, so none may be taken ahead of the fact it
+// will derive to. The stored form must fit the log (MaxStoredBytes);
+// lineLen, the length of the input line (0: none), spares building it for
+// every line, since it is at most six times as long.
+func (e *Envelope) seal(given bool, lineLen int) []fieldProblem {
+	var probs []fieldProblem
+	data := e.Data()
+	switch {
+	case !given:
+		e.ID = DeriveID(e.Type, e.State, e.Date, data, e.Source)
+	case e.ID.Version() == 5 && e.ID != DeriveID(e.Type, e.State, e.Date, data, e.Source):
+		probs = append(probs, fieldProblem{"id", e.ID.String() + " is a name-based (version 5) id, but not the one derived from this event's content: " + idAdvice})
+	}
+	if lineLen == 0 || 6*lineLen+storedOverhead > MaxStoredBytes {
+		if n := len(e.appendStored(make([]byte, 0, 256+2*len(data)+2*len(e.Source)))); n > MaxStoredBytes {
+			probs = append(probs, fieldProblem{"", fmt.Sprintf("the event is %d bytes once stored; at most %d: shorten its source or data", n, MaxStoredBytes)})
+		}
+	}
+	return probs
+}
+
+// storedOverhead bounds what the stored form adds to the text of a line:
+// the id, and the fields of the canonical data a line may leave out.
+const storedOverhead = 512
 
 // Data returns the canonical JSON of the payload (compact, fields in a
 // fixed order), or nil for an empty payload.
@@ -179,6 +213,39 @@ func (e *Envelope) checkEnvelope() []fieldProblem {
 	return probs
 }
 
+// checkInput adds to probs what an event given as input must be, beyond
+// what every stored event is (checkEnvelope, Payload.check): the rules for
+// text (text.go), which earlier versions did not apply to what they stored.
+// A text problem replaces the other problems of its field (a blank source
+// is reported once, as having no visible character).
+func (e *Envelope) checkInput(p Payload, probs []fieldProblem) []fieldProblem {
+	texts := checkTexts(textField{name: "source", value: e.Source, why: ": every fact needs a source a reader can check"})
+	if tx, ok := p.(texter); ok {
+		texts = append(texts, checkTexts(tx.texts()...)...)
+	}
+	if len(texts) == 0 {
+		return probs
+	}
+	out := make([]fieldProblem, 0, len(probs)+len(texts))
+	replaced := map[string]bool{}
+	for _, q := range probs {
+		i := slices.IndexFunc(texts, func(t fieldProblem) bool { return t.field == q.field })
+		switch {
+		case i < 0:
+			out = append(out, q)
+		case !replaced[q.field]:
+			out = append(out, texts[i])
+			replaced[q.field] = true
+		}
+	}
+	for _, t := range texts {
+		if !replaced[t.field] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // wire is the JSON object of one event in the JSON Lines format.
 type wire struct {
 	ID       string          `json:"id"`
@@ -229,17 +296,47 @@ func Decode(line []byte) (Envelope, error) {
 }
 
 func decode(line []byte) (Envelope, []fieldProblem) {
+	// encoding/json would take some lines with another meaning: those
+	// problems come first, and shadow what the fields then show.
+	found, notJSON := wellFormed(line)
+	if notJSON {
+		return Envelope{}, found
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return Envelope{}, []fieldProblem{{"", "not a JSON object but a JSON " + te.Value}}
+			return Envelope{}, append(found, fieldProblem{"", "not a JSON object but a JSON " + te.Value})
 		}
-		return Envelope{}, []fieldProblem{{"", "not a JSON object: " + jsonReason(err)}}
+		return Envelope{}, append(found, fieldProblem{"", "not a JSON object: " + jsonReason(err)})
 	}
 	if fields == nil {
-		return Envelope{}, []fieldProblem{{"", "not a JSON object"}}
+		return Envelope{}, append(found, fieldProblem{"", "not a JSON object"})
 	}
+	e, probs := decodeEnvelope(fields)
+	var p Payload
+	if sp, known := specs[e.Type]; known {
+		var pprobs []fieldProblem
+		p, pprobs = sp.decode(fields["data"])
+		probs = append(probs, pprobs...)
+		if p != nil && len(pprobs) == 0 && e.Date != 0 {
+			probs = append(probs, p.check(&e)...)
+		}
+	}
+	probs = append(found, unshadowed(e.checkInput(p, probs), found)...)
+	if len(probs) > 0 || !e.Type.Known() {
+		return Envelope{}, probs
+	}
+	e.Payload = p
+	if probs := e.seal(e.ID != uuid.Nil, len(line)); len(probs) > 0 {
+		return Envelope{}, probs
+	}
+	return e, nil
+}
+
+// decodeEnvelope reads the envelope's fields of a line, and reports every
+// unknown field and every envelope field that is missing or wrong.
+func decodeEnvelope(fields map[string]json.RawMessage) (Envelope, []fieldProblem) {
 	var probs []fieldProblem
 	for _, k := range sortedKeys(fields) {
 		if !envelopeFields[k] {
@@ -262,13 +359,13 @@ func decode(line []byte) (Envelope, []fieldProblem) {
 		}
 		return true
 	}
-	var id, typ, date string
+	var id, typ, date, recorded string
 	if str("id", &id) {
 		u, err := uuid.Parse(id)
 		if err != nil || len(id) != 36 {
 			probs = append(probs, fieldProblem{"id", strconv.Quote(id) + " is not a UUID"})
 		} else if u == uuid.Nil {
-			probs = append(probs, fieldProblem{"id", "must not be the nil UUID"})
+			probs = append(probs, fieldProblem{"id", "must not be the nil UUID: " + idAdvice})
 		} else {
 			e.ID = u
 		}
@@ -291,23 +388,36 @@ func decode(line []byte) (Envelope, []fieldProblem) {
 			probs = append(probs, p)
 		}
 	}
-	sp, known := specs[e.Type]
-	if !known {
-		return Envelope{}, probs
+	// Ignored, but text all the same.
+	if raw := fields["recorded"]; len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &recorded) == nil {
+		if r := textProblem(recorded); r != "" {
+			probs = append(probs, fieldProblem{"recorded", r})
+		}
 	}
-	p, pprobs := sp.decode(fields["data"])
-	probs = append(probs, pprobs...)
-	if p != nil && len(pprobs) == 0 && e.Date != 0 {
-		probs = append(probs, p.check(&e)...)
+	return e, probs
+}
+
+// unshadowed returns the problems not about a field (or a part of a field)
+// that the well-formedness scan already reported.
+func unshadowed(probs, found []fieldProblem) []fieldProblem {
+	if len(found) == 0 {
+		return probs
 	}
-	if len(probs) > 0 {
-		return Envelope{}, probs
+	out := probs[:0:0]
+	for _, p := range probs {
+		shadowed := false
+		for _, f := range found {
+			rest, ok := strings.CutPrefix(p.field, f.field)
+			if ok && f.field != "" && (rest == "" || rest[0] == '.' || rest[0] == '[') {
+				shadowed = true
+				break
+			}
+		}
+		if !shadowed {
+			out = append(out, p)
+		}
 	}
-	e.Payload = p
-	if e.ID == uuid.Nil {
-		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
-	}
-	return e, nil
+	return out
 }
 
 // decodeInto returns a strict decoder of a payload object. Field names must
@@ -417,11 +527,30 @@ func jsonReason(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-// DecodeStored decodes an event read back from the log, where it was
-// validated before it was appended, and sets its stream sequence and record
-// time. It checks less than Decode and is much faster; it still fails on a
-// body that is not an event.
+// DecodeStored decodes an event read back from the log and sets its stream
+// sequence and record time. It fails on a body that is not a valid event: a
+// message the ledger did not validate (written by hand, or by a version that
+// took raw messages) must not pass for one. It is much faster than Decode:
+// it derives no id and takes the fast path whenever it can.
 func DecodeStored(body []byte, seq uint64, recorded time.Time) (Envelope, error) {
+	e, err := decodeStored(body, seq, recorded)
+	if err != nil {
+		return Envelope{}, err
+	}
+	probs := e.checkEnvelope()
+	if e.ID == uuid.Nil {
+		probs = append(probs, fieldProblem{"id", "is missing"})
+	}
+	if len(probs) == 0 {
+		probs = e.Payload.check(&e)
+	}
+	if len(probs) > 0 {
+		return Envelope{}, fmt.Errorf("stored event %d: %s: %s", seq, probs[0].field, probs[0].reason)
+	}
+	return e, nil
+}
+
+func decodeStored(body []byte, seq uint64, recorded time.Time) (Envelope, error) {
 	if e, ok := decodeStoredFast(body, seq, recorded); ok {
 		return e, nil
 	}

@@ -94,8 +94,62 @@ func TestDecodeRejects(t *testing.T) {
 			`{"type":"signed","state":"SWE","date":"2008-12-03"}`,
 			"source", "is required"},
 		{"blank source",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"   "}`,
+			"source", "has no visible character: every fact needs a source a reader can check"},
+		{"source of a zero width space",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"\u200b"}`,
+			"source", "has no visible character"},
+		{"source of format characters and spaces",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"\ufeff \u2060\u00a0\u3000\"}",
+			"source", "has no visible character"},
+		{"source of a tab",
 			`{"type":"signed","state":"SWE","date":"2008-12-03","source":" \t"}`,
-			"source", "is required"},
+			"source", "contains the control character U+0009"},
+		{"source with a NUL",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP\u0000 Sweden"}`,
+			"source", "contains the control character U+0000"},
+		{"source with a raw DEL",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"MON-CP\x7f Sweden\"}",
+			"source", "contains the control character U+007F"},
+		{"source with a raw C1 control",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"MON-CP\u0085 Sweden\"}",
+			"source", "contains the control character U+0085"},
+		{"source with a line feed",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP\nSweden"}`,
+			"source", "contains the control character U+000A"},
+		{"source with invalid UTF-8",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"MON-CP Sweden \xff\"}",
+			"source", "invalid UTF-8 at byte 76"},
+		{"source of invalid UTF-8 only",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"\xc3\"}",
+			"source", "invalid UTF-8 at byte 62"},
+		{"source with a lone surrogate escape",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP \ud800 Sweden"}`,
+			"source", `the escape \ud800 at byte 69 is half of a surrogate pair`},
+		{"source with a reversed surrogate pair",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP \udc00\ud800"}`,
+			"source", `the escape \udc00 at byte 69`},
+		{"invalid UTF-8 outside any string",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\xff\"source\":\"MON-CP Sweden\"}",
+			"", "invalid UTF-8 at byte 52"},
+		{"invalid UTF-8 after the object",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"MON-CP Sweden\"}\xfe",
+			"", "invalid UTF-8 at byte 77"},
+		{"invalid UTF-8 in a key",
+			"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"MON-CP Sweden\",\"x\xff\":1}",
+			"x\uFFFD", "invalid UTF-8 at byte 79 in the key"},
+		{"recorded with a control character",
+			`{"type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden","recorded":"2026-01-01T00:00:00Z\u0007"}`,
+			"recorded", "contains the control character U+0007"},
+		{"state given twice",
+			`{"type":"signed","state":"DEU","date":"2008-12-03","source":"MON-CP Sweden","state":"ITA"}`,
+			"state", "given twice"},
+		{"state given twice, once escaped",
+			`{"type":"signed","state":"DEU","date":"2008-12-03","source":"MON-CP Sweden","st\u0061te":"DEU"}`,
+			"state", "given twice"},
+		{"type given thrice",
+			`{"type":"signed","type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden","type":"signed"}`,
+			"type", "given twice"},
 		{"source not a string",
 			`{"type":"signed","state":"SWE","date":"2008-12-03","source":["MON-CP"]}`,
 			"source", "must be a string"},
@@ -110,7 +164,15 @@ func TestDecodeRejects(t *testing.T) {
 			"id", "is not a UUID"},
 		{"nil uuid",
 			`{"id":"00000000-0000-0000-0000-000000000000","type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden"}`,
-			"id", "must not be the nil UUID"},
+			"id", "must not be the nil UUID: omit the id to derive it from the content, or give a random (version 4) id"},
+		// The id Sweden's ratification derives to (ExampleDecode), taken
+		// for another fact.
+		{"a derived id of other content",
+			`{"id":"aea78634-fad9-5936-8b96-c6f7ea1324ec","type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden"}`,
+			"id", "aea78634-fad9-5936-8b96-c6f7ea1324ec is a name-based (version 5) id, but not the one derived from this event's content: omit the id to derive it from the content, or give a random (version 4) id"},
+		{"a version 5 id of another namespace",
+			`{"id":"886313e1-3b8a-5372-9b90-0c9aee199e5d","type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden"}`,
+			"id", "is a name-based (version 5) id, but not the one derived"},
 		{"id not a string",
 			`{"id":12,"type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden"}`,
 			"id", "must be a string"},
@@ -125,6 +187,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"data on a type without data",
 			`{"type":"signed","state":"SWE","date":"2008-12-03","data":{"instrument":"ratification"},"source":"MON-CP Sweden"}`,
 			"data.instrument", "it carries no data"},
+		{"data field given twice",
+			`{"type":"deposited","state":"SWE","date":"2012-04-23","data":{"instrument":"ratification","instrument":"accession"},"source":"UN depositary notification"}`,
+			"data.instrument", "given twice"},
+		{"data given twice",
+			`{"type":"deposited","state":"SWE","date":"2012-04-23","data":{"instrument":"ratification"},"source":"UN depositary notification","data":{"instrument":"ratification"}}`,
+			"data", "given twice"},
 		{"data that is not an object",
 			`{"type":"deposited","state":"SWE","date":"2012-04-23","data":"ratification","source":"UN depositary notification"}`,
 			"data", "must be an object"},
@@ -216,8 +284,17 @@ func TestDecodeRejects(t *testing.T) {
 			`{"type":"extension-granted","state":"CHL","date":"2021-09-21","data":{"article":4,"until":"1 Jun 2022"},"source":"rules.md"}`,
 			"data.until", `"1 Jun 2022" is not a date of the form YYYY-MM-DD`},
 		{"assistance area empty",
-			`{"type":"assistance-requested","state":"LAO","date":"2012-09-14","data":{"areas":["clearance"," "]},"source":"SEED fn 107"}`,
+			`{"type":"assistance-requested","state":"LAO","date":"2012-09-14","data":{"areas":["clearance",""]},"source":"SEED fn 107"}`,
 			"data.areas[1]", "must not be empty"},
+		{"assistance area blank",
+			`{"type":"assistance-requested","state":"LAO","date":"2012-09-14","data":{"areas":["clearance"," "]},"source":"SEED fn 107"}`,
+			"data.areas[1]", "has no visible character"},
+		{"assistance area with a control character",
+			`{"type":"assistance-requested","state":"LAO","date":"2012-09-14","data":{"areas":["clearance\u001b[31m"]},"source":"SEED fn 107"}`,
+			"data.areas[0]", "contains the control character U+001B"},
+		{"assistance area with invalid UTF-8",
+			"{\"type\":\"assistance-requested\",\"state\":\"LAO\",\"date\":\"2012-09-14\",\"data\":{\"areas\":[\"clearance\",\"victim\xe2\x80assistance\"]},\"source\":\"SEED fn 107\"}",
+			"data.areas[1]", "invalid UTF-8 at byte 102"},
 		{"assistance areas not strings",
 			`{"type":"assistance-requested","state":"LAO","date":"2012-09-14","data":{"areas":["clearance",7]},"source":"SEED fn 107"}`,
 			"data.areas", "must be a list of strings"},
@@ -245,6 +322,18 @@ func TestDecodeRejects(t *testing.T) {
 		{"meeting code starting with a dash",
 			`{"type":"meeting-held","date":"2012-09-14","data":{"code":"-3MSP","name":"Third Meeting of States Parties","city":"Oslo","start":"2012-09-11","end":"2012-09-14"},"source":"SEED para 8"}`,
 			"data.code", "is not a meeting code"},
+		{"meeting with a blank name",
+			`{"type":"meeting-held","date":"2012-09-14","data":{"code":"3MSP","name":"\u200b\u200b","city":"Oslo","start":"2012-09-11","end":"2012-09-14"},"source":"SEED para 8"}`,
+			"data.name", "has no visible character"},
+		{"meeting city with a control character",
+			`{"type":"meeting-held","date":"2012-09-14","data":{"code":"3MSP","name":"Third Meeting of States Parties","city":"Oslo\u0000","start":"2012-09-11","end":"2012-09-14"},"source":"SEED para 8"}`,
+			"data.city", "contains the control character U+0000"},
+		{"meeting city blank",
+			`{"type":"meeting-held","date":"2012-09-14","data":{"code":"3MSP","name":"Third Meeting of States Parties","city":" ","start":"2012-09-11","end":"2012-09-14"},"source":"SEED para 8"}`,
+			"data.city", "has no visible character"},
+		{"meeting name with invalid UTF-8",
+			"{\"type\":\"meeting-held\",\"date\":\"2012-09-14\",\"data\":{\"code\":\"3MSP\",\"name\":\"Third Meeting\xa0\",\"city\":\"Oslo\",\"start\":\"2012-09-11\",\"end\":\"2012-09-14\"},\"source\":\"SEED para 8\"}",
+			"data.name", "invalid UTF-8 at byte 87"},
 		{"meeting without name",
 			`{"type":"meeting-held","date":"2012-09-14","data":{"code":"3MSP","city":"Oslo","start":"2012-09-11","end":"2012-09-14"},"source":"SEED para 8"}`,
 			"data.name", "is required"},
@@ -256,7 +345,13 @@ func TestDecodeRejects(t *testing.T) {
 			"data.reason", "is required"},
 		{"retraction with a blank reason",
 			`{"type":"retracted","state":"BDI","date":"2009-12-25","data":{"event":"c1aba441-e723-5881-970b-8e8c67a2237a","reason":"  "},"source":"states.csv BDI"}`,
-			"data.reason", "is required"},
+			"data.reason", "has no visible character"},
+		{"retraction with a control character in its reason",
+			`{"type":"retracted","state":"BDI","date":"2009-12-25","data":{"event":"c1aba441-e723-5881-970b-8e8c67a2237a","reason":"misprint\r"},"source":"states.csv BDI"}`,
+			"data.reason", "contains the control character U+000D"},
+		{"retraction naming its event twice",
+			`{"type":"retracted","state":"BDI","date":"2009-12-25","data":{"event":"c1aba441-e723-5881-970b-8e8c67a2237a","reason":"misprint","event":"c1aba441-e723-5881-970b-8e8c67a2237b"},"source":"states.csv BDI"}`,
+			"data.event", "given twice"},
 		{"retraction naming itself",
 			`{"id":"` + retractionID + `","type":"retracted","state":"BDI","date":"2009-12-25","data":{"event":"` + retractionID + `","reason":"misprint"},"source":"states.csv BDI"}`,
 			"data.event", "names the retraction itself"},
@@ -273,6 +368,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"null", `null`, "", "not a JSON object"},
 		{"truncated", `{"type":"signed","state":"SWE"`, "", "not a JSON object: unexpected end of JSON input"},
 		{"two objects", `{"type":"signed"} {"type":"signed"}`, "", "not a JSON object: invalid character '{' after top-level value"},
+		{"nested too deep", `{"type":"signed","data":` + strings.Repeat("[", 200_000), "", "exceeded max depth"},
 		{"empty", ``, "", "not a JSON object"},
 	}
 	for _, tt := range tests {
@@ -541,6 +637,119 @@ func TestNew(t *testing.T) {
 	})
 }
 
+// TestNewChecksWhatDecodeChecks: given the parts of an event that no line
+// could carry, when New builds it, then it refuses it as Decode would.
+func TestNewChecksWhatDecodeChecks(t *testing.T) {
+	date := MustDate("2012-09-14")
+	meeting := func(name string) *Meeting {
+		return &Meeting{Code: "3MSP", Name: name, City: "Oslo", Start: MustDate("2012-09-11"), End: date}
+	}
+	other := DeriveID(Deposited, "SWE", MustDate("2012-04-23"), []byte(`{"instrument":"ratification"}`), "UNTC")
+	tests := []struct {
+		name   string
+		id     uuid.UUID
+		typ    Type
+		p      Payload
+		source string
+		field  string // then
+		reason string
+	}{
+		{"source with invalid UTF-8", uuid.Nil, Signed, nil, "MON-CP \xff", "source", "invalid UTF-8 at byte 8"},
+		{"source with a control character", uuid.Nil, Signed, nil, "MON-CP\x00", "source", "contains the control character U+0000"},
+		{"source of a zero width space", uuid.Nil, Signed, nil, "\u200b", "source", "has no visible character"},
+		{"meeting name with invalid UTF-8", uuid.Nil, MeetingHeld, meeting("Third\xc3"), "s", "data.name", "invalid UTF-8 at byte 6"},
+		{"meeting name of a word joiner", uuid.Nil, MeetingHeld, meeting("\u2060"), "s", "data.name", "has no visible character"},
+		{"retraction reason with an escape sequence", uuid.Nil, Retracted, &Retraction{Event: other, Reason: "\x1b[2J"}, "s", "data.reason", "contains the control character U+001B"},
+		{"assistance area with invalid UTF-8", uuid.Nil, AssistanceProvided, &Assistance{Areas: []string{"clearance", "a\xffb"}}, "s", "data.areas[1]", "invalid UTF-8 at byte 2"},
+		{"the derived id of another fact", other, Signed, nil, "s", "id", other.String() + " is a name-based (version 5) id, but not the one derived from this event's content: omit the id"},
+		{"a version 5 id of another namespace", uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://example.org/1")), Signed, nil, "s", "id", "is a name-based (version 5) id"},
+		{"a source too long to store", uuid.Nil, Signed, nil, strings.Repeat("x", MaxStoredBytes), "", "once stored; at most 1044480"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(tt.id, tt.typ, stateFor(tt.typ), date, tt.p, tt.source)
+			require.Error(t, err, "New = %+v", e)
+			assert.ErrorIs(t, err, ErrInvalid)
+			var fe *FieldError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, tt.field, fe.Field, "%v", err)
+			assert.Contains(t, fe.Reason, tt.reason)
+			assert.Len(t, problemsOf(err), 1, "%v", err)
+		})
+	}
+
+	t.Run("its own derived id is fine", func(t *testing.T) {
+		e, err := New(uuid.Nil, Signed, "SWE", date, nil, "s")
+		require.NoError(t, err)
+		again, err := New(e.ID, Signed, "SWE", date, nil, "s")
+		require.NoError(t, err)
+		assert.Equal(t, e, again)
+	})
+}
+
+// TestStoredSize: the log's message limit counts the stored form and the
+// headers the log adds, so validation bounds the stored form.
+func TestStoredSize(t *testing.T) {
+	date := MustDate("2008-12-03")
+	e, err := New(uuid.Nil, Signed, "SWE", date, nil, "x")
+	require.NoError(t, err)
+	room := MaxStoredBytes - len(e.StoredJSON()) + 1 // the longest source that fits
+
+	t.Run("given an event that just fits, New and Decode accept it", func(t *testing.T) {
+		e, err := New(uuid.Nil, Signed, "SWE", date, nil, strings.Repeat("x", room))
+		require.NoError(t, err)
+		assert.Len(t, e.StoredJSON(), MaxStoredBytes)
+		line, err := e.MarshalJSON()
+		require.NoError(t, err)
+		_, err = Decode(line)
+		assert.NoError(t, err)
+	})
+
+	t.Run("given one byte more, New and Decode refuse it", func(t *testing.T) {
+		want := &FieldError{Reason: "the event is 1044481 bytes once stored; at most 1044480: shorten its source or data"}
+		_, err := New(uuid.Nil, Signed, "SWE", date, nil, strings.Repeat("x", room+1))
+		assert.Equal(t, want, err)
+		// Without its id the line is shorter than what is stored.
+		line := `{"type":"signed","state":"SWE","date":"2008-12-03","source":"` + strings.Repeat("x", room+1) + `"}`
+		require.Less(t, len(line), MaxStoredBytes)
+		_, err = Decode([]byte(line))
+		assert.Equal(t, want, err)
+	})
+
+	t.Run("given a short line that escaping makes long, Decode refuses it", func(t *testing.T) {
+		// '<' is stored as \u003c: six bytes for one.
+		line := `{"type":"signed","state":"SWE","date":"2008-12-03","source":"` + strings.Repeat("<", MaxStoredBytes/6+1) + `"}`
+		require.Less(t, len(line), MaxLineBytes/5)
+		_, err := Decode([]byte(line))
+		var fe *FieldError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "", fe.Field)
+		assert.Contains(t, fe.Reason, "bytes once stored; at most 1044480")
+		_, err = ReadAll(strings.NewReader(line + "\n"))
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, 1, fe.Line)
+	})
+
+	t.Run("the headers fit in the allowance", func(t *testing.T) {
+		// The headers of the log (jslog): the event id, the stream, the
+		// expected last sequence, subject and message id, and an atomic
+		// batch's id, sequence and commit, with NATS/1.0 and CRLFs.
+		id := e.ID.String()
+		hdr := "NATS/1.0\r\n" +
+			"Nats-Msg-Id: " + id + "\r\n" +
+			"Nats-Expected-Stream: " + strings.Repeat("S", 32) + "\r\n" +
+			"Nats-Expected-Last-Sequence: 18446744073709551615\r\n" +
+			"Nats-Expected-Last-Subject-Sequence: 18446744073709551615\r\n" +
+			"Nats-Expected-Last-Subject-Sequence-Subject: " + ScopeFilter("convention") + "\r\n" +
+			"Nats-Expected-Last-Msg-Id: " + id + "\r\n" +
+			"Nats-Batch-Id: " + id + "\r\n" +
+			"Nats-Batch-Sequence: 1000\r\n" +
+			"Nats-Batch-Commit: 1\r\n\r\n"
+		assert.Less(t, 4*len(hdr), HeaderAllowance, "a margin of four times the headers")
+		assert.Equal(t, MaxLineBytes, MaxStoredBytes+HeaderAllowance)
+	})
+}
+
 func stateFor(t Type) string {
 	if t.ConventionWide() {
 		return ""
@@ -633,4 +842,23 @@ func TestFieldErrorMessages(t *testing.T) {
 	require.ErrorAs(t, two, &fe)
 	assert.Equal(t, 1, fe.Line, "errors.As finds the first problem")
 	assert.False(t, errors.Is(two, ErrConflict))
+}
+
+// TestDecodeStoredReadsWhatEarlierVersionsStored: given stored bodies that
+// the input rules now refuse but earlier versions validated and stored,
+// when they are read back, then they decode as they were stored.
+func TestDecodeStoredReadsWhatEarlierVersionsStored(t *testing.T) {
+	squatted := `{"id":"aea78634-fad9-5936-8b96-c6f7ea1324ec","type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden"}`
+	for _, body := range []string{
+		`{"id":"9b2f4d7e-3c1a-4e8b-a6d5-2f0e1c9b8a70","type":"signed","state":"SWE","date":"2008-12-03","source":"MON-CP Sweden;\tCMC"}`,
+		`{"id":"9b2f4d7e-3c1a-4e8b-a6d5-2f0e1c9b8a70","type":"signed","state":"SWE","date":"2008-12-03","source":"\u200b"}`,
+		`{"id":"9b2f4d7e-3c1a-4e8b-a6d5-2f0e1c9b8a70","type":"retracted","state":"SWE","date":"2013-01-10","data":{"event":"aea78634-fad9-5936-8b96-c6f7ea1324ec","reason":"line one\nline two"},"source":"s"}`,
+		squatted,
+	} {
+		_, err := Decode([]byte(body))
+		require.Error(t, err, "the input rules refuse %s", body)
+		e, err := DecodeStored([]byte(body), 3, time.Unix(1700000000, 0))
+		require.NoError(t, err, "DecodeStored(%s)", body)
+		assert.JSONEq(t, body, string(e.StoredJSON()), "read back as stored")
+	}
 }

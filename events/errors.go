@@ -27,7 +27,29 @@ var (
 	// the Convention given what the ledger knows (a second deposit, a
 	// signature after entry into force, ...).
 	ErrRejected = errors.New("event rejected by the Convention's rules")
+	// ErrInputTooLarge marks an input refused whole because it is larger
+	// than the reader's limit (see MaxInputBytes). Nothing of it was
+	// validated: split it and read the parts one after the other.
+	ErrInputTooLarge = errors.New("input too large")
 )
+
+// InputTooLargeError is the error of a reader that met more than Limit
+// bytes of input. It stops reading as soon as the limit is crossed. It is
+// both an ErrInputTooLarge and an ErrInvalid.
+type InputTooLargeError struct {
+	Limit int64
+}
+
+func (e *InputTooLargeError) Error() string {
+	size := fmt.Sprintf("%d bytes", e.Limit)
+	if e.Limit >= 1<<20 && e.Limit%(1<<20) == 0 {
+		size += fmt.Sprintf(" (%d MiB)", e.Limit>>20)
+	}
+	return "input larger than " + size + ", the limit of one input: split it into smaller inputs and read them one after the other"
+}
+
+// Unwrap makes the error match ErrInputTooLarge and ErrInvalid.
+func (e *InputTooLargeError) Unwrap() []error { return []error{ErrInputTooLarge, ErrInvalid} }
 
 // FieldError says why one field of one event is invalid. Line is the
 // 1-based line of the input, or 0 when the event did not come from a file.

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 	"unicode/utf8"
 
@@ -17,24 +18,18 @@ import (
 // For input (decodeFast) the fast path is only an accelerator: it accepts a
 // line only when it is sure the precise decoder (decode) would accept it
 // and produce the same event; anything unusual (escapes, nulls, duplicate
-// keys, a number fastjson reads more leniently than JSON allows, any
-// problem at all) is handed to the precise decoder, which says exactly what
-// is wrong. A differential fuzz test holds the two to that.
+// keys, invalid UTF-8, control characters, a number fastjson reads more
+// leniently than JSON allows, any problem at all) is handed to the precise
+// decoder, which says exactly what is wrong. A differential fuzz test holds
+// the two to that.
 
 var parsers fastjson.ParserPool
 
 // decodeFast decodes a line the precise decoder would accept; ok is false
 // when the line must go to the precise decoder.
 func decodeFast(line []byte) (e Envelope, ok bool) {
-	// fastjson does not reject raw control characters in strings, and
-	// unescapes on a best-effort basis: leave such lines to encoding/json.
-	if bytes.IndexByte(line, '\\') >= 0 || !utf8.Valid(line) {
+	if !plainText(line) {
 		return Envelope{}, false
-	}
-	for _, c := range line {
-		if c < 0x20 {
-			return Envelope{}, false
-		}
 	}
 	p := parsers.Get()
 	defer parsers.Put(p)
@@ -109,14 +104,74 @@ func decodeFast(line []byte) (e Envelope, ok bool) {
 		return Envelope{}, false
 	}
 	pl, ok := sp.fast(data)
-	if !ok || len(pl.check(&e)) > 0 {
+	if !ok || len(pl.check(&e)) > 0 || !visibleTexts(e.Source, pl) {
 		return Envelope{}, false
 	}
 	e.Payload = pl
-	if e.ID == uuid.Nil {
-		e.ID = DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source)
+	if len(e.seal(e.ID != uuid.Nil, len(line))) > 0 {
+		return Envelope{}, false
 	}
 	return e, true
+}
+
+// hasASCIIControl reports whether b has a byte below 0x20 or 0x7f, eight
+// bytes at a time (the tests of "Bit Twiddling Hacks", S. E. Anderson: a
+// byte below n, a byte equal to zero).
+func hasASCIIControl(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(b) >= 8; b = b[8:] {
+		x := binary.LittleEndian.Uint64(b)
+		below := (x - ones*0x20) &^ x & highs
+		y := x ^ (ones * 0x7f)
+		del := (y - ones) &^ y & highs
+		if below|del != 0 {
+			return true
+		}
+	}
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleTexts reports whether the source and every non-empty text of a
+// payload has a visible character: of the rules of input text, the one
+// plainText leaves to check.
+func visibleTexts(source string, p Payload) bool {
+	if !visible(source) {
+		return false
+	}
+	if tx, ok := p.(texter); ok {
+		for _, f := range tx.texts() {
+			if f.value != "" && !visible(f.value) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// plainText reports whether a line is valid UTF-8 without a backslash or a
+// control character (U+0000–U+001F, U+007F–U+009F): fastjson does not
+// reject raw control characters in strings and unescapes on a best-effort
+// basis, and encoding/json replaces invalid UTF-8, so other lines go to the
+// precise decoder.
+func plainText(line []byte) bool {
+	if bytes.IndexByte(line, '\\') >= 0 || !utf8.Valid(line) {
+		return false
+	}
+	if hasASCIIControl(line) {
+		return false
+	}
+	for i := bytes.IndexByte(line, 0xc2); i >= 0; i = bytes.IndexByte(line, 0xc2) {
+		if line[i+1] < 0xa0 { // valid UTF-8: 0xc2 0x80–0x9f is U+0080–U+009F
+			return false
+		}
+		line = line[i+2:]
+	}
+	return true
 }
 
 // internType returns the event type a JSON string names, without

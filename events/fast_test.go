@@ -40,6 +40,19 @@ func fastSeeds(f *testing.F) [][]byte {
 		`{"type":"signed","state":"SWE","date":"2008-12-03","source":"s","data":{}}`,
 		`{"type":"contamination-declared","state":"LAO","date":"2010-08-01","data":{"hostilities_ended":null},"source":"s"}`,
 		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"tab\there\"}",
+		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"del\x7f\"}",
+		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"c1\u0085\"}",
+		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"\u00a0\u200b\ufeff\"}",
+		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"Gen\xe8ve\"}",
+		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"s\"}\xff",
+		`{"type":"signed","state":"SWE","date":"2008-12-03","source":"s","recorded":"2026-01-01T00:00:00Z"}`,
+		`{"type":"signed","state":"SWE","date":"2008-12-03","source":"s","recorded":"2026","recorded":"2027"}`,
+		`{"id":"aea78634-fad9-5936-8b96-c6f7ea1324ec","type":"deposited","state":"SWE","date":"2012-04-23","data":{"instrument":"ratification"},"source":"UN depositary notification; SEED fn 138 (Sweden 23/04/2012)"}`,
+		`{"id":"aea78634-fad9-5936-8b96-c6f7ea1324ec","type":"signed","state":"SWE","date":"2008-12-03","source":"s"}`,
+		`{"id":"9b2f4d7e-3c1a-4e8b-a6d5-2f0e1c9b8a70","type":"signed","state":"SWE","date":"2008-12-03","source":"s"}`,
+		`{"type":"assistance-provided","state":"NOR","date":"2012-09-14","data":{"areas":["clearance","⁠"]},"source":"s"}`,
+		`{"type":"meeting-held","date":"2012-09-14","data":{"code":"3MSP","name":"Third","city":" ","start":"2012-09-11","end":"2012-09-14"},"source":"s"}`,
+		`{"type":"retracted","state":"BDI","date":"2012-09-14","data":{"event":"65d3f747-76ea-57ba-b39d-43e819bf76b5","reason":"​"},"source":"s"}`,
 	} {
 		out = append(out, []byte(s))
 	}
@@ -97,4 +110,20 @@ func TestFastPathTakesTheCommonLines(t *testing.T) {
 	require.Greater(t, n, 400)
 	// Lines with escapes go the precise way; they are few in the record.
 	require.Greater(t, fast, n*9/10, "the fast path took %d of %d lines of the record", fast, n)
+}
+
+// TestPlainText: the fast path takes a line only when it holds no escape,
+// no control character and no invalid UTF-8, wherever the byte falls.
+func TestPlainText(t *testing.T) {
+	base := `{"type":"signed","state":"SWE","date":"2008-12-03","source":"Genève, 3 Dec 2008 — MON-CP"}`
+	require.True(t, plainText([]byte(base)))
+	for _, bad := range []string{"\x00", "\x1f", "\t", "\x7f", "\u0080", "\u009f", "\\", "\xff", "\xc2"} {
+		for at := 0; at <= len(base); at++ {
+			line := base[:at] + bad + base[at:]
+			require.False(t, plainText([]byte(line)), "%+q at %d", bad, at)
+		}
+	}
+	for _, fine := range []string{" ", "\u00a0", "\u00a0\u00a0", "\u200b", "~"} {
+		require.True(t, plainText([]byte(base[:10]+fine+base[10:])), "%+q", fine)
+	}
 }

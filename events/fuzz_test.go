@@ -2,12 +2,15 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -40,6 +43,12 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"signed","state":"SWE","date":"2008-12-03","source":"\ud800 invalid surrogate"}`,
 		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"\xff\xfe\"}",
 		`{"type":"signed","type":"deposited","state":"SWE","date":"2012-04-23","source":"s","data":{"instrument":"ratification"}}`,
+		`{"type":"signed","state":"SWE","date":"2008-12-03","source":"\ud83d\udcdc a scroll"}`,
+		`{"type":"signed","state":"SWE","date":"2008-12-03","source":"\u200b"}`,
+		"{\"type\":\"signed\",\"state\":\"SWE\",\"date\":\"2008-12-03\",\"source\":\"s\u0085\x7f\"}",
+		`{"type":"meeting-held","date":"2012-09-14","data":{"code":"3MSP","name":"N","city":"O","start":"2012-09-11","end":"2012-09-14","city":"P"},"source":"s"}`,
+		`{"id":"aea78634-fad9-5936-8b96-c6f7ea1324ec","type":"deposited","state":"SWE","date":"2012-04-23","data":{"instrument":"ratification"},"source":"UN depositary notification; SEED fn 138 (Sweden 23/04/2012)"}`,
+		`{"id":"aea78634-fad9-5936-8b96-c6f7ea1324ec","type":"signed","state":"SWE","date":"2008-12-03","source":"s"}`,
 		`{}`, `null`, `[]`, `"x"`, `0`, ``,
 	} {
 		f.Add([]byte(s))
@@ -65,8 +74,29 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if e.ID == uuid.Nil || !e.Type.Known() || e.Date < Adoption || e.Payload == nil || strings.TrimSpace(e.Source) == "" {
+		if e.ID == uuid.Nil || !e.Type.Known() || e.Date < Adoption || e.Payload == nil || !visible(e.Source) {
 			t.Fatalf("Decode(%q) accepted an incomplete event %+v", line, e)
+		}
+		// Nothing encoding/json would have read with another meaning.
+		if !utf8.Valid(line) || textProblem(e.Source) != "" || len(e.StoredJSON()) > MaxStoredBytes {
+			t.Fatalf("Decode(%q) accepted %+v", line, e)
+		}
+		if tx, ok := e.Payload.(texter); ok {
+			for _, f := range tx.texts() {
+				if textProblem(f.value) != "" {
+					t.Fatalf("Decode(%q) accepted %s %+q", line, f.path(), f.value)
+				}
+			}
+		}
+		if hasDuplicateKey(t, line) {
+			t.Fatalf("Decode(%q) accepted a key given twice", line)
+		}
+		if w, _ := e.MarshalJSON(); bytes.Contains(w, []byte("\ufffd")) && !bytes.Contains(line, []byte("\ufffd")) &&
+			!bytes.Contains(bytes.ToLower(line), []byte(`\ufffd`)) {
+			t.Fatalf("Decode(%q) accepted %s: a U+FFFD the line does not have", line, w)
+		}
+		if e.ID.Version() == 5 && e.ID != DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source) {
+			t.Fatalf("Decode(%q) accepted the id %s, derived from other content", line, e.ID)
 		}
 
 		wire, err := e.MarshalJSON()
@@ -103,6 +133,59 @@ func FuzzDecode(f *testing.F) {
 		}
 		assertSameEvent(t, e, n, "New(parts of Decode(%q))", line)
 	})
+}
+
+// hasDuplicateKey reports whether an object of a valid JSON line has a key
+// twice, as encoding/json's tokenizer reads it.
+func hasDuplicateKey(t *testing.T, line []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	type frame struct {
+		keys    map[string]bool
+		isObj   bool
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("tokenizing %q: %v", line, err)
+		}
+		top := (*frame)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{', '[':
+				if top != nil && top.isObj {
+					top.wantKey = true
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, isObj: tok == '{', wantKey: tok == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.isObj && top.wantKey {
+				if top.keys[tok] {
+					return true
+				}
+				top.keys[tok] = true
+				top.wantKey = false
+				continue
+			}
+			if top != nil && top.isObj {
+				top.wantKey = true
+			}
+		default:
+			if top != nil && top.isObj {
+				top.wantKey = true
+			}
+		}
+	}
 }
 
 // FuzzReadAll: ReadAll never panics; it returns events that write and read

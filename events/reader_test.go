@@ -3,6 +3,12 @@ package events
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -131,9 +137,12 @@ func TestReadAllDuplicates(t *testing.T) {
 		assert.Equal(t, []Envelope{dep}, got)
 	})
 
+	const random = "9b2f4d7e-3c1a-4e8b-a6d5-2f0e1c9b8a70" // version 4
+	withRandomID := func(line string) string { return `{"id":"` + random + `",` + line[1:] }
+
 	t.Run("the same id on different content is an error", func(t *testing.T) {
-		other := `{"id":"` + dep.ID.String() + `","type":"deposited","state":"SWE","date":"2012-04-24","data":{"instrument":"ratification"},"source":"UN depositary notification; SEED fn 138 (Sweden 23/04/2012)"}`
-		in := lineDeposited + "\n" + lineSigned + "\n" + other + "\n"
+		other := `{"id":"` + random + `","type":"deposited","state":"SWE","date":"2012-04-24","data":{"instrument":"ratification"},"source":"UN depositary notification; SEED fn 138 (Sweden 23/04/2012)"}`
+		in := withRandomID(lineDeposited) + "\n" + lineSigned + "\n" + other + "\n"
 		got, err := ReadAll(strings.NewReader(in))
 		require.Error(t, err)
 		assert.Nil(t, got)
@@ -143,16 +152,29 @@ func TestReadAllDuplicates(t *testing.T) {
 		p := ie.Problems[0]
 		assert.Equal(t, 3, p.Line)
 		assert.Equal(t, "id", p.Field)
-		assert.Contains(t, p.Reason, dep.ID.String()+" is also the id of a different event")
+		assert.Contains(t, p.Reason, random+" is also the id of a different event")
 	})
 
 	t.Run("a different source is different content", func(t *testing.T) {
-		other := `{"id":"` + dep.ID.String() + `","type":"deposited","state":"SWE","date":"2012-04-23","data":{"instrument":"ratification"},"source":"UNTC"}`
-		_, err := ReadAll(strings.NewReader(lineDeposited + "\n" + other))
+		other := `{"id":"` + random + `","type":"deposited","state":"SWE","date":"2012-04-23","data":{"instrument":"ratification"},"source":"UNTC"}`
+		_, err := ReadAll(strings.NewReader(withRandomID(lineDeposited) + "\n" + other))
 		var fe *FieldError
 		require.ErrorAs(t, err, &fe)
 		assert.Equal(t, 2, fe.Line)
 		assert.Equal(t, "id", fe.Field)
+	})
+
+	// Given the id Sweden's deposit derives to, when a line gives it to
+	// another fact first, then that line is refused on its own: the id
+	// stays free for the fact it names.
+	t.Run("a derived id taken for other content is refused", func(t *testing.T) {
+		squat := `{"id":"` + dep.ID.String() + `","type":"deposited","state":"SWE","date":"2012-04-24","data":{"instrument":"ratification"},"source":"UNTC"}`
+		_, err := ReadAll(strings.NewReader(lineSigned + "\n" + squat + "\n" + lineDeposited + "\n"))
+		var ie *InputError
+		require.ErrorAs(t, err, &ie)
+		require.Len(t, ie.Problems, 1, "%v", err)
+		assert.Equal(t, &FieldError{Line: 2, Field: "id", Reason: dep.ID.String() +
+			" is a name-based (version 5) id, but not the one derived from this event's content: omit the id to derive it from the content, or give a random (version 4) id"}, ie.Problems[0])
 	})
 }
 
@@ -169,19 +191,20 @@ func TestReadAllLongLine(t *testing.T) {
 	assert.Contains(t, last.Reason, "line longer than 1048576 bytes")
 	assert.Equal(t, 2, ie.Problems[0].Line, "problems before the long line are kept: %v", err)
 
-	// A line just within the bound is read.
-	source := strings.Repeat("x", MaxLineBytes-len(`{"type":"signed","state":"SWE","date":"2008-12-03","source":""}`))
-	fits := `{"type":"signed","state":"SWE","date":"2008-12-03","source":"` + source + `"}`
+	// A line just within the bound is read. (Its event is small: spaces
+	// between the fields do not count once stored.)
+	pad := strings.Repeat(" ", MaxLineBytes-len(lineSigned))
+	fits := lineSigned[:len(lineSigned)-1] + pad + "}"
 	require.Len(t, fits, MaxLineBytes)
 	for _, in := range []string{lineMeeting + "\n" + fits, fits + "\n" + lineMeeting, fits + "\r\n" + lineMeeting} {
 		got, err = ReadAll(strings.NewReader(in))
 		require.NoError(t, err, "a line of MaxLineBytes")
 		require.Len(t, got, 2)
 	}
-	assert.Equal(t, source, got[0].Source)
+	assert.Equal(t, mustDecode(t, lineSigned), got[0])
 
 	// A line one byte too long is reported, and reading goes on.
-	in = fits[:len(fits)-2] + `x"}` + "\n" + `{"type":"signed"}` + "\n"
+	in = fits[:len(fits)-1] + " }" + "\n" + `{"type":"signed"}` + "\n"
 	_, err = ReadAll(strings.NewReader(in))
 	require.ErrorAs(t, err, &ie)
 	require.Len(t, ie.Problems, 4, "%v", err)
@@ -248,4 +271,188 @@ func TestReadLinesNumbersEachEvent(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, evs)
 	assert.Nil(t, lines)
+}
+
+// TestReadAllManyChunks: given an input long enough to be decoded in
+// parallel, with bad lines and repeated events far apart, when it is read,
+// then events and problems come in input order with their own line numbers.
+func TestReadAllManyChunks(t *testing.T) {
+	// From a reader that tells its size, one that does not, and one whose
+	// first lines promise fewer events than follow.
+	long := "# " + strings.Repeat("a long comment ", 200)
+	for _, tc := range []struct {
+		name string
+		open func(string) io.Reader
+		head []string
+	}{
+		{"sized", func(s string) io.Reader { return strings.NewReader(s) }, nil},
+		{"stream", func(s string) io.Reader { return struct{ io.Reader }{strings.NewReader(s)} }, nil},
+		{"sized, long lines first", func(s string) io.Reader { return strings.NewReader(s) }, slices.Repeat([]string{long}, chunkLines)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { readManyChunks(t, tc.open, tc.head) })
+	}
+}
+
+func readManyChunks(t *testing.T, open func(string) io.Reader, head []string) {
+	lines := strings.Split(strings.TrimSuffix(string(syntheticInput(20_000)), "\n"), "\n")
+	want, wantLines, err := ReadLines(strings.NewReader(strings.Join(lines[:1], "\n")))
+	require.NoError(t, err)
+	require.Len(t, want, 1)
+	wantLines[0] += len(head)
+
+	lines[14_999] = lines[9] // collapses into line 10
+	lines[2_999] = "# a comment"
+	lines = append(head, lines...)
+	evs, nums, err := ReadLines(open(strings.Join(lines, "\n")))
+	require.NoError(t, err)
+	require.Len(t, evs, 20_000-2)
+	require.Len(t, nums, len(evs))
+	h := len(head)
+	assert.Equal(t, want[0], evs[0])
+	assert.Equal(t, wantLines, nums[:1])
+	assert.Equal(t, []int{h + 2_999, h + 3_001}, nums[2_998:3_000], "line 3000 is a comment")
+	assert.Equal(t, h+20_000, nums[len(nums)-1])
+	for i, n := range nums {
+		one, err := Decode([]byte(lines[n-1]))
+		require.NoError(t, err)
+		require.Equal(t, one, evs[i], "event %d, from line %d", i, n)
+	}
+
+	lines[h+1_499] = `{"type":"signed"}`
+	lines[h+9_000] = lines[h+9][:20]
+	lines[h+19_999] = strings.Replace(lines[h+19_999], `"type"`, `"type":"signed","type"`, 1)
+	_, _, err = ReadLines(open(strings.Join(lines, "\n")))
+	var ie *InputError
+	require.ErrorAs(t, err, &ie)
+	var got []int
+	for _, p := range ie.Problems {
+		got = append(got, p.Line-h)
+	}
+	assert.Equal(t, []int{1_500, 1_500, 1_500, 9_001, 20_000}, got, "%v", err)
+	assert.Equal(t, fmt.Sprintf("line %d: type: given twice", h+20_000), ie.Problems[4].Error())
+}
+
+// TestReadAllInputLimit: an input larger than the limit is refused whole,
+// before reading when its size is known, else once the limit is crossed.
+func TestReadAllInputLimit(t *testing.T) {
+	in := strings.Repeat(lineSigned+"\n", 10) // 1,300 bytes, one event
+	size := int64(len(in))
+
+	t.Run("an input of the limit is read", func(t *testing.T) {
+		evs, err := ReadAll(strings.NewReader(in), WithMaxInputBytes(size))
+		require.NoError(t, err)
+		assert.Len(t, evs, 1)
+		evs, err = ReadAll(iotest.OneByteReader(strings.NewReader(in)), WithMaxInputBytes(size))
+		require.NoError(t, err)
+		assert.Len(t, evs, 1)
+	})
+
+	wantErr := func(t *testing.T, err error, limit int64) {
+		t.Helper()
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrInputTooLarge)
+		assert.ErrorIs(t, err, ErrInvalid)
+		var te *InputTooLargeError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, limit, te.Limit)
+		size := fmt.Sprintf("%d bytes", limit)
+		if limit%(1<<20) == 0 {
+			size += fmt.Sprintf(" (%d MiB)", limit>>20)
+		}
+		assert.Equal(t, "input larger than "+size+", the limit of one input: split it into smaller inputs and read them one after the other", err.Error())
+	}
+
+	t.Run("a sized input one byte over is refused before reading", func(t *testing.T) {
+		r := strings.NewReader(in)
+		evs, err := ReadAll(r, WithMaxInputBytes(size-1))
+		wantErr(t, err, size-1)
+		assert.Nil(t, evs)
+		assert.Equal(t, len(in), r.Len(), "nothing read")
+	})
+
+	t.Run("a file over the limit is refused before reading", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "in.jsonl")
+		require.NoError(t, os.WriteFile(path, []byte(in), 0o600))
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		defer f.Close()
+		_, err = ReadAll(f, WithMaxInputBytes(size-1))
+		wantErr(t, err, size-1)
+		at, err := f.Seek(0, io.SeekCurrent)
+		require.NoError(t, err)
+		assert.Zero(t, at, "nothing read")
+		// From where the file stands.
+		_, err = f.Seek(int64(len(lineSigned)+1), io.SeekStart)
+		require.NoError(t, err)
+		evs, err := ReadAll(f, WithMaxInputBytes(size-int64(len(lineSigned)+1)))
+		require.NoError(t, err)
+		assert.Len(t, evs, 1)
+	})
+
+	t.Run("a stream is refused as soon as it crosses the limit", func(t *testing.T) {
+		r := &endless{line: []byte(lineSigned + "\n")}
+		_, err := ReadAll(r, WithMaxInputBytes(1<<20))
+		wantErr(t, err, 1<<20)
+		assert.Less(t, r.read, int64(1<<20+128<<10), "read %d bytes", r.read)
+	})
+
+	t.Run("the default limit applies, and none when told", func(t *testing.T) {
+		_, err := ReadAll(sized{strings.NewReader(in), MaxInputBytes + 1})
+		wantErr(t, err, MaxInputBytes)
+		assert.Equal(t, "input larger than 201326592 bytes (192 MiB), the limit of one input: split it into smaller inputs and read them one after the other", err.Error())
+		evs, err := ReadAll(sized{strings.NewReader(in), MaxInputBytes + 1}, WithMaxInputBytes(0))
+		require.NoError(t, err)
+		assert.Len(t, evs, 1)
+	})
+}
+
+// sized is a reader that tells a size of its own.
+type sized struct {
+	io.Reader
+	n int
+}
+
+func (s sized) Len() int { return s.n }
+
+// endless repeats a line until stop bytes (zero: forever), and counts what
+// was read. It does not tell its size.
+type endless struct {
+	line       []byte
+	read, stop int64
+}
+
+func (r *endless) Read(p []byte) (int, error) {
+	if r.stop > 0 && r.read >= r.stop {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && (r.stop == 0 || r.read < r.stop) {
+		c := copy(p[n:], r.line[r.read%int64(len(r.line)):])
+		if r.stop > 0 {
+			c = min(c, int(r.stop-r.read))
+		}
+		n += c
+		r.read += int64(c)
+	}
+	return n, nil
+}
+
+// TestReadAllDoesNotHoldLongLines: given a line of 64 MiB, when the input
+// is read, then the line is reported too long without being held, and the
+// lines after it are read.
+func TestReadAllDoesNotHoldLongLines(t *testing.T) {
+	head := `{"type":"signed","state":"SWE","date":"2008-12-03","source":"`
+	long := io.MultiReader(strings.NewReader(head), &endless{line: []byte("x"), stop: 64 << 20},
+		strings.NewReader("\"}\n"+lineSigned+"\n"+`{"type":"signed"}`+"\n"))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := ReadAll(long, WithMaxInputBytes(0))
+	runtime.ReadMemStats(&after)
+	var ie *InputError
+	require.ErrorAs(t, err, &ie)
+	require.Len(t, ie.Problems, 4, "%v", err)
+	assert.Equal(t, &FieldError{Line: 1, Reason: "line longer than 1048576 bytes"}, ie.Problems[0])
+	assert.Equal(t, 3, ie.Problems[1].Line)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "allocated while reading a line of 64 MiB")
 }

@@ -101,6 +101,10 @@ type Payload interface {
 	check(e *Envelope) []fieldProblem
 }
 
+// texter is implemented by payloads with free-text fields, to list them
+// for the rules of input text (text.go, Envelope.checkInput).
+type texter interface{ texts() []textField }
+
 // normalizer is implemented by payloads with several JSON forms of one
 // value, to keep a single form in memory.
 type normalizer interface{ normalize() }
@@ -287,6 +291,14 @@ func (p *Assistance) check(*Envelope) []fieldProblem {
 	return nil
 }
 
+func (p *Assistance) texts() []textField {
+	out := make([]textField, len(p.Areas))
+	for i, a := range p.Areas {
+		out[i] = textField{name: "data.areas", item: i + 1, value: a}
+	}
+	return out
+}
+
 // Meeting is the payload of a meeting-held event. The event's date is the
 // meeting's last day.
 type Meeting struct {
@@ -295,6 +307,10 @@ type Meeting struct {
 	City  string `json:"city"`
 	Start Date   `json:"start"`
 	End   Date   `json:"end"`
+}
+
+func (p *Meeting) texts() []textField {
+	return []textField{{name: "data.name", value: p.Name}, {name: "data.city", value: p.City}}
 }
 
 var meetingCode = regexp.MustCompile(`^[0-9A-Z][0-9A-Z-]{0,31}$`)
@@ -342,6 +358,10 @@ func (p *Retraction) check(e *Envelope) []fieldProblem {
 		probs = append(probs, fieldProblem{"data.reason", "is required"})
 	}
 	return probs
+}
+
+func (p *Retraction) texts() []textField {
+	return []textField{{name: "data.reason", value: p.Reason}}
 }
 
 func decodeEmpty(data []byte) (Payload, []fieldProblem) {
