@@ -177,36 +177,10 @@ func (r factRec) envelope(scope string) (events.Envelope, error) {
 // decodePayload reads the canonical data of a fact back into its payload
 // type.
 func decodePayload(t events.Type, data []byte) (events.Payload, error) {
-	var p events.Payload
-	switch t {
-	case events.Signed, events.WithdrawalNotified, events.StockpileDestructionCompleted,
-		events.ClearanceCompleted, events.VictimsDeclared:
-		return events.Empty{}, nil
-	case events.Deposited:
-		p = &events.Deposit{}
-	case events.StockpileDeclared, events.StockpileDestroyed, events.RetentionDeclared:
-		p = &events.Quantities{}
-	case events.ContaminationDeclared:
-		p = &events.Contamination{}
-	case events.ReportSubmitted:
-		p = &events.Report{}
-	case events.LegislationStatus:
-		p = &events.Legislation{}
-	case events.ExtensionGranted:
-		p = &events.Extension{}
-	case events.AssistanceRequested, events.AssistanceProvided:
-		p = &events.Assistance{}
-	case events.MeetingHeld:
-		p = &events.Meeting{}
-	default:
+	if t == events.Retracted {
 		return nil, fmt.Errorf("type %q cannot be held in a snapshot", t)
 	}
-	if len(data) > 0 {
-		if err := json.Unmarshal(data, p); err != nil {
-			return nil, fmt.Errorf("%s data: %w", t, err)
-		}
-	}
-	return p, nil
+	return events.DecodeData(t, data)
 }
 
 // recsOf returns the facts of s dated on or before upTo, live and
@@ -706,9 +680,11 @@ func (e *Engine) refold(ctx context.Context, f *Fold, m *snapMeta, news []events
 	for _, ev := range news {
 		byScope[ev.Scope()] = append(byScope[ev.Scope()], ev)
 	}
-	latest, err := e.gateBase(ctx, m)
-	if err != nil {
-		return nil, 0, err
+	var latest *snapMeta
+	if len(byScope) > 0 {
+		if latest, err = e.gateBase(ctx, m); err != nil {
+			return nil, 0, err
+		}
 	}
 	changed := map[string]bool{}
 	rejected := 0
