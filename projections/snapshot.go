@@ -89,8 +89,8 @@ type snapMeta struct {
 	Seq         uint64    `json:"seq"`
 	Time        time.Time `json:"time"`
 	Quarantined int       `json:"quarantined,omitempty"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 	// Rule is the annual-report rule of the stored statuses, StatusRev the
 	// sequence at which they were written.
 	Rule      string `json:"rule"`
