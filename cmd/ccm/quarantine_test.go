@@ -128,3 +128,14 @@ func TestServeOnAStoreWithRawMessages(t *testing.T) {
 		return strings.Contains(m, "ccm_log_quarantined 7")
 	}, 30*time.Second, 100*time.Millisecond, "the projector counts them")
 }
+
+// The events listed over HTTP skip what is not an event, and say how many.
+func TestServeListsEventsPastRawMessages(t *testing.T) {
+	dir := v1Store(t)
+	s := startServe(t, dir, "--http", "127.0.0.1:0")
+	c := &http.Client{Timeout: 30 * time.Second}
+	code, h, body := httpDo(t, c, "GET", "http://"+s.addr+"/v1/events?from_seq=450&limit=100", "", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "5", h.Get("Ccm-Quarantined"), "452, 456 and 458 do not decode, 453 and 457 are on the wrong subject (454 and 455 are events, listed: the rules judge them in the views)")
+	assert.Contains(t, body, `"last_seq":458`)
+}

@@ -507,6 +507,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *Error {
 		return errorf(http.StatusBadRequest, CodeBadRequest, "bad query parameters", fields...)
 	}
 	page := EventsPage{Events: []events.Envelope{}}
+	// The stored messages of the page's range that are not events of
+	// their subjects: skipped, and counted in the header.
+	var notEvents []uint64
+	o.Quarantine = func(q events.Quarantined) { notEvents = append(notEvents, q.Seq) }
 	last, err := s.cfg.Log.Read(r.Context(), o, func(e events.Envelope) error {
 		if typ != "" && e.Type != typ {
 			return nil
@@ -525,6 +529,15 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *Error {
 		return fromError(err)
 	default:
 		page.LastSeq = last
+	}
+	n := 0
+	for _, seq := range notEvents {
+		if seq <= page.LastSeq {
+			n++
+		}
+	}
+	if n > 0 {
+		w.Header().Set(QuarantinedHeader, strconv.Itoa(n))
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
