@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,6 +36,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 3, "runs of each scenario; the median is reported")
 	queries := fs.Int("queries", 50, "report queries timed per run in the report scenario")
 	profile := fs.String("cpuprofile", "", "directory to write one CPU profile per ledger scenario")
+	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report); default all")
 	var format formatFlag
 	addFormatFlag(fs, &format, "text", "json")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -55,19 +57,32 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err := events.WriteAll(&jsonl, all[:*n]); err != nil {
 		return err
 	}
-	var results []benchResult
-	for _, sc := range []func(context.Context) (benchResult, error){
-		func(ctx context.Context) (benchResult, error) { return b.appendScenario(ctx, all[:*appends]) },
-		func(ctx context.Context) (benchResult, error) {
+	scenarios := []struct {
+		name string
+		run  func(context.Context) (benchResult, error)
+	}{
+		{"append", func(ctx context.Context) (benchResult, error) { return b.appendScenario(ctx, all[:*appends]) }},
+		{"durable", func(ctx context.Context) (benchResult, error) {
 			return b.durableAppendScenario(ctx, all[:min(*appends, 5000)])
-		},
-		func(ctx context.Context) (benchResult, error) { return b.importScenario(ctx, all[:*n], jsonl.Bytes()) },
-		func(ctx context.Context) (benchResult, error) { return b.rebuildScenario(ctx, jsonl.Bytes(), *n) },
-		func(ctx context.Context) (benchResult, error) {
+		}},
+		{"import", func(ctx context.Context) (benchResult, error) { return b.importScenario(ctx, all[:*n], jsonl.Bytes()) }},
+		{"rebuild", func(ctx context.Context) (benchResult, error) { return b.rebuildScenario(ctx, jsonl.Bytes(), *n) }},
+		{"report", func(ctx context.Context) (benchResult, error) {
 			return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries)
-		},
-	} {
-		r, err := sc(ctx)
+		}},
+	}
+	chosen := map[string]bool{}
+	for _, name := range strings.Split(*only, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			chosen[name] = true
+		}
+	}
+	var results []benchResult
+	for _, sc := range scenarios {
+		if len(chosen) > 0 && !chosen[sc.name] {
+			continue
+		}
+		r, err := sc.run(ctx)
 		if err != nil {
 			return err
 		}
@@ -502,4 +517,10 @@ func writeBenchText(w io.Writer, rs []benchResult, runs int) {
 		}
 		fmt.Fprintf(w, "| %s | %d | %s | %.0f ev/s | %.0f ev/s | %.2f | %s | %s |\n", r.Name, r.Events, r.Baseline, r.BaseRate, r.Rate, r.Ratio, r.Aim, met)
 	}
+	for _, r := range rs {
+		if r.Note != "" {
+			fmt.Fprintf(w, "\n%s: %s", r.Name, r.Note)
+		}
+	}
+	fmt.Fprintln(w)
 }
