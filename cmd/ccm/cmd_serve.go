@@ -31,6 +31,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	runProjector := fs.Bool("projector", true, "run the projector that publishes derived compliance events to ccm.compliance.<ISO3>.<kind>")
 	leadFlag := fs.String("lead", "180d", "how long before a deadline deadline-approaching is published (days: 180d)")
 	tick := fs.Duration("projector-tick", time.Minute, "how often the projector reads the clock for dates that passed")
+	partTimeout := fs.Duration("import-part-timeout", time.Minute, "how long an import sent to the ledger may pause between two parts before it is dropped whole")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := m.open(ctx, c, openOptions{listen: *listen, serving: true})
+	b, err := m.open(ctx, c, openOptions{listen: *listen, serving: true, role: roles.Ledger})
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		close(projDone)
 	}
 
-	w, err := m.startWriter(ctx, b)
+	w, err := m.startWriter(ctx, b, *partTimeout)
 	if err != nil {
 		return err
 	}

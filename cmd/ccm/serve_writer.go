@@ -26,7 +26,7 @@ type writer struct {
 
 // startWriter reads the log, then answers the recorders' commands on the
 // ledger's connection.
-func (m *Main) startWriter(ctx context.Context, b *backend) (*writer, error) {
+func (m *Main) startWriter(ctx context.Context, b *backend, partTimeout time.Duration) (*writer, error) {
 	w := &writer{store: httpapi.CountStore(b.log)}
 	w.ledger = aggregates.NewLedger(w.store, m.Now)
 	// Read the log now, so that the first commands decide on what is
@@ -35,7 +35,7 @@ func (m *Main) startWriter(ctx context.Context, b *backend) (*writer, error) {
 		return nil, err
 	}
 	svc, err := cmdservice.Start(b.nc, cmdservice.Config{
-		Recorder: w.ledger, Version: semver(version()),
+		Recorder: w.ledger, Version: semver(version()), PartTimeout: partTimeout,
 		Logf: func(format string, args ...any) { fmt.Fprintf(m.Stderr, "ccm: commands: "+format+"\n", args...) },
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
@@ -81,11 +82,11 @@ func (c *Client) Import(ctx context.Context, input io.Reader, o ImportOptions) (
 		if last {
 			m.Header.Set(HeaderLast, "true")
 			var r ImportReply
-			err := c.request(ctx, m, data, c.ImportTimeout, &r)
+			err := c.send(ctx, m, data, c.ImportTimeout, part == 1, &r)
 			return r, err
 		}
 		var pr PartReply
-		if err := c.request(ctx, m, data, c.Timeout, &pr); err != nil {
+		if err := c.send(ctx, m, data, c.Timeout, part == 1, &pr); err != nil {
 			return ImportReply{}, err
 		}
 		sent += int64(len(data))
@@ -93,6 +94,22 @@ func (c *Client) Import(ctx context.Context, input io.Reader, o ImportOptions) (
 			o.Sent(sent)
 		}
 	}
+}
+
+// send sends a part; the first is sent again while the ledger is busy with
+// another import (retry.Transient bounds the wait).
+func (c *Client) send(ctx context.Context, m *nats.Msg, data []byte, timeout time.Duration, first bool, v any) error {
+	if !first {
+		return c.request(ctx, m, data, timeout, v)
+	}
+	return retry.Do(ctx, retry.Transient, func(int) error {
+		err := c.request(ctx, m, data, timeout, v)
+		var e *Error
+		if errors.As(err, &e) && e.Code == CodeBusy {
+			return err
+		}
+		return retry.Permanent(err)
+	})
 }
 
 // nextPart reads whole lines up to PartBytes (at least one line). A line

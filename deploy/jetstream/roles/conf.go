@@ -31,9 +31,6 @@ func writeUser(b *bytes.Buffer, r Role) {
 	fmt.Fprintf(b, "      {\n        user: %s\n        password: $%s\n        permissions: {\n", r.Name, PasswordEnv(r.Name))
 	writePerm(b, "publish", r.Publish, r.PublishDeny)
 	writePerm(b, "subscribe", r.Subscribe, r.SubscribeDeny)
-	if r.Replies {
-		b.WriteString("          allow_responses: { max: 1, expires: \"10m\" }\n")
-	}
 	b.WriteString("        }\n      }\n")
 }
 

@@ -19,7 +19,6 @@ package roles
 
 import (
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -44,9 +43,6 @@ type Role struct {
 	// allowance matches.
 	Publish, PublishDeny     []string
 	Subscribe, SubscribeDeny []string
-	// Replies lets the role answer the requests it receives (and only
-	// those) without a right to publish on inboxes.
-	Replies bool
 	// Inbox is the prefix of the role's reply subjects (default _INBOX).
 	Inbox string
 }
@@ -159,12 +155,16 @@ func All() []Role {
 			Doc: "ccm serve: the only writer of events, after the Convention's rules decided them; answers the " +
 				"recorders' commands; keeps the views (compliance events, snapshots, the projector's checkpoint). " +
 				"It creates no stream: the operator does.",
-			Publish: join([]string{"ccm.events.>", "ccm.compliance.>", "$KV.CCM_SNAPSHOTS.>", "$KV.CCM_PROJECTOR.>", "$JS.API.INFO"},
+			// It answers on the requesters' inboxes by a right to publish
+			// there, not by the server's response permission: that one
+			// lives on the server that delivered the request, and is lost
+			// when the ledger reconnects to another node of the cluster
+			// before it answers (an import through a node failure).
+			Publish: join([]string{"ccm.events.>", "ccm.compliance.>", "$KV.CCM_SNAPSHOTS.>", "$KV.CCM_PROJECTOR.>", "$JS.API.INFO", "_INBOX.>"},
 				readStream(logStream), readStream(complianceStream), readStream(snapshotsStream), readStream(projectorStream)),
 			PublishDeny:   join(neverDestroyed, streamAdmin),
 			Subscribe:     []string{"_INBOX.>", Commands + ">", Discovery + ">"},
 			SubscribeDeny: hidden,
-			Replies:       true,
 		},
 		{
 			Name: Recorder,
@@ -223,9 +223,6 @@ func (r Role) Permissions() *server.Permissions {
 	p := &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: r.Publish, Deny: r.PublishDeny},
 		Subscribe: &server.SubjectPermission{Allow: r.Subscribe, Deny: r.SubscribeDeny},
-	}
-	if r.Replies {
-		p.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: 10 * time.Minute}
 	}
 	return p
 }
