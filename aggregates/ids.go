@@ -1,7 +1,6 @@
 package aggregates
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -71,8 +70,11 @@ func heldOf(scope string, f Fact) heldEvent {
 // sameEvent reports whether e is the event held: the same scope, type,
 // date, data and source.
 func sameEvent(h heldEvent, e events.Envelope) bool {
-	stored := events.Envelope{Type: h.Type, Payload: h.Payload}
-	return h.Scope == e.Scope() && h.Type == e.Type && h.Date == e.Date && h.Source == e.Source && bytes.Equal(stored.Data(), e.Data())
+	state := h.Scope
+	if state == events.ConventionScope {
+		state = ""
+	}
+	return e.SameFact(events.Envelope{Type: h.Type, State: state, Date: h.Date, Payload: h.Payload, Source: h.Source})
 }
 
 func idConflict(h heldEvent, e events.Envelope) error {

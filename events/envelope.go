@@ -139,6 +139,13 @@ func (e Envelope) Data() []byte {
 	return b
 }
 
+// SameFact reports whether e and o say the same thing: the same type,
+// State, valid date, data and source, whatever their ids and where they are
+// stored. An id given twice is fine only for the same fact.
+func (e Envelope) SameFact(o Envelope) bool {
+	return e.Type == o.Type && e.State == o.State && e.Date == o.Date && e.Source == o.Source && bytes.Equal(e.Data(), o.Data())
+}
+
 // Subject returns the JetStream subject of the event:
 // ccm.events.<ISO3>.<type>, or ccm.events.convention.<type> for
 // Convention-wide events.

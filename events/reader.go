@@ -283,7 +283,7 @@ func (col *collector) add(c *chunk) {
 		e := d.e
 		if first, dup := col.seen[e.ID]; dup {
 			prev := col.evs.at(first)
-			if prev.Type != e.Type || prev.State != e.State || prev.Date != e.Date || !bytes.Equal(prev.Data(), e.Data()) || prev.Source != e.Source {
+			if !prev.SameFact(e) {
 				col.bad.Problems = append(col.bad.Problems, &FieldError{Line: lineNo, Field: "id", Reason: fmt.Sprintf("%s is also the id of a different event on an earlier line", e.ID)})
 			}
 			continue

@@ -285,7 +285,7 @@ func (s *Service) add(sess *session, data []byte) *Error {
 	for i, e := range evs {
 		line := first + lines[i]
 		if j, dup := sess.seen[e.ID]; dup {
-			if !sameEnvelope(sess.evs[j], e) {
+			if !sess.evs[j].SameFact(e) {
 				sess.problem(0, &events.FieldError{Line: line, Field: "id", Reason: fmt.Sprintf("%s is also the id of a different event on line %d", e.ID, sess.lines[j])})
 			}
 			continue
@@ -305,10 +305,6 @@ func (sess *session) problem(offset int, p *events.FieldError) {
 		}
 		sess.problems = append(sess.problems, &c)
 	}
-}
-
-func sameEnvelope(a, b events.Envelope) bool {
-	return a.Type == b.Type && a.State == b.State && a.Date == b.Date && a.Source == b.Source && bytes.Equal(a.Data(), b.Data())
 }
 
 // countLines counts the lines of a part: every newline, and a last line
