@@ -38,12 +38,18 @@ var (
 // both an ErrInputTooLarge and an ErrInvalid.
 type InputTooLargeError struct {
 	Limit int64
+	// Events, when set, is the limit crossed instead: the events of one
+	// input (many short lines under the byte limit).
+	Events int
 }
 
 func (e *InputTooLargeError) Error() string {
 	size := fmt.Sprintf("%d bytes", e.Limit)
 	if e.Limit >= 1<<20 && e.Limit%(1<<20) == 0 {
 		size += fmt.Sprintf(" (%d MiB)", e.Limit>>20)
+	}
+	if e.Events > 0 {
+		size = fmt.Sprintf("%d events", e.Events)
 	}
 	return "input larger than " + size + ", the limit of one input: split it into smaller inputs and read them one after the other"
 }

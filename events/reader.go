@@ -18,15 +18,32 @@ import (
 // (docs/design-notes.md, "Input limits and memory").
 const MaxInputBytes = 192 << 20
 
+// MaxInputEvents bounds the events of one input as MaxInputBytes bounds its
+// bytes, for inputs of short lines: a million events hold about 250 MB.
+const MaxInputEvents = 1_000_000
+
+// maxProblems bounds the problems an input reports: past it, the rest are
+// counted.
+const maxProblems = 1000
+
 // ReadOption changes how ReadAll and ReadLines read an input.
 type ReadOption func(*readConfig)
 
-type readConfig struct{ limit int64 }
+type readConfig struct {
+	limit     int64
+	maxEvents int
+}
 
 // WithMaxInputBytes sets the largest input accepted, in bytes; zero or less
 // means no limit.
 func WithMaxInputBytes(n int64) ReadOption {
 	return func(c *readConfig) { c.limit = max(n, 0) }
+}
+
+// WithMaxInputEvents sets the most events an input may hold; zero or less
+// means no limit.
+func WithMaxInputEvents(n int) ReadOption {
+	return func(c *readConfig) { c.maxEvents = max(n, 0) }
 }
 
 // ReadAll reads and validates a whole JSON Lines input. Blank lines and
@@ -48,7 +65,7 @@ func ReadAll(r io.Reader, opts ...ReadOption) ([]Envelope, error) {
 // ReadLines is ReadAll that also returns, for each event, the 1-based line
 // it was read from, so that later problems can name the line.
 func ReadLines(r io.Reader, opts ...ReadOption) ([]Envelope, []int, error) {
-	cfg := readConfig{limit: MaxInputBytes}
+	cfg := readConfig{limit: MaxInputBytes, maxEvents: MaxInputEvents}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -84,6 +101,12 @@ func ReadLines(r io.Reader, opts ...ReadOption) ([]Envelope, []int, error) {
 			col.add(c)
 			d.free = append(d.free, c)
 		}
+		if cfg.maxEvents > 0 && col.evs.n > cfg.maxEvents {
+			return nil, nil, &InputTooLargeError{Limit: cfg.limit, Events: cfg.maxEvents}
+		}
+	}
+	if cfg.maxEvents > 0 && col.evs.n > cfg.maxEvents {
+		return nil, nil, &InputTooLargeError{Limit: cfg.limit, Events: cfg.maxEvents}
 	}
 	return col.result()
 }
@@ -259,7 +282,16 @@ func (d *decoder) close() {
 type collector struct {
 	evs  eventList
 	bad  InputError
+	more int              // problems past maxProblems
 	seen map[[16]byte]int // id → index in evs
+}
+
+func (col *collector) problem(fe *FieldError) {
+	if len(col.bad.Problems) < maxProblems {
+		col.bad.Problems = append(col.bad.Problems, fe)
+		return
+	}
+	col.more++
 }
 
 func (col *collector) add(c *chunk) {
@@ -272,11 +304,11 @@ func (col *collector) add(c *chunk) {
 		case d.skip:
 			continue
 		case d.tooLong:
-			col.bad.Problems = append(col.bad.Problems, &FieldError{Line: lineNo, Reason: tooLong})
+			col.problem(&FieldError{Line: lineNo, Reason: tooLong})
 			continue
 		case len(d.probs) > 0:
 			for _, p := range d.probs {
-				col.bad.Problems = append(col.bad.Problems, &FieldError{Line: lineNo, Field: p.field, Reason: p.reason})
+				col.problem(&FieldError{Line: lineNo, Field: p.field, Reason: p.reason})
 			}
 			continue
 		}
@@ -284,7 +316,7 @@ func (col *collector) add(c *chunk) {
 		if first, dup := col.seen[e.ID]; dup {
 			prev := col.evs.at(first)
 			if !prev.SameFact(e) {
-				col.bad.Problems = append(col.bad.Problems, &FieldError{Line: lineNo, Field: "id", Reason: fmt.Sprintf("%s is also the id of a different event on an earlier line", e.ID)})
+				col.problem(&FieldError{Line: lineNo, Field: "id", Reason: fmt.Sprintf("%s is also the id of a different event on an earlier line", e.ID)})
 			}
 			continue
 		}
@@ -294,6 +326,9 @@ func (col *collector) add(c *chunk) {
 }
 
 func (col *collector) result() ([]Envelope, []int, error) {
+	if col.more > 0 {
+		col.bad.Problems = append(col.bad.Problems, &FieldError{Reason: fmt.Sprintf("and %d more problems: only the first %d are listed", col.more, maxProblems)})
+	}
 	if len(col.bad.Problems) > 0 {
 		return nil, nil, &col.bad
 	}

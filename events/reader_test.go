@@ -456,3 +456,33 @@ func TestReadAllDoesNotHoldLongLines(t *testing.T) {
 	assert.Equal(t, 3, ie.Problems[1].Line)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "allocated while reading a line of 64 MiB")
 }
+
+// An input of many short lines under the byte limit is bounded by its
+// 
+func TestReadAllEventLimit(t *testing.T) {
+	var in strings.Builder
+	for y := 2010; y < 2020; y++ {
+		fmt.Fprintf(&in, `{"type":"report-submitted","state":"SWE","date":"%d-04-30","data":{"kind":"annual","year":%d},"source":"s"}`+"\n", y, y-1)
+	}
+	_, err := ReadAll(strings.NewReader(in.String()), WithMaxInputEvents(5))
+	var tl *InputTooLargeError
+	require.ErrorAs(t, err, &tl)
+	assert.Equal(t, 5, tl.Events)
+	assert.Contains(t, err.Error(), "larger than 5 events")
+	assert.ErrorIs(t, err, ErrInputTooLarge)
+	evs, err := ReadAll(strings.NewReader(in.String()), WithMaxInputEvents(10))
+	require.NoError(t, err)
+	assert.Len(t, evs, 10)
+}
+
+// An input with more problems than anyone reads lists the first thousand
+// and counts the rest, in bounded memory.
+func TestReadAllListsTheFirstThousandProblems(t *testing.T) {
+	in := strings.Repeat("not json\n", 1500)
+	_, err := ReadAll(strings.NewReader(in))
+	var ie *InputError
+	require.ErrorAs(t, err, &ie)
+	require.Len(t, ie.Problems, 1001)
+	assert.Equal(t, 1000, ie.Problems[999].Line)
+	assert.Equal(t, "and 500 more problems: only the first 1000 are listed", ie.Problems[1000].Reason)
+}

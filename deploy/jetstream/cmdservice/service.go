@@ -46,9 +46,14 @@ type Config struct {
 	// MaxImports bounds the imports held at once; default 1: each holds up
 	// to MaxInputBytes of decoded events until it is recorded.
 	MaxImports int
-	// MaxInputBytes bounds one import's input; default
-	// events.MaxInputBytes.
-	MaxInputBytes int64
+	// MaxInputBytes and MaxInputEvents bound one import's input; default
+	// events.MaxInputBytes and events.MaxInputEvents.
+	MaxInputBytes  int64
+	MaxInputEvents int
+	// MaxImportTime bounds how long one import may take to arrive, so
+	// that a client sending a part now and then cannot hold the ledger's
+	// import for long; default 30 minutes.
+	MaxImportTime time.Duration
 	// PartTimeout is how long an import waits for its next part before it
 	// is dropped; default one minute.
 	PartTimeout time.Duration
@@ -64,6 +69,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInputBytes <= 0 {
 		c.MaxInputBytes = events.MaxInputBytes
+	}
+	if c.MaxInputEvents <= 0 {
+		c.MaxInputEvents = events.MaxInputEvents
+	}
+	if c.MaxImportTime <= 0 {
+		c.MaxImportTime = 30 * time.Minute
 	}
 	if c.PartTimeout <= 0 {
 		c.PartTimeout = time.Minute
@@ -193,6 +204,7 @@ type session struct {
 	lines    []int
 	seen     map[[16]byte]int // id -> index in evs
 	problems []*events.FieldError
+	started  time.Time
 	touched  time.Time
 }
 
@@ -239,7 +251,7 @@ func (s *Service) session(id string, part int, dry bool) (*session, *Error) {
 		if len(s.sessions) >= s.cfg.MaxImports {
 			return nil, &Error{Code: CodeBusy, Message: fmt.Sprintf("%d imports are being received already: try again shortly", len(s.sessions))}
 		}
-		sess = &session{id: id, dryRun: dry, next: 1, seen: map[[16]byte]int{}}
+		sess = &session{id: id, dryRun: dry, next: 1, seen: map[[16]byte]int{}, started: time.Now()}
 		s.sessions[id] = sess
 	case !ok:
 		return nil, &Error{Code: CodeExpired, Message: fmt.Sprintf("import %s: no such import (its parts stopped coming for %s, or it ended): send it again from part 1", id, s.cfg.PartTimeout)}
@@ -294,6 +306,9 @@ func (s *Service) add(sess *session, data []byte) *Error {
 		sess.evs = append(sess.evs, e)
 		sess.lines = append(sess.lines, line)
 	}
+	if len(sess.evs) > s.cfg.MaxInputEvents {
+		return errorOf(&events.InputTooLargeError{Limit: s.cfg.MaxInputBytes, Events: s.cfg.MaxInputEvents}, nil)
+	}
 	return nil
 }
 
@@ -343,7 +358,7 @@ func (s *Service) commit(req micro.Request, sess *session) {
 
 // expire drops the imports whose parts stopped coming.
 func (s *Service) expire() {
-	t := time.NewTicker(max(s.cfg.PartTimeout/4, 10*time.Millisecond))
+	t := time.NewTicker(max(min(s.cfg.PartTimeout, s.cfg.MaxImportTime)/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -352,9 +367,13 @@ func (s *Service) expire() {
 		case now := <-t.C:
 			s.mu.Lock()
 			for id, sess := range s.sessions {
-				if now.Sub(sess.touched) > s.cfg.PartTimeout {
+				switch {
+				case now.Sub(sess.touched) > s.cfg.PartTimeout:
 					delete(s.sessions, id)
 					s.cfg.Logf("import %s: no part for %s after part %d: dropped", id, s.cfg.PartTimeout, sess.next-1)
+				case now.Sub(sess.started) > s.cfg.MaxImportTime:
+					delete(s.sessions, id)
+					s.cfg.Logf("import %s: not whole after %s (part %d): dropped", id, s.cfg.MaxImportTime, sess.next-1)
 				}
 			}
 			s.mu.Unlock()

@@ -257,3 +257,36 @@ func TestServiceIsDiscoverable(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{cmdservice.RecordSubject, cmdservice.ImportSubject}, subjects)
 }
+
+// An input of more events than the limit, and an import whose parts keep
+// coming slowly past the time an import may take, are refused.
+func TestImportBounds(t *testing.T) {
+	ctx := context.Background()
+	env := startLedger(t, cmdservice.Config{MaxInputEvents: 3, PartTimeout: 10 * time.Second, MaxImportTime: 600 * time.Millisecond})
+	nc := connect(t, env.srv, roles.Recorder)
+	var in strings.Builder
+	for _, st := range []string{"SWE", "NOR", "FIN", "DNK", "ISL"} {
+		in.WriteString(line("signed", st, "2008-12-03", "", "test") + "\n")
+	}
+	_, err := cmdservice.NewClient(nc).Import(ctx, strings.NewReader(in.String()), cmdservice.ImportOptions{})
+	assert.ErrorIs(t, err, events.ErrInputTooLarge)
+	assert.Contains(t, err.Error(), "3 events")
+
+	send := func(n int) string {
+		m := nats.NewMsg(cmdservice.ImportSubject)
+		m.Header.Set(cmdservice.HeaderImport, "slow")
+		m.Header.Set(cmdservice.HeaderPart, fmt.Sprint(n))
+		m.Data = []byte("# a comment\n")
+		resp, err := nc.RequestMsg(m, 5*time.Second)
+		require.NoError(t, err)
+		return resp.Header.Get("Nats-Service-Error-Code")
+	}
+	require.Empty(t, send(1))
+	var code string
+	for n := 2; n < 100 && code == ""; n++ {
+		time.Sleep(50 * time.Millisecond)
+		code = send(n)
+	}
+	assert.Equal(t, "410", code, "an import that keeps coming past its time is dropped")
+	assert.Zero(t, env.msgs(t))
+}
