@@ -458,7 +458,6 @@ func TestReadAllDoesNotHoldLongLines(t *testing.T) {
 }
 
 // An input of many short lines under the byte limit is bounded by its
-// 
 func TestReadAllEventLimit(t *testing.T) {
 	var in strings.Builder
 	for y := 2010; y < 2020; y++ {
