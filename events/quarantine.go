@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -43,4 +44,25 @@ type Quarantined struct {
 
 func (q Quarantined) String() string {
 	return fmt.Sprintf("stored message %d on %s: %s: %s", q.Seq, q.Subject, q.Rule, q.Reason)
+}
+
+// DecodeMessage reads one stored message as the event it must be: a valid
+// event of the wire format, stored on the subject of its scope and type.
+// Anything else is described by the returned *Quarantined, never an error:
+// no stored message can break a read.
+func DecodeMessage(subject string, data []byte, seq uint64, recorded time.Time) (Envelope, *Quarantined) {
+	if !utf8.Valid(data) {
+		return Envelope{}, &Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
+			Rule: QuarantineUndecodable, Reason: "the body is not valid UTF-8"}
+	}
+	e, err := DecodeStored(data, seq, recorded)
+	if err != nil {
+		return e, &Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
+			Rule: QuarantineUndecodable, Reason: err.Error()}
+	}
+	if want := e.Subject(); subject != want {
+		return e, &Quarantined{Seq: seq, Subject: subject, Recorded: recorded, ID: e.ID, Type: e.Type, Scope: e.Scope(),
+			Rule: QuarantineWrongSubject, Reason: fmt.Sprintf("the body is a %s event of %s, stored on %s instead of %s", e.Type, e.Scope(), subject, want)}
+	}
+	return e, nil
 }

@@ -246,7 +246,7 @@ func (l *Log) Get(ctx context.Context, seq uint64) (events.Envelope, error) {
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("get event %d: %w", seq, err)
 	}
-	e, q := decodeStored(m.Subject, m.Data, m.Sequence, m.Time)
+	e, q := events.DecodeMessage(m.Subject, m.Data, m.Sequence, m.Time)
 	if q != nil {
 		return events.Envelope{}, fmt.Errorf("%s: %w", q, ErrQuarantined)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -31,26 +30,6 @@ type ReadOptions struct {
 	// event of its subject (see decodeStored); the replay skips it and goes
 	// on either way.
 	Quarantine func(events.Quarantined)
-}
-
-// decodeStored reads one stored message as the event it must be: a body of
-// the wire format, stored on the subject of its scope and type. Anything
-// else is quarantined, never fatal: no stored message can break a read.
-func decodeStored(subject string, data []byte, seq uint64, recorded time.Time) (events.Envelope, *events.Quarantined) {
-	if !utf8.Valid(data) {
-		return events.Envelope{}, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
-			Rule: events.QuarantineUndecodable, Reason: "the body is not valid UTF-8"}
-	}
-	e, err := events.DecodeStored(data, seq, recorded)
-	if err != nil {
-		return e, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded,
-			Rule: events.QuarantineUndecodable, Reason: err.Error()}
-	}
-	if want := e.Subject(); subject != want {
-		return e, &events.Quarantined{Seq: seq, Subject: subject, Recorded: recorded, ID: e.ID, Type: e.Type, Scope: e.Scope(),
-			Rule: events.QuarantineWrongSubject, Reason: fmt.Sprintf("the body is a %s event of %s, stored on %s instead of %s", e.Type, e.Scope(), subject, want)}
-	}
-	return e, nil
 }
 
 // Read replays stored events in stream order within the bounds of o, calling
@@ -126,7 +105,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 			// this event was known at UpToTime.
 			return seq - 1, nil
 		}
-		if e, q := decodeStored(m.Subject(), m.Data(), seq, md.Timestamp); q != nil {
+		if e, q := events.DecodeMessage(m.Subject(), m.Data(), seq, md.Timestamp); q != nil {
 			if o.Quarantine != nil {
 				o.Quarantine(*q)
 			}
@@ -297,7 +276,7 @@ func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelo
 		if err != nil {
 			return fmt.Errorf("follow %s: %w", o.Durable, err)
 		}
-		e, q := decodeStored(m.Subject(), m.Data(), md.Sequence.Stream, md.Timestamp)
+		e, q := events.DecodeMessage(m.Subject(), m.Data(), md.Sequence.Stream, md.Timestamp)
 		if q != nil {
 			if o.Quarantine != nil {
 				o.Quarantine(*q)
