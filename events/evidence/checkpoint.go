@@ -64,11 +64,16 @@ func Sign(private string, origin string, size uint64, root Hash, lastSeq uint64,
 // Open checks a signed checkpoint of origin against the public key and reads
 // it. Errors: ErrNotSigned (wrapped) when the signature does not verify.
 func Open(signed []byte, origin, public string) (Checkpoint, error) {
-	v, err := note.NewVerifier(public)
+	v, err := note.NewVerifier(strings.TrimSpace(public))
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("public key: %w", err)
 	}
-	if _, err := note.Open(signed, note.VerifierList(v)); err != nil {
+	return openWith(signed, origin, v)
+}
+
+func openWith(signed []byte, origin string, v note.Verifier) (Checkpoint, error) {
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
 		if errors.As(err, &unverified) || errors.As(err, &invalid) {
@@ -76,7 +81,16 @@ func Open(signed []byte, origin, public string) (Checkpoint, error) {
 		}
 		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	cp, rest, _, err := log.ParseCheckpoint(signed, origin, v)
+	return parseText(n.Text, origin, signed)
+}
+
+var errOtherOrigin = errors.New("another log")
+
+// parseText reads the text of a checkpoint note: origin, size, root, and the
+// extension lines.
+func parseText(text, origin string, signed []byte) (Checkpoint, error) {
+	var cp log.Checkpoint
+	rest, err := cp.Unmarshal([]byte(text))
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -85,20 +99,29 @@ func Open(signed []byte, origin, public string) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpoint: a root of %d bytes", len(cp.Hash))
 	}
 	copy(c.Root[:], cp.Hash)
+	var seen int
 	for _, line := range strings.Split(strings.TrimSpace(string(rest)), "\n") {
 		k, v, _ := strings.Cut(line, " ")
 		switch k {
 		case "last-seq":
 			c.LastSeq, err = strconv.ParseUint(v, 10, 64)
+			seen++
 		case "time":
 			c.Time, err = time.Parse(time.RFC3339, v)
+			seen++
 		}
 		if err != nil {
 			return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", k, err)
 		}
 	}
+	if seen != 2 {
+		return Checkpoint{}, errors.New("checkpoint: the last-seq and time lines are required")
+	}
 	if c.LastSeq != c.Size {
 		return Checkpoint{}, fmt.Errorf("checkpoint: last sequence %d of %d leaves", c.LastSeq, c.Size)
+	}
+	if origin != "" && cp.Origin != origin {
+		return c, fmt.Errorf("checkpoint of %q, not of %q: %w", cp.Origin, origin, errOtherOrigin)
 	}
 	return c, nil
 }
