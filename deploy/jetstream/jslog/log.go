@@ -22,6 +22,7 @@ import (
 	"math"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,9 @@ type Config struct {
 	// id; default 2 minutes. Idempotency beyond it comes from the
 	// aggregates, which refuse an id the ledger already holds.
 	Duplicates time.Duration
+	// Inspect opens a stream unfit for the ledger too (see Open), for
+	// verification: Log.Unfit says what is wrong with it.
+	Inspect bool
 }
 
 // Log is the ledger's event log on one JetStream stream. It is safe for
@@ -72,6 +76,7 @@ type Log struct {
 	stream jetstream.Stream
 	cfg    Config
 	filter string
+	unfit  error
 }
 
 // StreamConfig returns the configuration the ledger requires of its
@@ -154,14 +159,23 @@ func open(ctx context.Context, nc *nats.Conn, c Config, create bool) (l *Log, er
 	case err != nil:
 		return nil, fmt.Errorf("open stream %s: %w", c.Stream, err)
 	}
-	if err := checkStream(st.CachedInfo().Config, want); err != nil {
-		return nil, err
+	unfit := checkStream(st.CachedInfo().Config, want)
+	if unfit != nil && !c.Inspect {
+		return nil, unfit
 	}
 	if n := st.CachedInfo().Config.Replicas; n > 0 {
 		c.Replicas = n
 	}
-	return &Log{nc: nc, js: js, stream: st, cfg: c, filter: events.SubjectPrefix + ">"}, nil
+	return &Log{nc: nc, js: js, stream: st, cfg: c, filter: events.SubjectPrefix + ">", unfit: unfit}, nil
 }
+
+// ErrUnfit marks a stream that could lose or alter events, or lacks what
+// the ledger needs.
+var ErrUnfit = errors.New("not fit for the ledger")
+
+// Unfit returns what made the stream unfit for the ledger when it was
+// opened with Config.Inspect (an error wrapping ErrUnfit), or nil.
+func (l *Log) Unfit() error { return l.unfit }
 
 // checkStream refuses a stream that could lose or alter events.
 func checkStream(got, want jetstream.StreamConfig) error {
@@ -191,7 +205,7 @@ func checkStream(got, want jetstream.StreamConfig) error {
 		probs = append(probs, fmt.Sprintf("subjects must be [%s]", want.Subjects[0]))
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("stream %s is not fit for the ledger: %v", got.Name, probs)
+		return fmt.Errorf("stream %s is %w: %s", got.Name, ErrUnfit, strings.Join(probs, "; "))
 	}
 	return nil
 }
@@ -214,6 +228,10 @@ type Head struct {
 	LastSeq  uint64
 	LastTime time.Time
 	Msgs     uint64
+	// FirstSeq and Deleted say whether messages are missing: a log that
+	// lost none starts at 1 (when not empty) and has no interior deletes.
+	FirstSeq uint64
+	Deleted  int
 }
 
 // Head returns the stream sequence and record time of the last event.
@@ -222,7 +240,8 @@ func (l *Log) Head(ctx context.Context) (Head, error) {
 	if err != nil {
 		return Head{}, fmt.Errorf("stream info: %w", err)
 	}
-	return Head{LastSeq: info.State.LastSeq, LastTime: info.State.LastTime, Msgs: info.State.Msgs}, nil
+	return Head{LastSeq: info.State.LastSeq, LastTime: info.State.LastTime, Msgs: info.State.Msgs,
+		FirstSeq: info.State.FirstSeq, Deleted: info.State.NumDeleted}, nil
 }
 
 // Version returns the stream sequence of the last event of scope (an ISO3

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
 // ReadOptions bound a replay of the log.
@@ -36,7 +37,31 @@ type ReadOptions struct {
 // fn for each. It returns the last stream sequence covered by the read (the
 // bound, not only the last event matched), so that a caller can resume from
 // it. An error from fn stops the read and is returned.
-func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) error) (_ uint64, err error) {
+func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) error) (uint64, error) {
+	return l.scan(ctx, o, func(subject string, data []byte, seq uint64, ts time.Time) error {
+		e, q := events.DecodeMessage(subject, data, seq, ts)
+		if q != nil {
+			if o.Quarantine != nil {
+				o.Quarantine(*q)
+			}
+			return nil
+		}
+		return fn(e)
+	})
+}
+
+// ReadMessages replays the stored messages from stream sequence from to
+// upTo (0: the last stored when the read starts) as they are stored, events
+// or not, for the log's evidence. It returns the last sequence covered.
+func (l *Log) ReadMessages(ctx context.Context, from, upTo uint64, fn func(evidence.Message) error) (uint64, error) {
+	return l.scan(ctx, ReadOptions{FromSeq: from, UpToSeq: upTo}, func(subject string, data []byte, seq uint64, ts time.Time) error {
+		return fn(evidence.Message{Seq: seq, Recorded: ts, Subject: subject, Data: data})
+	})
+}
+
+// scan delivers the stored messages within the bounds of o (its Quarantine
+// aside) in stream order.
+func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, data []byte, seq uint64, ts time.Time) error) (_ uint64, err error) {
 	ctx, explain := guard(ctx, l.nc, jsAPI)
 	defer func() { err = explain(err) }()
 	head, err := l.Head(ctx)
@@ -105,11 +130,7 @@ func (l *Log) Read(ctx context.Context, o ReadOptions, fn func(events.Envelope) 
 			// this event was known at UpToTime.
 			return seq - 1, nil
 		}
-		if e, q := events.DecodeMessage(m.Subject(), m.Data(), seq, md.Timestamp); q != nil {
-			if o.Quarantine != nil {
-				o.Quarantine(*q)
-			}
-		} else if err := fn(e); err != nil {
+		if err := fn(m.Subject(), m.Data(), seq, md.Timestamp); err != nil {
 			return 0, err
 		}
 		if seq == upTo {
