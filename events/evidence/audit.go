@@ -383,3 +383,6 @@ func canonicalSignatures(signed []byte) error {
 	}
 	return nil
 }
+
+// Tree returns the tree the audit rebuilt, for proofs and new checkpoints.
+func (a *Audit) Tree() *Tree { return &a.tree }

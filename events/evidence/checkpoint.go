@@ -2,7 +2,9 @@ package evidence
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -130,4 +132,22 @@ func parseText(text, origin string, signed []byte) (Checkpoint, error) {
 func (c Checkpoint) Text() string {
 	text, _, _ := bytes.Cut(c.Note, []byte("\n\n"))
 	return string(text)
+}
+
+// PublicKey returns the public key (note.NewVerifier's form) of a private
+// key made by NewKey.
+func PublicKey(private string) (string, error) {
+	signer, err := note.NewSigner(private)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint key: %w", err)
+	}
+	// PRIVATE+KEY+<name>+<hash>+<base64 of the algorithm byte and seed>
+	// (the base64 may hold '+' too).
+	parts := strings.SplitN(private, "+", 5)
+	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("checkpoint key: not an Ed25519 key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(signer.Name(), pub)
 }

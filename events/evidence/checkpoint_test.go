@@ -41,3 +41,11 @@ func TestCheckpointSignOpen(t *testing.T) {
 	_, err = Sign(otherPriv, origin, 1, root, 1, at)
 	assert.Error(t, err)
 }
+
+func TestPublicKeyOfPrivate(t *testing.T) {
+	priv, pub, err := NewKey(Origin("CCM"))
+	require.NoError(t, err)
+	got, err := PublicKey(priv)
+	require.NoError(t, err)
+	assert.Equal(t, pub, got)
+}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -61,4 +62,14 @@ func LeafHash(data []byte) Hash {
 	var h Hash
 	copy(h[:], hasher.HashLeaf(data))
 	return h
+}
+
+// LeafOf returns the leaf hash of a stored message, and the id of the event
+// it holds (uuid.Nil when it is not an event of its subject).
+func LeafOf(m Message) (Hash, uuid.UUID) {
+	e, q := events.DecodeMessage(m.Subject, m.Data, m.Seq, m.Recorded)
+	if q != nil {
+		return LeafHash(leafData(m, m.Data)), uuid.Nil
+	}
+	return LeafHash(leafData(m, e.StoredJSON())), e.ID
 }

@@ -1,5 +1,5 @@
 // Package infra creates and checks the ledger's JetStream resources: the
-// log (stream CCM), the compliance stream, and the buckets of the
+// log (stream CCM), its evidence (CCM_EVIDENCE), the compliance stream, and the buckets of the
 // snapshots and of the projector's checkpoint. It is the operator's part
 // (roles.Operator): no other role may create or change a stream, and no
 // ordinary command tries to. `ccm init` runs it against a server or
@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 )
 
@@ -43,7 +44,7 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 		return nil, err
 	}
 	existed := map[string]bool{}
-	for _, name := range []string{logName(logCfg), projStream(projCfg), "KV_" + jslog.SnapshotBucketName(logName(logCfg)), "KV_" + projBucket(projCfg)} {
+	for _, name := range []string{logName(logCfg), notary.StreamName(logName(logCfg)), projStream(projCfg), "KV_" + jslog.SnapshotBucketName(logName(logCfg)), "KV_" + projBucket(projCfg)} {
 		if _, err := js.Stream(ctx, name); err == nil {
 			existed[name] = true
 		}
@@ -53,6 +54,9 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 		return nil, err
 	}
 	replicas := l.Config().Replicas
+	if err := notary.Create(ctx, js, l.StreamName(), replicas); err != nil {
+		return nil, err
+	}
 	if _, err := jslog.CreateSnapshots(ctx, l); err != nil {
 		return nil, err
 	}
@@ -65,6 +69,7 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 	}
 	out := []Resource{
 		{Name: l.StreamName(), What: "the log: every event, never deleted"},
+		{Name: notary.StreamName(l.StreamName()), What: "the log's evidence: signed checkpoints and leaf hashes, never deleted"},
 		{Name: projStream(projCfg), What: "derived compliance events"},
 		{Name: "KV_" + jslog.SnapshotBucketName(l.StreamName()), What: "meeting snapshots (a cache of the log)"},
 		{Name: "KV_" + projBucket(projCfg), What: "the projector's checkpoint"},

@@ -7,8 +7,8 @@
 // ./deploy/jetstream/roles`), so that a trial on one machine and a cluster
 // enforce the same rules.
 //
-// Two rules hold for every role. Nobody deletes or purges the log, or one
-// of its messages. Nobody subscribes to the events or the views (ccm.events.>,
+// Two rules hold for every role. Nobody deletes or purges the log or its
+// evidence (the signed checkpoints), or one of their messages. Nobody subscribes to the events or the views (ccm.events.>,
 // ccm.compliance.>, $KV.>): a core subscription would see what the read
 // permissions hide, and would give a push consumer interest on a subject a
 // stream captures. Replies come back on inboxes; only the ledger listens on
@@ -59,6 +59,7 @@ const (
 // The streams and consumers the roles work on.
 const (
 	logStream        = "CCM"
+	evidenceStream   = "CCM_EVIDENCE"
 	complianceStream = "CCM_COMPLIANCE"
 	snapshotsStream  = "KV_CCM_SNAPSHOTS"
 	projectorStream  = "KV_CCM_PROJECTOR"
@@ -89,12 +90,22 @@ func readStream(name string) []string {
 	}
 }
 
-// neverDestroyed is denied to everyone: the log's deletion, purge and the
-// deletion of one of its messages.
+// Subjects of the log's evidence (deploy/jetstream/notary): the signed
+// checkpoints, which anyone may keep copies of, and the leaf hashes.
+const (
+	Checkpoints = "ccm.checkpoints.>"
+	leaves      = "ccm.leaves.>"
+)
+
+// neverDestroyed is denied to everyone: the deletion, purge and the
+// deletion of one message of the log and of its evidence.
 var neverDestroyed = []string{
 	"$JS.API.STREAM.DELETE." + logStream,
 	"$JS.API.STREAM.PURGE." + logStream,
 	"$JS.API.STREAM.MSG.DELETE." + logStream,
+	"$JS.API.STREAM.DELETE." + evidenceStream,
+	"$JS.API.STREAM.PURGE." + evidenceStream,
+	"$JS.API.STREAM.MSG.DELETE." + evidenceStream,
 }
 
 // streamAdmin is what only the operator may do to streams.
@@ -160,8 +171,8 @@ func All() []Role {
 			// lives on the server that delivered the request, and is lost
 			// when the ledger reconnects to another node of the cluster
 			// before it answers (an import through a node failure).
-			Publish: join([]string{"ccm.events.>", "ccm.compliance.>", "$KV.CCM_SNAPSHOTS.>", "$KV.CCM_PROJECTOR.>", "$JS.API.INFO", "_INBOX.>"},
-				readStream(logStream), readStream(complianceStream), readStream(snapshotsStream), readStream(projectorStream)),
+			Publish: join([]string{"ccm.events.>", "ccm.compliance.>", Checkpoints, leaves, "$KV.CCM_SNAPSHOTS.>", "$KV.CCM_PROJECTOR.>", "$JS.API.INFO", "_INBOX.>"},
+				readStream(logStream), readStream(evidenceStream), readStream(complianceStream), readStream(snapshotsStream), readStream(projectorStream)),
 			PublishDeny:   join(neverDestroyed, streamAdmin),
 			Subscribe:     []string{"_INBOX.>", Commands + ">", Discovery + ">"},
 			SubscribeDeny: hidden,
@@ -170,7 +181,7 @@ func All() []Role {
 			Name: Recorder,
 			Doc: "Sends commands to the ledger (ccm record, ccm import, POST /v1/events goes through ccm serve too) and " +
 				"reads the log and the views; publishes no event itself.",
-			Publish:       join([]string{Commands + ">", Discovery + ">", "$JS.API.INFO"}, readStream(logStream), readStream(complianceStream), readStream(snapshotsStream)),
+			Publish:       join([]string{Commands + ">", Discovery + ">", "$JS.API.INFO"}, readStream(logStream), readStream(evidenceStream), readStream(complianceStream), readStream(snapshotsStream)),
 			PublishDeny:   join(neverDestroyed, streamAdmin, ledgersConsumer, []string{"ccm.events.>", "ccm.compliance.>", "$KV.>"}),
 			Subscribe:     []string{"_INBOX.>"},
 			SubscribeDeny: hidden,
@@ -178,7 +189,7 @@ func All() []Role {
 		{
 			Name:          Auditor,
 			Doc:           "Reads the log and the views (compliance events, snapshots); writes nothing, sends no command.",
-			Publish:       join([]string{"$JS.API.INFO", Discovery + ">"}, readStream(logStream), readStream(complianceStream), readStream(snapshotsStream)),
+			Publish:       join([]string{"$JS.API.INFO", Discovery + ">"}, readStream(logStream), readStream(evidenceStream), readStream(complianceStream), readStream(snapshotsStream)),
 			PublishDeny:   join(neverDestroyed, streamAdmin, ledgersConsumer, []string{"ccm.>", "$KV.>"}),
 			Subscribe:     []string{"_INBOX.>"},
 			SubscribeDeny: hidden,
@@ -198,9 +209,14 @@ func All() []Role {
 				"$JS.API.CONSUMER.MSG.NEXT." + complianceStream + ".*",
 				"$JS.ACK." + complianceStream + ".>",
 				"$JS.FC." + complianceStream + ".>",
+				// A witness keeps the checkpoints: it subscribes to them
+				// and may fetch the stored ones.
+				"$JS.API.STREAM.INFO." + evidenceStream,
+				"$JS.API.DIRECT.GET." + evidenceStream,
+				"$JS.API.DIRECT.GET." + evidenceStream + ".>",
 			},
 			PublishDeny:   join(neverDestroyed, streamAdmin, []string{"ccm.>", "$KV.>"}),
-			Subscribe:     []string{ServiceInbox + ".>"},
+			Subscribe:     []string{ServiceInbox + ".>", Checkpoints},
 			SubscribeDeny: join(hidden, []string{"_INBOX.>"}),
 			Inbox:         ServiceInbox,
 		},
