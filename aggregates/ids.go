@@ -40,6 +40,15 @@ type heldEvent struct {
 	Source  string
 }
 
+// SeqOf returns the stream sequence of the event the ledger holds under
+// id, as of its last read of the log (Sync first for the latest).
+func (l *Ledger) SeqOf(id uuid.UUID) (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.held(id)
+	return h.Seq, ok
+}
+
 // held returns the event the ledger holds under id.
 func (l *Ledger) held(id uuid.UUID) (heldEvent, bool) {
 	scope, ok := l.owner[id]

@@ -18,6 +18,7 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/infra"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/logsource"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -28,16 +29,25 @@ import (
 // backend is an open ledger: the connection, the log, the decision side
 // (Ledger) and the query side (Engine).
 type backend struct {
-	m      *Main
-	srv    *embedded.Server // nil when connected to a remote server
-	creds  *embedded.Credentials
-	role   string // who the connection works as
-	unlock func()
-	nc     *nats.Conn
-	log    *jslog.Log
-	ledger *aggregates.Ledger
-	snaps  *jslog.SnapshotStore
-	where  string
+	m     *Main
+	srv   *embedded.Server // nil when connected to a remote server
+	creds *embedded.Credentials
+	role  string // who the connection works as
+	// dataDir is the store of the embedded server, or "".
+	dataDir string
+	unlock  func()
+	nc      *nats.Conn
+	log     *jslog.Log
+	ledger  *aggregates.Ledger
+	snaps   *jslog.SnapshotStore
+	where   string
+	// The log's evidence: the store, the signing key when the process is
+	// the ledger, the public key checks use ("" when unknown), and what
+	// the check at open found.
+	store  *notary.Store
+	key    *notary.Key
+	public string
+	check  *notary.Result
 }
 
 // openOptions adjust how a command opens the ledger.
@@ -56,6 +66,9 @@ type openOptions struct {
 	// the log (the service role). The backend's log, ledger and snapshots
 	// are then nil.
 	connOnly bool
+	// noCheck skips the check of the log against its checkpoints (verify
+	// makes its own); an unfit stream still fails.
+	noCheck bool
 }
 
 // open connects to the ledger the flags name. On a data directory (or for
@@ -83,8 +96,16 @@ func (m *Main) open(ctx context.Context, c connFlags, o openOptions) (*backend, 
 	if o.connOnly {
 		return b, nil
 	}
-	b.log, err = jslog.Open(ctx, b.nc, jslog.Config{Stream: c.stream, Replicas: c.replicas})
+	b.log, err = jslog.Open(ctx, b.nc, jslog.Config{Stream: c.stream, Replicas: c.replicas, Inspect: true})
 	if err != nil {
+		b.close()
+		return nil, err
+	}
+	dataDir := ""
+	if embed {
+		dataDir = b.dataDir
+	}
+	if err := b.openEvidence(ctx, c, dataDir, o); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -94,7 +115,7 @@ func (m *Main) open(ctx context.Context, c connFlags, o openOptions) (*backend, 
 		b.close()
 		return nil, err
 	}
-	if embed && !c.noRecord {
+	if embed && !c.noRecord && b.writable() == nil {
 		if err := b.loadBundledIfEmpty(ctx); err != nil {
 			b.close()
 			return nil, err
@@ -110,6 +131,7 @@ func (b *backend) startEmbedded(ctx context.Context, m *Main, c connFlags, o ope
 	if dir == "" {
 		dir = m.defaultDataDir()
 	}
+	b.dataDir = dir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -196,7 +218,8 @@ func (b *backend) loadBundledIfEmpty(ctx context.Context) error {
 		return fmt.Errorf("load the bundled record into the new ledger: %w", err)
 	}
 	fmt.Fprintf(b.m.Stderr, "ccm: new ledger (%s): loaded the bundled record, %d events\n", b.where, res.Appended)
-	return nil
+	_, err = b.signHead(ctx)
+	return err
 }
 
 // isLoopback reports whether host names this machine only.

@@ -100,6 +100,18 @@ func TestImportRejectedByTheRulesRecordsNothing(t *testing.T) {
 	assert.Empty(t, out, "an import is validated whole before anything is appended")
 }
 
+// eventLines returns the event lines of an export, without its evidence
+// (comment lines).
+func eventLines(export string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(export), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 func TestRecordStatusExportAndKnownAt(t *testing.T) {
 	store := t.TempDir()
 	code, out, errs := run(t, "", "status", "SWE", "--as-of", "3MSP", "--data", store, "--format", "json")

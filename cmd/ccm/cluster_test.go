@@ -124,7 +124,7 @@ func operatorInits(t *testing.T, c *natstest.Cluster) {
 		t.Logf("ccm init: %s; again", strings.TrimSpace(errs))
 		time.Sleep(100 * time.Millisecond)
 	}
-	require.Len(t, res, 4, "ccm init reports the log, the compliance stream and the two buckets: %+v", res)
+	require.Len(t, res, 5, "ccm init reports the log, its evidence, the compliance stream and the two buckets: %+v", res)
 	for _, r := range res {
 		assert.Equal(t, 3, r.Replicas, "%s: replicas", r.Name)
 		assert.Empty(t, r.Problem, "%s: problem", r.Name)
@@ -346,7 +346,7 @@ func makeFaultReference() (*faultRef, error) {
 	if code != exitOK {
 		return nil, fmt.Errorf("single-node export: exit %d: %s", code, errs)
 	}
-	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for i, line := range eventLines(out) {
 		var w struct {
 			ID  uuid.UUID `json:"id"`
 			Seq uint64    `json:"seq"`

@@ -17,6 +17,7 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
 )
 
@@ -129,6 +130,9 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 		return importResult{}, err
 	}
 	defer b.close()
+	if err := b.writable(); err != nil && !dryRun {
+		return importResult{}, err
+	}
 	var progress func(done, total int)
 	if isTerminal(m.Stderr) {
 		progress = func(done, total int) { fmt.Fprintf(m.Stderr, "\rccm: recorded %d of %d events", done, total) }
@@ -144,6 +148,9 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 	}
 	out := importResult{lines: lines, ImportReply: cmdservice.ImportReply{Events: len(evs), Recorded: res.Appended,
 		AlreadyRecorded: res.Skipped, LastSeq: res.LastSeq, Attempts: res.Attempts, StoredPerAttempt: res.Stored}}
+	if err == nil && !dryRun {
+		_, err = b.signHead(ctx)
+	}
 	return out, err
 }
 
@@ -190,6 +197,9 @@ func (m *Main) export(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
+	if scope == "" && *from <= 1 {
+		return m.exportWhole(ctx, b, *to)
+	}
 	// The events every view counts: read from the start, through the
 	// rules, whatever range is asked for.
 	w := bufio.NewWriterSize(m.Stdout, 1<<16)
@@ -221,7 +231,50 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	if kept > 0 {
 		fmt.Fprintf(m.Stderr, "ccm: export: %d stored messages left out: no view counts them (`ccm verify` lists them)\n", kept)
 	}
+	fmt.Fprintln(m.Stderr, "ccm: export: a part of the log (--state or --from-seq) carries no evidence: `ccm verify --file` checks whole exports; `ccm prove ID` proves one event")
 	return w.Flush()
+}
+
+// exportWhole writes the log up to sequence to (0: the end) with its
+// evidence: the events every view counts, the other stored messages as
+// comment lines, the leaves and the checkpoints, so that `ccm verify
+// --file` checks it from the public key alone. The ledger signs its head
+// first when the process is the ledger.
+func (m *Main) exportWhole(ctx context.Context, b *backend, to uint64) error {
+	if _, err := b.signHead(ctx); err != nil {
+		return err
+	}
+	x := evidence.NewExportWriter(m.Stdout)
+	kept := 0
+	gate := aggregates.NewGate(func(events.Quarantined) { kept++ })
+	_, err := b.log.ReadMessages(ctx, 1, to, func(msg evidence.Message) error {
+		e, q := events.DecodeMessage(msg.Subject, msg.Data, msg.Seq, msg.Recorded)
+		if q == nil && gate.Admit(e) {
+			return x.Event(e)
+		}
+		if q != nil {
+			kept++
+		}
+		return x.Message(msg)
+	})
+	if err != nil {
+		return err
+	}
+	stored, _, err := b.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	_, covered, err := x.Close(stored)
+	if err != nil {
+		return err
+	}
+	if kept > 0 {
+		fmt.Fprintf(m.Stderr, "ccm: export: %d stored messages no view counts are comment lines (# ccm-message): importers skip them, verification needs them (`ccm verify` lists them)\n", kept)
+	}
+	if covered < x.Size() {
+		fmt.Fprintf(m.Stderr, "ccm: export: the messages after sequence %d are covered by no checkpoint yet: `ccm checkpoint` asks the ledger to sign one; until then `ccm verify --file` fails on them\n", covered)
+	}
+	return nil
 }
 
 // record records one event from flags.
@@ -307,9 +360,15 @@ func (m *Main) recordOne(ctx context.Context, c connFlags, body []byte) (seq uin
 		return 0, false, err
 	}
 	defer b.close()
+	if err := b.writable(); err != nil {
+		return 0, false, err
+	}
 	seq, err = b.ledger.Record(ctx, e)
 	if errors.Is(err, events.ErrDuplicate) {
 		return seq, true, nil
+	}
+	if err == nil {
+		_, err = b.signHead(ctx)
 	}
 	return seq, false, err
 }

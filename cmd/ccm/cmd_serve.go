@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
+	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/projections"
 	"github.com/ccm-ledger/ccm-ledger/projections/compliance"
 )
 
@@ -32,6 +35,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	leadFlag := fs.String("lead", "180d", "how long before a deadline deadline-approaching is published (days: 180d)")
 	tick := fs.Duration("projector-tick", time.Minute, "how often the projector reads the clock for dates that passed")
 	partTimeout := fs.Duration("import-part-timeout", time.Minute, "how long an import sent to the ledger may pause between two parts before it is dropped whole")
+	cpEvery := fs.Uint64("checkpoint-every", 1000, "sign a checkpoint once this many messages were stored since the last")
+	cpInterval := fs.Duration("checkpoint-interval", 10*time.Minute, "sign a checkpoint this long after the last when messages were stored since")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -84,12 +89,24 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		close(projDone)
 	}
 
-	w, err := m.startWriter(ctx, b, *partTimeout)
+	n, err := b.startNotary(ctx, notary.Options{Every: *cpEvery, Interval: *cpInterval, Now: m.Now, Meetings: meetingEnds(ctx, eng, m.Now)})
+	if err != nil {
+		return fmt.Errorf("notary: %w", err)
+	}
+	defer n.Stop()
+	if n.Damaged() == nil {
+		if _, err := n.Checkpoint(ctx, false); err != nil && !errors.Is(err, notary.ErrEmpty) {
+			return fmt.Errorf("notary: %w", err)
+		}
+	} else {
+		fmt.Fprintln(m.Stderr, "ccm: the log is damaged: every write is refused, and nothing is signed, until it is recovered (docs/recovery.md)")
+	}
+	w, err := m.startWriter(ctx, b, n, *partTimeout)
 	if err != nil {
 		return err
 	}
 	defer w.stop()
-	hs, err := m.startHTTP(httpPlan, b, w, proj)
+	hs, err := m.startHTTP(httpPlan, b, w, n, proj)
 	if err != nil {
 		return err
 	}
@@ -98,7 +115,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if bound != "" {
 		fmt.Fprintf(m.Stderr, ", HTTP API on %s", hs.url)
 	}
-	fmt.Fprintf(m.Stderr, ", commands on %s>", roles.Commands)
+	fmt.Fprintf(m.Stderr, ", commands on %s>, checkpoints on %s", roles.Commands, notary.CheckpointSubject(b.log.StreamName()))
 	if proj != nil {
 		fmt.Fprintf(m.Stderr, ", projector publishing to %s>", compliance.SubjectPrefix)
 	}
@@ -135,6 +152,26 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 				fmt.Fprintf(m.Stderr, "ccm: snapshots: %v\n", err)
 			}
 		}
+	}
+}
+
+// meetingEnds returns the ends of the meetings the log records (00:00 UTC
+// of the day after the last day), read when the notary asks.
+func meetingEnds(ctx context.Context, eng *projections.Engine, now func() time.Time) func() []time.Time {
+	return func() []time.Time {
+		b, err := eng.Resolve(ctx, "", "", events.DateOf(now()))
+		if err != nil {
+			return nil
+		}
+		ms, err := eng.Meetings(ctx, b)
+		if err != nil {
+			return nil
+		}
+		out := make([]time.Time, 0, len(ms))
+		for _, mt := range ms {
+			out = append(out, mt.End.Time().AddDate(0, 0, 1))
+		}
+		return out
 	}
 }
 

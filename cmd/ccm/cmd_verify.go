@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
 // Verification is what `ccm verify` found in the log.
@@ -24,18 +26,25 @@ type Verification struct {
 	Quarantined []events.Quarantined `json:"quarantined"`
 	// Findings lists what the counted events break across States.
 	Findings []aggregates.Finding `json:"findings"`
+	// Evidence is the check of every message against the signed
+	// checkpoints.
+	Evidence evidence.Report `json:"evidence"`
 }
 
 // errVerifyFound is the error of a verification that found stored messages
 // no view counts.
 var errVerifyFound = errors.New("the log holds stored messages that no view counts")
 
-// verify reads the whole log through the Convention's rules and reports
-// what no view counts.
+// verify checks the log against its signed checkpoints, reads it whole
+// through the Convention's rules and reports what no view counts; or checks
+// an export or a proof offline, from the public key alone.
 func (m *Main) verify(ctx context.Context, args []string) error {
 	fs := m.flagSet("verify", "")
 	var c connFlags
 	m.addConnFlags(fs, &c)
+	file := fs.String("file", "", "verify an export (ccm export) offline instead of the live log: every line, against the checkpoints it carries ('-': standard input)")
+	proofFile := fs.String("proof", "", "verify an inclusion proof (ccm prove) offline")
+	key := fs.String("key", "", "the ledger's public key, or a file holding it (ccm checkpoint --public-key); default on this machine: the local ledger's")
 	var format formatFlag
 	addFormatFlag(fs, &format, "text", "json")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -45,12 +54,28 @@ func (m *Main) verify(ctx context.Context, args []string) error {
 		return err
 	}
 	m.fromEnv(fs, &c)
+	if *file != "" || *proofFile != "" {
+		if *file != "" && *proofFile != "" {
+			return usagef("verify: --file or --proof, not both")
+		}
+		return m.verifyOffline(*file, *proofFile, *key, format.value)
+	}
 	c.noRecord = true // verifying records nothing
-	b, err := m.open(ctx, c, openOptions{})
+	b, err := m.open(ctx, c, openOptions{noCheck: true})
 	if err != nil {
 		return err
 	}
 	defer b.close()
+	public := b.public
+	if *key != "" {
+		if public, err = notary.ReadPublicKey(*key); err != nil {
+			return usagef("verify: --key: %v", err)
+		}
+	}
+	checked, err := notary.Check(ctx, b.log, b.store, public)
+	if err != nil {
+		return err
+	}
 	head, err := b.log.Head(ctx)
 	if err != nil {
 		return err
@@ -59,7 +84,7 @@ func (m *Main) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := Verification{Messages: head.Msgs, LastSeq: last, Quarantined: b.ledger.Quarantined(), Findings: b.ledger.Findings()}
+	v := Verification{Messages: head.Msgs, LastSeq: last, Quarantined: b.ledger.Quarantined(), Findings: b.ledger.Findings(), Evidence: checked.Report}
 	if v.Quarantined == nil {
 		v.Quarantined = []events.Quarantined{}
 	}
@@ -72,13 +97,21 @@ func (m *Main) verify(ctx context.Context, args []string) error {
 	} else {
 		err = writeVerificationText(m.Stdout, v)
 	}
-	if err == nil && len(v.Quarantined) > 0 {
+	switch {
+	case err != nil:
+	case v.Evidence.Err() != nil:
+		err = errDamaged{v.Evidence.Err()}
+	case len(v.Quarantined) > 0:
 		err = errVerifyFound
 	}
 	return err
 }
 
 func writeVerificationText(w io.Writer, v Verification) error {
+	if err := writeEvidenceText(w, v.Evidence, "The log"); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "The log holds %d stored messages up to sequence %d; %d are events every view counts.\n", v.Messages, v.LastSeq, v.Counted)
 	if len(v.Quarantined) == 0 {
 		fmt.Fprintln(w, "Every stored message is an event the Convention's rules accept where it stands.")

@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
 
@@ -22,6 +24,7 @@ const (
 	exitNotFound = 6 // unknown State, meeting or event
 	exitIDTaken  = 7 // an event's id is already recorded with other content; nothing was recorded
 	exitVerify   = 8 // verify found stored messages that no view counts (quarantined)
+	exitDamaged  = 9 // the log, an export or a proof is not the history the ledger's checkpoints signed
 )
 
 const exitCodesHelp = `Exit codes of ccm:
@@ -34,6 +37,10 @@ const exitCodesHelp = `Exit codes of ccm:
   6  unknown State, meeting or event
   7  an event's id is already recorded for another event (ids are forever); nothing was recorded
   8  verify: the log holds stored messages that no view counts (quarantined; every one is listed)
+  9  tampered or damaged: the log, an export or a proof is not the history the ledger's checkpoints
+     signed (a message edited, missing, added or moved, a checkpoint of another key, a stream that
+     may drop messages); the first bad sequence is named. Every command stops on such a log unless
+     --allow-damaged, and nothing is recorded on it (docs/recovery.md)
 `
 
 // usageError is a mistake on the command line.
@@ -64,6 +71,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &nf), errors.Is(err, projections.ErrUnknownMeeting):
 		return exitNotFound
+	case errors.Is(err, evidence.ErrTampered), errors.Is(err, jslog.ErrUnfit):
+		return exitDamaged
 	case errors.Is(err, errVerifyFound):
 		return exitVerify
 	case errors.Is(err, events.ErrIDConflict):
@@ -99,6 +108,8 @@ func (m *Main) printError(err error) {
 		}
 	case errors.As(err, &fe):
 		fmt.Fprintf(m.Stderr, "ccm: invalid event: %s\n", fe)
+	case errors.As(err, new(errDamaged)):
+		// Printed with every problem when found.
 	default:
 		msg := err.Error()
 		var rj *aggregates.Rejection

@@ -62,6 +62,8 @@ type connFlags struct {
 	replicas                int
 	noRecord                bool
 	syncAlways              bool
+	allowDamaged            bool
+	checkpointKey           string
 	urlSet, dataSet, remote bool
 }
 
@@ -81,6 +83,8 @@ func (m *Main) addConnFlags(fs *flag.FlagSet, c *connFlags) {
 	fs.StringVar(&c.stream, "stream", "CCM", "name of the ledger's stream")
 	fs.IntVar(&c.replicas, "replicas", 1, "replicas of the stream when this command creates it (3 in a cluster)")
 	fs.BoolVar(&c.noRecord, "no-record", false, "do not load the bundled record into a new, empty ledger")
+	fs.BoolVar(&c.allowDamaged, "allow-damaged", false, "go on when the log fails its check against its signed checkpoints (tampered or damaged: exit 9 otherwise); nothing is recorded on such a log")
+	fs.StringVar(&c.checkpointKey, "checkpoint-key", "", "the ledger's checkpoint signing key, made at first start (default: auth/checkpoint.key of the data directory; $CCM_CHECKPOINT_KEY); others check with its public part, checkpoint.pub beside it")
 	fs.BoolVar(&c.syncAlways, "sync-always", false, "embedded server: write every event to disk (fsync) before acknowledging it, so that it survives a power loss, not only a crash of the process (BENCHMARKS.md gives the cost)")
 }
 
@@ -103,6 +107,7 @@ func (m *Main) fromEnv(fs *flag.FlagSet, c *connFlags) {
 	env("nats-token", "CCM_NATS_TOKEN", &c.token)
 	env("nats-inbox-prefix", "CCM_NATS_INBOX_PREFIX", &c.inboxPrefix)
 	env("nats-auth-dir", "CCM_NATS_AUTH_DIR", &c.authDir)
+	env("checkpoint-key", "CCM_CHECKPOINT_KEY", &c.checkpointKey)
 	c.urlSet, c.dataSet = set["nats-url"], set["data"]
 }
 

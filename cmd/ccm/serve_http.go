@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
@@ -274,17 +275,17 @@ type httpService struct {
 
 // startHTTP starts the HTTP API the plan describes (none when nil) on the
 // open ledger, and says on stderr where its token is, never the token.
-func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, proj *projector.Projector) (*httpService, error) {
+func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, proj *projector.Projector) (*httpService, error) {
 	hs := &httpService{errc: make(chan error, 1)}
 	if p == nil {
 		return hs, nil
 	}
-	recorder, store := w.ledger, w.store
 	cfg := httpapi.Config{
-		Recorder: recorder,
+		Recorder: w.guarded,
+		Evidence: servedEvidence{n: n, store: b.store, ledger: w.ledger},
 		Querier:  func(o projections.Options) httpapi.Querier { return b.engine(o) },
 		Log:      b.log,
-		Store:    store,
+		Store:    w.store,
 		Now:      m.Now,
 		Logger:   log.New(m.Stderr, "ccm: ", 0),
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/cmdservice"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
+	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
 // writer is the one writer of `ccm serve`: a Ledger that the command
@@ -20,22 +22,47 @@ import (
 // after the other on the same view of the log.
 type writer struct {
 	ledger *aggregates.Ledger
-	store  *httpapi.CountingStore
-	svc    *cmdservice.Service
+	// guarded is the ledger as the commands and the HTTP API reach it:
+	// refusing writes while the log is damaged.
+	guarded guarded
+	store   *httpapi.CountingStore
+	svc     *cmdservice.Service
+}
+
+// guarded refuses every write to a log that failed its check against its
+// checkpoints, until an operator recovers it (and restarts serve).
+type guarded struct {
+	*aggregates.Ledger
+	damaged func() error
+}
+
+func (g guarded) RecordCommand(ctx context.Context, evs ...events.Envelope) ([]aggregates.Outcome, error) {
+	if err := g.damaged(); err != nil {
+		return nil, err
+	}
+	return g.Ledger.RecordCommand(ctx, evs...)
+}
+
+func (g guarded) Import(ctx context.Context, evs []events.Envelope, progress func(done, total int)) (aggregates.ImportResult, error) {
+	if err := g.damaged(); err != nil {
+		return aggregates.ImportResult{}, err
+	}
+	return g.Ledger.Import(ctx, evs, progress)
 }
 
 // startWriter reads the log, then answers the recorders' commands on the
 // ledger's connection.
-func (m *Main) startWriter(ctx context.Context, b *backend, partTimeout time.Duration) (*writer, error) {
+func (m *Main) startWriter(ctx context.Context, b *backend, n *notary.Notary, partTimeout time.Duration) (*writer, error) {
 	w := &writer{store: httpapi.CountStore(b.log)}
 	w.ledger = aggregates.NewLedger(w.store, m.Now)
+	w.guarded = guarded{Ledger: w.ledger, damaged: n.Damaged}
 	// Read the log now, so that the first commands decide on what is
 	// recorded rather than learning it from a conflict.
 	if _, err := w.ledger.Sync(ctx); err != nil {
 		return nil, err
 	}
 	svc, err := cmdservice.Start(b.nc, cmdservice.Config{
-		Recorder: w.ledger, Version: semver(version()), PartTimeout: partTimeout,
+		Recorder: w.guarded, Notary: n, Version: semver(version()), PartTimeout: partTimeout,
 		Logf: func(format string, args ...any) { fmt.Fprintf(m.Stderr, "ccm: commands: "+format+"\n", args...) },
 	})
 	if err != nil {

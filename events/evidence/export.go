@@ -295,24 +295,26 @@ func (x *ExportWriter) write(seq uint64, leaf Hash, line []byte) error {
 func (x *ExportWriter) Size() uint64 { return x.tree.Size() }
 
 // Close writes the leaves and the checkpoints of at most Size messages, and
-// flushes. It returns the number of checkpoints written.
-func (x *ExportWriter) Close(stored []Stored) (int, error) {
+// flushes. It returns the number of checkpoints written and the messages
+// the largest of them covers.
+func (x *ExportWriter) Close(stored []Stored) (int, uint64, error) {
 	if x.err != nil {
-		return 0, x.err
+		return 0, 0, x.err
 	}
 	for from := uint64(0); from < x.tree.Size(); from += LeavesPerLine {
 		to := min(from+LeavesPerLine, x.tree.Size())
 		x.w.Write(LeavesLine(from+1, x.tree.levels[0][from:to]))
 		x.w.WriteByte('\n')
 	}
-	n := 0
+	n, covered := 0, uint64(0)
 	for _, s := range stored {
-		if c, err := parseUnverified([]byte(s.Note), ""); err != nil || c.Size > x.tree.Size() {
+		c, err := parseUnverified([]byte(s.Note), "")
+		if err != nil || c.Size > x.tree.Size() {
 			continue
 		}
 		x.w.Write(CheckpointLine(s))
 		x.w.WriteByte('\n')
-		n++
+		n, covered = n+1, max(covered, c.Size)
 	}
-	return n, x.w.Flush()
+	return n, covered, x.w.Flush()
 }

@@ -74,7 +74,8 @@ func (l *signedLog) export(t testing.TB) []byte {
 			require.NoError(t, x.Message(m))
 		}
 	}
-	n, err := x.Close(l.stored)
+	n, covered, err := x.Close(l.stored)
+	require.Equal(t, x.Size(), covered)
 	require.NoError(t, err)
 	require.Equal(t, len(l.stored), n)
 	return buf.Bytes()

@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -16,8 +15,9 @@ const ProofFormat = "ccm-proof/1"
 // tree, the hashes of the inclusion proof and the signed checkpoint.
 type Proof struct {
 	Format string `json:"format"`
-	// Event is the event's line in an export (with seq and recorded).
-	Event json.RawMessage `json:"event"`
+	// Event is the event's line in an export (with seq and recorded),
+	// byte for byte: a string, so that no JSON tool reformats it.
+	Event string `json:"event"`
 	// Index is the event's leaf (its stream sequence - 1), in a tree of
 	// Size leaves.
 	Index     uint64   `json:"leaf_index"`
@@ -44,7 +44,7 @@ func Prove(t *Tree, e events.Envelope, c Checkpoint) (Proof, error) {
 	if err != nil {
 		return Proof{}, err
 	}
-	return Proof{Format: ProofFormat, Event: line, Index: e.Seq - 1, Size: c.Size, Inclusion: p, Checkpoint: string(c.Note)}, nil
+	return Proof{Format: ProofFormat, Event: string(line), Index: e.Seq - 1, Size: c.Size, Inclusion: p, Checkpoint: string(c.Note)}, nil
 }
 
 // VerifyProof checks a proof with the public key alone: the checkpoint is
@@ -66,7 +66,7 @@ func VerifyProof(p Proof, public string) (events.Envelope, Checkpoint, error) {
 		}
 		return events.Envelope{}, Checkpoint{}, err
 	}
-	e, err := ExportedEvent(p.Event)
+	e, err := ExportedEvent([]byte(p.Event))
 	if err != nil {
 		return events.Envelope{}, Checkpoint{}, fmt.Errorf("%w: %v", ErrTampered, err)
 	}
@@ -77,7 +77,7 @@ func VerifyProof(p Proof, public string) (events.Envelope, Checkpoint, error) {
 		return e, c, fmt.Errorf("%w: the event at sequence %d is not leaf %d", ErrTampered, e.Seq, p.Index)
 	}
 	if err := VerifyInclusion(p.Index, p.Size, LeafHash(EventLeafData(e)), p.Inclusion, c.Root); err != nil {
-		return e, c, fmt.Errorf("%w: the event is not in the history the checkpoint signed: %v", ErrTampered, err)
+		return e, c, fmt.Errorf("%w: the event at sequence %d, hashed with the proof, does not lead to the root the checkpoint signed: it is not in that history", ErrTampered, e.Seq)
 	}
 	return e, c, nil
 }

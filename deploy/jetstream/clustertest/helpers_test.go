@@ -17,6 +17,7 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/infra"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
@@ -28,7 +29,7 @@ import (
 var (
 	snapshotsStream = "KV_" + jslog.SnapshotBucket
 	projectorStream = "KV_" + projector.DefaultBucket
-	ledgerStreams   = []string{jslog.DefaultStream, projector.DefaultStream, snapshotsStream, projectorStream}
+	ledgerStreams   = []string{jslog.DefaultStream, notary.StreamName(jslog.DefaultStream), projector.DefaultStream, snapshotsStream, projectorStream}
 )
 
 // errCodeNoPeers is the server's refusal to place a stream

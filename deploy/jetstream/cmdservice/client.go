@@ -53,6 +53,15 @@ func (c *Client) Record(ctx context.Context, body []byte) (RecordReply, error) {
 	return r, err
 }
 
+// Checkpoint asks the ledger to sign a checkpoint of the log's head and
+// returns the signed note.
+func (c *Client) Checkpoint(ctx context.Context, force bool) (CheckpointReply, error) {
+	var r CheckpointReply
+	body, _ := json.Marshal(CheckpointRequest{Force: force})
+	err := c.request(ctx, nats.NewMsg(CheckpointSubject), body, c.Timeout, &r)
+	return r, err
+}
+
 // ImportOptions adjust an import.
 type ImportOptions struct {
 	// DryRun decides the input and records nothing.

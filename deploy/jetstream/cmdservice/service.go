@@ -18,6 +18,7 @@ package cmdservice
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
 // Recorder decides and records commands (aggregates.Ledger).
@@ -38,9 +40,16 @@ type Recorder interface {
 	Check(ctx context.Context, evs []events.Envelope) (aggregates.ImportResult, error)
 }
 
+// Notary signs checkpoints of the log (notary.Notary).
+type Notary interface {
+	Checkpoint(ctx context.Context, force bool) (evidence.Checkpoint, error)
+}
+
 // Config configures the service.
 type Config struct {
 	Recorder Recorder
+	// Notary, when set, answers checkpoint commands.
+	Notary Notary
 	// Version is the service's version in `nats micro info`.
 	Version string
 	// MaxImports bounds the imports held at once; default 1: each holds up
@@ -127,6 +136,13 @@ func Start(nc *nats.Conn, cfg Config) (*Service, error) {
 		micro.WithEndpointMetadata(map[string]string{"description": "a JSON Lines input in parts (headers " + HeaderImport + ", " + HeaderPart + ", " + HeaderLast + ")"})); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("command service: %w", err)
+	}
+	if cfg.Notary != nil {
+		if err := svc.AddEndpoint("checkpoint", micro.HandlerFunc(s.checkpoint), micro.WithEndpointSubject(CheckpointSubject),
+			micro.WithEndpointMetadata(map[string]string{"description": "sign a checkpoint of the log's head now"})); err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("command service: %w", err)
+		}
 	}
 	// The subscriptions reach the server before Start returns: a command
 	// sent right after is answered.
@@ -379,4 +395,22 @@ func (s *Service) expire() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+func (s *Service) checkpoint(req micro.Request) {
+	var q CheckpointRequest
+	if len(req.Data()) > 0 {
+		if err := json.Unmarshal(req.Data(), &q); err != nil {
+			fail(req, &Error{Code: CodeBadRequest, Message: "a checkpoint command is empty or {\"force\": true}: " + err.Error()})
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	cp, err := s.cfg.Notary.Checkpoint(ctx, q.Force)
+	if err != nil {
+		fail(req, errorOf(err, nil))
+		return
+	}
+	reply(req, CheckpointReply{Checkpoint: string(cp.Note), Size: cp.Size})
 }

@@ -8,7 +8,19 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
+
+// CheckpointRequest is the body of a checkpoint command.
+type CheckpointRequest struct {
+	Force bool `json:"force,omitempty"`
+}
+
+// CheckpointReply is the answer to a checkpoint command: the signed note.
+type CheckpointReply struct {
+	Checkpoint string `json:"checkpoint"`
+	Size       uint64 `json:"size"`
+}
 
 // The service's subjects and headers: a contract for clients in any
 // language (docs/services.md).
@@ -23,6 +35,10 @@ const (
 	// carries HeaderLast and is answered once the import is decided and
 	// recorded (or refused).
 	ImportSubject = "ccm.cmd.import"
+	// CheckpointSubject asks the ledger to sign a checkpoint of the log's
+	// head now: an empty body, or {"force": true} to sign a head already
+	// signed again.
+	CheckpointSubject = "ccm.cmd.checkpoint"
 
 	HeaderImport = "Ccm-Import"         // the import's id, chosen by the client (a UUID)
 	HeaderPart   = "Ccm-Import-Part"    // 1, 2, ... in order
@@ -79,12 +95,13 @@ const (
 	CodeTooLarge   = "too_large"   // 413: an input over the limit
 	CodeBusy       = "busy"        // 503: too many imports at once
 	CodeExpired    = "expired"     // 410: an import's parts stopped coming
+	CodeDamaged    = "damaged"     // 503: the log failed its check against its checkpoints; nothing is recorded until it is recovered
 	CodeInternal   = "internal"    // 500: the ledger failed
 )
 
 var statusOf = map[string]string{
 	CodeBadRequest: "400", CodeInvalid: "422", CodeRejected: "422", CodeIDConflict: "409", CodeConflict: "409",
-	CodeTooLarge: "413", CodeBusy: "503", CodeExpired: "410", CodeInternal: "500",
+	CodeTooLarge: "413", CodeBusy: "503", CodeExpired: "410", CodeDamaged: "503", CodeInternal: "500",
 }
 
 // Error is the body of an error reply.
@@ -166,6 +183,8 @@ func errorOf(err error, lines []int) *Error {
 		return &Error{Code: CodeRejected, Message: err.Error(), Problems: []Problem{{Rule: rj.Rule, Reason: rj.Reason}}}
 	case errors.Is(err, events.ErrConflict):
 		return &Error{Code: CodeConflict, Message: err.Error()}
+	case errors.Is(err, evidence.ErrTampered):
+		return &Error{Code: CodeDamaged, Message: err.Error()}
 	}
 	return &Error{Code: CodeInternal, Message: err.Error()}
 }
@@ -192,6 +211,8 @@ func errorFrom(e *Error) error {
 		return fmt.Errorf("%s: %w", e.Message, events.ErrConflict)
 	case CodeTooLarge:
 		return tooLarge{e.Message}
+	case CodeDamaged:
+		return fmt.Errorf("the ledger: %s: %w", e.Message, evidence.ErrTampered)
 	}
 	return e
 }

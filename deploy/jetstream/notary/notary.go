@@ -15,6 +15,9 @@ import (
 // signs nothing and the ledger records nothing until the log is recovered.
 var ErrDamaged = fmt.Errorf("the log is %w: recover it (docs/recovery.md)", evidence.ErrTampered)
 
+// ErrEmpty marks a request to sign an empty log: there is nothing to sign.
+var ErrEmpty = errors.New("the log is empty: nothing to sign")
+
 // Options say when a running notary signs by itself.
 type Options struct {
 	// Every signs once this many messages were stored since the last
@@ -239,6 +242,8 @@ func (n *Notary) sign(ctx context.Context, force bool, when func() bool) (eviden
 	}
 	size := n.tree.Size()
 	switch {
+	case size == 0:
+		return evidence.Checkpoint{}, ErrEmpty
 	case when != nil && !when():
 	case when == nil && !force && n.last != nil && n.last.Size == size:
 	default:

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
 
@@ -53,6 +55,7 @@ const (
 	CodeRejected         = "rejected"           // 422: impossible under the Convention's rules
 	CodeInternal         = "internal"           // 500
 	CodeUnavailable      = "unavailable"        // 503: the ledger cannot be reached
+	CodeDamaged          = "damaged"            // 503: the log fails its check against its checkpoints; nothing is recorded
 )
 
 func errorf(status int, code, msg string, fields ...FieldError) *Error {
@@ -76,6 +79,12 @@ func writeError(w http.ResponseWriter, e *Error) {
 
 // fromError maps an error of the domain or of the log to its response: the
 // one place where errors become HTTP statuses.
+// errNotFound marks an unknown event.
+var errNotFound = errors.New("not found")
+
+// NotFound returns an error the API answers with 404.
+func NotFound(msg string) error { return fmt.Errorf("%s: %w", msg, errNotFound) }
+
 func fromError(err error) *Error {
 	var (
 		he  *Error
@@ -110,6 +119,10 @@ func fromError(err error) *Error {
 	case errors.Is(err, events.ErrConflict):
 		return errorf(http.StatusConflict, CodeConflict, "concurrent appends to this State kept conflicting; nothing was recorded: retry")
 	case errors.Is(err, projections.ErrUnknownMeeting), errors.Is(err, projections.ErrUnknownState):
+		return errorf(http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, evidence.ErrTampered):
+		return errorf(http.StatusServiceUnavailable, CodeDamaged, err.Error())
+	case errors.Is(err, errNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the ledger did not answer in time")

@@ -90,6 +90,8 @@ type Config struct {
 	Logger *log.Logger
 	// Access says under which names the API answers and who may use it.
 	Access Access
+	// Evidence, when set, gives the checkpoints and proofs.
+	Evidence Evidence
 }
 
 // DefaultMaxBody bounds a request body: room for a batch of
@@ -130,6 +132,8 @@ var routes = []route{
 	{"GET", "/v1/events", accessRead, []string{"state", "type", "from_seq", "to_seq", "limit"}, (*Server).listEvents},
 	{"POST", "/v1/events", accessWrite, nil, (*Server).postEvents},
 	{"GET", "/v1/meetings", accessRead, []string{"known_at"}, (*Server).meetings},
+	{"GET", "/v1/checkpoints", accessRead, nil, (*Server).checkpoints},
+	{"GET", "/v1/proofs/{id}", accessRead, nil, (*Server).proof},
 	{"GET", "/v1/openapi.json", accessRead, nil, (*Server).openapi},
 	// Open, so that a probe needs no secret; it tells only whether the
 	// log answers and how far the projector is.
@@ -172,6 +176,7 @@ func New(cfg Config) *Server {
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), cfg.Timeout)
 			defer cancel()
+			s.noteEvidence(w)
 			rec := &statusRecorder{ResponseWriter: w}
 			if e := rt.handle(s, rec, r.WithContext(ctx)); e != nil {
 				s.fail(rec, rt.pattern, e)
