@@ -17,8 +17,8 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/infra"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
-	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 	"github.com/ccm-ledger/ccm-ledger/events"
