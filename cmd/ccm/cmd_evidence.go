@@ -43,6 +43,7 @@ func (m *Main) checkpointCmd(ctx context.Context, args []string) error {
 	m.addConnFlags(fs, &c)
 	publicKey := fs.Bool("public-key", false, "print the public key of the ledger's checkpoints (give it to auditors: ccm verify --key)")
 	force := fs.Bool("force", false, "sign the head even when a checkpoint already covers it (a newer signing time)")
+	newKey := fs.String("new-key", "", "make a checkpoint key in this file (0600, its public part beside it, .pub) for a ledger that cannot write its own, e.g. a container's secret; print its public key")
 	var format formatFlag
 	addFormatFlag(fs, &format, "text", "json")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -52,6 +53,14 @@ func (m *Main) checkpointCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	m.fromEnv(fs, &c)
+	if *newKey != "" {
+		k, err := notary.NewKeyFile(*newKey, evidence.Origin(c.stream))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(m.Stdout, k.Public)
+		return nil
+	}
 	if *publicKey {
 		k, err := m.publicKeyOfLedger(c)
 		if err != nil {

@@ -22,7 +22,9 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
 // serving is a `ccm serve` run in-process.
@@ -374,7 +376,22 @@ func servePlan(t *testing.T, args []string, mounts map[string]string) *httpPlan 
 	p, err := hf.plan(t.TempDir())
 	require.NoError(t, err, "ccm serve %v passes its HTTP checks", args)
 	require.NotNil(t, p, "an HTTP API")
+	// A ledger on a cluster signs its checkpoints with a key it is given,
+	// kept forever, not one made in a container's passing file system.
+	require.NotEmpty(t, c.checkpointKey, "ccm serve %v: --checkpoint-key", args)
+	_, err = notary.LoadKey(c.checkpointKey, evidence.Origin(c.stream))
+	require.NoError(t, err, "ccm serve %v: the checkpoint key loads", args)
 	return p
+}
+
+// newCheckpointKey makes a checkpoint key file, as `ccm checkpoint
+// --new-key` does.
+func newCheckpointKey(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "checkpoint.key")
+	_, err := notary.NewKeyFile(path, evidence.Origin(jslog.DefaultStream))
+	require.NoError(t, err)
+	return path
 }
 
 // probe sends a request without a credential to an API configured as p,
@@ -471,8 +488,9 @@ func TestServeHTTPDeployManifest(t *testing.T) {
 	token := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(token, []byte("Zm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc4OWFiY2RlZg=="), 0o600))
 	secrets := map[string]map[string]string{
-		"ccm-serve-tls":  {"tls.crt": cert, "tls.key": key, "ca.crt": ca.CertFile},
-		"ccm-serve-http": {"token": token},
+		"ccm-serve-tls":        {"tls.crt": cert, "tls.key": key, "ca.crt": ca.CertFile},
+		"ccm-serve-http":       {"token": token},
+		"ccm-serve-checkpoint": {"checkpoint.key": newCheckpointKey(t)},
 	}
 
 	f, err := os.Open(filepath.Join("..", "..", "deploy", "k8s", "ccm-serve.yaml"))
@@ -557,7 +575,7 @@ func TestServeHTTPDeployCompose(t *testing.T) {
 
 	ca := natstest.NewCA(t, "compose")
 	cert, key := ca.Issue(t, "ccm-serve", "localhost", "127.0.0.1")
-	local := map[string]string{"cert.pem": cert, "key.pem": key}
+	local := map[string]string{"cert.pem": cert, "key.pem": key, "checkpoint.key": newCheckpointKey(t)}
 	run := t.TempDir()
 	for _, name := range serve.Secrets {
 		s, ok := compose.Secrets[name]
@@ -570,7 +588,7 @@ func TestServeHTTPDeployCompose(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(to, b, 0o600))
 		} else {
-			require.Equal(t, "token", rel, "secret %s: cert.pem, key.pem or token", name)
+			require.Equal(t, "token", rel, "secret %s: cert.pem, key.pem, checkpoint.key or token", name)
 			require.NoError(t, os.WriteFile(to, []byte("Zm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc4OWFiY2RlZg==\n"), 0o600))
 		}
 	}

@@ -25,9 +25,11 @@ type Key struct {
 	Path    string
 }
 
-// ErrLooseKey marks a private key file that others than its owner can
-// read or write.
-var ErrLooseKey = errors.New("checkpoint key readable by others")
+// ErrLooseKey marks a private key file that others (not its owner or
+// group) can read, or that its group can write. Group read is allowed for
+// the secrets of container platforms, mounted 0440 for the service's
+// group.
+var ErrLooseKey = errors.New("checkpoint key open to others")
 
 // EnsureKey returns the checkpoint key at path, making it (0600, the public
 // part beside it, 0644) when it does not exist. The key is made for the
@@ -64,15 +66,15 @@ func EnsureKey(path, origin string) (Key, error) {
 	return Key{Private: private, Public: public, Path: path}, nil
 }
 
-// LoadKey reads the checkpoint key at path, refusing one that group or
-// others may read, or one made for another log.
+// LoadKey reads the checkpoint key at path, refusing one that others may
+// read or its group write, or one made for another log.
 func LoadKey(path, origin string) (Key, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return Key{}, err
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return Key{}, fmt.Errorf("%s has mode %04o: %w (chmod go-rwx %s)", path, st.Mode().Perm(), ErrLooseKey, path)
+	if st.Mode().Perm()&0o027 != 0 {
+		return Key{}, fmt.Errorf("%s has mode %04o: %w (chmod g-w,o-rwx %s)", path, st.Mode().Perm(), ErrLooseKey, path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -110,12 +112,28 @@ func publicPath(path string) string {
 	return strings.TrimSuffix(path, filepath.Ext(path)) + ".pub"
 }
 
-// PublicKeyAt returns the public key kept beside the private key at path,
-// for a reader who may not read the private key.
+// PublicKeyAt returns the public key kept beside the private key at path
+// (for a reader who may not read the private key), or that of the private
+// key itself when nothing is beside it (a mounted secret).
 func PublicKeyAt(path string) (string, error) {
 	b, err := os.ReadFile(publicPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		if b, kerr := os.ReadFile(path); kerr == nil {
+			return evidence.PublicKey(strings.TrimSpace(string(b)))
+		}
+	}
 	if err != nil {
 		return "", err
 	}
 	return ReadPublicKey(strings.TrimSpace(string(b)))
+}
+
+// NewKeyFile makes a checkpoint key at path for the log's origin, refusing
+// to replace one: for a deployment whose ledger cannot write its own (a
+// container's secret).
+func NewKeyFile(path, origin string) (Key, error) {
+	if _, err := os.Stat(path); err == nil {
+		return Key{}, fmt.Errorf("%s exists: a ledger's key is kept, never replaced (its checkpoints verify with it)", path)
+	}
+	return EnsureKey(path, origin)
 }
