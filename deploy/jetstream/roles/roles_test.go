@@ -3,6 +3,7 @@ package roles_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -57,6 +58,23 @@ func TestOnlyTheLedgerWritesEvents(t *testing.T) {
 		}
 		for _, s := range p.Subscribe.Allow {
 			assert.NotEqual(t, "ccm.cmd.>", s, "%s may answer commands", r.Name)
+		}
+	}
+}
+
+// Only the ledger publishes the log's evidence; anyone may keep copies of
+// the checkpoints; nobody deletes from the evidence stream.
+func TestOnlyTheLedgerSignsCheckpoints(t *testing.T) {
+	for _, r := range roles.All() {
+		p := r.Permissions()
+		for _, s := range []string{"$JS.API.STREAM.DELETE.CCM_EVIDENCE", "$JS.API.STREAM.PURGE.CCM_EVIDENCE", "$JS.API.STREAM.MSG.DELETE.CCM_EVIDENCE"} {
+			assert.Contains(t, p.Publish.Deny, s, r.Name)
+		}
+		publishes := slices.Contains(p.Publish.Allow, roles.Checkpoints)
+		assert.Equal(t, r.Name == roles.Ledger, publishes, "%s publishes checkpoints", r.Name)
+		if r.Name != roles.Operator {
+			assert.True(t, slices.Contains(p.Subscribe.Allow, roles.Checkpoints) || slices.Contains(p.Publish.Allow, "$JS.API.DIRECT.GET.CCM_EVIDENCE"),
+				"%s may keep copies of the checkpoints", r.Name)
 		}
 	}
 }
