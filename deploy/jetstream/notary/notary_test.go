@@ -280,3 +280,52 @@ func TestNotaryProvesAndChains(t *testing.T) {
 	assert.Equal(t, seq, e.Seq)
 	assert.Equal(t, cp.Size, c.Size)
 }
+
+// A running notary signs by itself after Every messages.
+func TestNotarySignsEveryNMessages(t *testing.T) {
+	l := newLedger(t)
+	ctx := ctxFor(t)
+	n, err := notary.Start(ctx, l.log, l.store, l.key, nil, notary.Options{Every: 5, Poll: 50 * time.Millisecond})
+	require.NoError(t, err)
+	defer n.Stop()
+	first := *n.Latest()
+	for i := 0; i < 4; i++ {
+		_, err := l.log.JetStream().Publish(ctx, "ccm.events.SWE.deposited", []byte("raw"))
+		require.NoError(t, err)
+	}
+	time.Sleep(200 * time.Millisecond) // four polls: four messages are not enough
+	assert.Equal(t, first.Size, n.Latest().Size)
+	_, err = l.log.JetStream().Publish(ctx, "ccm.events.SWE.deposited", []byte("raw"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return n.Latest().Size == first.Size+5 }, 30*time.Second, 20*time.Millisecond,
+		"signed after 5 messages")
+	r := l.check(t)
+	require.NoError(t, r.Err())
+	assert.Equal(t, 2, r.Checkpoints)
+}
+
+// At the end of a meeting the notary signs the head, even when nothing was
+// stored since the last checkpoint: what the ledger knew is on record.
+func TestNotarySignsAtAMeetingsEnd(t *testing.T) {
+	l := newLedger(t)
+	ctx := ctxFor(t)
+	end := time.Now().Add(1200 * time.Millisecond) // over a second: checkpoints are timed to the second, and the same note is stored once
+	n, err := notary.Start(ctx, l.log, l.store, l.key, nil, notary.Options{
+		Meetings: func() []time.Time { return []time.Time{time.Now().Add(-time.Hour), end} },
+	})
+	require.NoError(t, err)
+	defer n.Stop()
+	require.Len(t, stored(t, l), 1)
+	require.Eventually(t, func() bool { return len(stored(t, l)) == 2 }, 30*time.Second, 50*time.Millisecond,
+		"signed at the meeting's end")
+	assert.Equal(t, stored(t, l)[0].Note[:20], stored(t, l)[1].Note[:20], "the same head")
+	r := l.check(t)
+	require.NoError(t, r.Err())
+	assert.Equal(t, 2, r.Checkpoints)
+}
+
+func stored(t *testing.T, l *ledger) []evidence.Stored {
+	s, _, err := l.store.Load(ctxFor(t))
+	require.NoError(t, err)
+	return s
+}
