@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
@@ -28,9 +30,10 @@ type Options struct {
 	Interval time.Duration
 	// Poll is how often the notary looks for new messages (default 1 s).
 	Poll time.Duration
-	// Meetings returns the end of every meeting day the ledger knows
-	// (00:00 UTC of the day after): the notary signs at each, so that
-	// what the ledger knew at a meeting is on record.
+	// Meetings returns the end of every meeting the ledger knows (00:00
+	// UTC of the day after its last day), read at start: the notary signs
+	// at each, so that what the ledger knew at a meeting is on record.
+	// Meetings recorded later are seen as the notary reads them.
 	Meetings func() []time.Time
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -65,11 +68,13 @@ type Notary struct {
 	last   *evidence.Checkpoint // the latest checkpoint, of any signer
 	report evidence.Report
 
-	latest  atomic.Pointer[evidence.Checkpoint]
-	damaged atomic.Pointer[evidence.Report]
-	reqs    chan request
-	done    chan struct{}
-	stop    context.CancelFunc
+	meetings []time.Time // the meeting ends known
+	meeting  *time.Timer // fires at the next one, or nil
+	latest   atomic.Pointer[evidence.Checkpoint]
+	damaged  atomic.Pointer[evidence.Report]
+	reqs     chan request
+	done     chan struct{}
+	stop     context.CancelFunc
 }
 
 type request struct {
@@ -175,17 +180,22 @@ func (n *Notary) run(ctx context.Context) {
 	defer close(n.done)
 	poll := time.NewTicker(n.opt.Poll)
 	defer poll.Stop()
-	meeting := n.nextMeeting()
+	if n.opt.Meetings != nil {
+		n.meetings = n.opt.Meetings()
+	}
+	n.scheduleMeeting()
+	defer func() {
+		if n.meeting != nil {
+			n.meeting.Stop()
+		}
+	}()
 	for {
 		var meetingC <-chan time.Time
-		if meeting != nil {
-			meetingC = meeting.C
+		if n.meeting != nil {
+			meetingC = n.meeting.C
 		}
 		select {
 		case <-ctx.Done():
-			if meeting != nil {
-				meeting.Stop()
-			}
 			return
 		case q := <-n.reqs:
 			q.reply <- n.serve(q)
@@ -194,10 +204,11 @@ func (n *Notary) run(ctx context.Context) {
 				_, _ = n.sign(ctx, false, n.due)
 			}
 		case <-meetingC:
+			n.meeting = nil
 			if n.damaged.Load() == nil {
 				_, _ = n.sign(ctx, true, nil)
 			}
-			meeting = n.nextMeeting()
+			n.scheduleMeeting()
 		}
 	}
 }
@@ -271,9 +282,25 @@ func (n *Notary) catchUp(ctx context.Context) error {
 		}
 		leaf, _ := evidence.LeafOf(m)
 		n.tree.Append(leaf)
+		n.noteMeeting(m)
 		return nil
 	})
 	return err
+}
+
+// noteMeeting schedules the end of a meeting the log records now.
+func (n *Notary) noteMeeting(m evidence.Message) {
+	if !strings.HasSuffix(m.Subject, "."+string(events.MeetingHeld)) {
+		return
+	}
+	e, q := events.DecodeMessage(m.Subject, m.Data, m.Seq, m.Recorded)
+	if q != nil {
+		return
+	}
+	if mt, ok := e.Payload.(*events.Meeting); ok {
+		n.meetings = append(n.meetings, mt.End.Time().AddDate(0, 0, 1))
+		n.scheduleMeeting()
+	}
 }
 
 func (n *Notary) signHead(ctx context.Context) (evidence.Checkpoint, error) {
@@ -309,20 +336,20 @@ func (n *Notary) signHead(ctx context.Context) (evidence.Checkpoint, error) {
 	return cp, nil
 }
 
-// nextMeeting returns a timer for the first meeting end after now, or nil.
-func (n *Notary) nextMeeting() *time.Timer {
-	if n.opt.Meetings == nil {
-		return nil
-	}
+// scheduleMeeting sets the timer to the first meeting end after now.
+func (n *Notary) scheduleMeeting() {
 	now := n.opt.Now()
 	var next time.Time
-	for _, t := range n.opt.Meetings() {
+	for _, t := range n.meetings {
 		if t.After(now) && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	if next.IsZero() {
-		return nil
+	if n.meeting != nil {
+		n.meeting.Stop()
+		n.meeting = nil
 	}
-	return time.NewTimer(next.Sub(now))
+	if !next.IsZero() {
+		n.meeting = time.NewTimer(next.Sub(now))
+	}
 }

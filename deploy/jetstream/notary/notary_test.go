@@ -329,3 +329,23 @@ func stored(t *testing.T, l *ledger) []evidence.Stored {
 	require.NoError(t, err)
 	return s
 }
+
+// A meeting the log records while the notary runs is signed at its end.
+func TestNotarySignsAtTheEndOfAMeetingRecordedMeanwhile(t *testing.T) {
+	l := newLedger(t)
+	ctx := ctxFor(t)
+	end := time.Date(2013, 9, 14, 0, 0, 0, 0, time.UTC) // 4MSP, Lusaka, 10-13 September 2013
+	offset := end.Add(-1500 * time.Millisecond).Sub(time.Now())
+	n, err := notary.Start(ctx, l.log, l.store, l.key, nil, notary.Options{
+		Poll: 20 * time.Millisecond, Now: func() time.Time { return time.Now().Add(offset) },
+	})
+	require.NoError(t, err)
+	defer n.Stop()
+	e, err := events.Decode([]byte(`{"type":"meeting-held","date":"2013-09-13","data":{"code":"4MSP","name":"Fourth Meeting of States Parties","city":"Lusaka","start":"2013-09-10","end":"2013-09-13"},"source":"test"}`))
+	require.NoError(t, err)
+	_, err = l.log.Append(ctx, events.ConventionScope, jslog.AnyVersion, e)
+	require.NoError(t, err)
+	size := n.Latest().Size
+	require.Eventually(t, func() bool { return n.Latest().Size == size+1 }, 30*time.Second, 20*time.Millisecond,
+		"signed at the meeting's end, covering it")
+}
