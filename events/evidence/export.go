@@ -32,6 +32,10 @@ const (
 	checkpointPrefix = "# ccm-checkpoint "
 )
 
+// MaxExportLine bounds a line of an export: an event line is at most
+// events.MaxLineBytes; a message line holds one stored message in base64.
+const MaxExportLine = 2*events.MaxLineBytes + 1024
+
 // LeavesPerLine is the number of leaf hashes an export line carries.
 const LeavesPerLine = 1024
 
@@ -84,10 +88,16 @@ func VerifyExport(r io.Reader, public string) (Report, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	for line := 1; ; line++ {
 		b, err := br.ReadSlice('\n')
-		for errors.Is(err, bufio.ErrBufferFull) {
+		for errors.Is(err, bufio.ErrBufferFull) && len(b) <= MaxExportLine {
 			var more []byte
 			more, err = br.ReadSlice('\n')
 			b = append(append([]byte(nil), b...), more...)
+		}
+		if len(b) > MaxExportLine {
+			// No line of the ledger's is this long: stop before it takes
+			// the memory.
+			a.Problemf(0, line, "a line longer than %d bytes, which the ledger never writes", MaxExportLine)
+			break
 		}
 		if len(b) > 0 {
 			if b[len(b)-1] != '\n' {

@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +218,16 @@ func TestExportAnyByteChangeFails(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A line no ledger writes, of any length, is refused without reading it
+// whole.
+func TestExportHugeLine(t *testing.T) {
+	l := newSignedLog(t, 10, 10)
+	good := l.export(t)
+	huge := append(bytes.Repeat([]byte("x"), 64<<20), '\n')
+	r, err := VerifyExport(io.MultiReader(bytes.NewReader(good[:bytes.IndexByte(good, '\n')+1]), bytes.NewReader(huge)), l.pub)
+	require.NoError(t, err)
+	require.Error(t, r.Err())
+	assert.Contains(t, fmt.Sprint(r.Problems), "a line longer than")
 }
