@@ -177,12 +177,15 @@ func checkpointTime(p evidence.Proof) string {
 // proveID proves the event of id against the latest checkpoint: one the
 // ledger signs first when the process is the ledger and none covers it.
 func (b *backend) proveID(ctx context.Context, id uuid.UUID) (evidence.Proof, error) {
+	if err := b.writable(); err != nil {
+		return evidence.Proof{}, err // no proof holds against a damaged log
+	}
 	seq, err := b.seqOf(ctx, id)
 	if err != nil {
 		return evidence.Proof{}, err
 	}
-	if b.key != nil && b.writable() == nil {
-		n, err := b.startNotary(ctx, notary.Options{})
+	if b.key != nil {
+		n, err := b.startNotary(ctx, notary.Options{Now: b.m.Now})
 		if err != nil {
 			return evidence.Proof{}, err
 		}

@@ -271,7 +271,9 @@ func (m *Main) exportWhole(ctx context.Context, b *backend, to uint64) error {
 	if kept > 0 {
 		fmt.Fprintf(m.Stderr, "ccm: export: %d stored messages no view counts are comment lines (# ccm-message): importers skip them, verification needs them (`ccm verify` lists them)\n", kept)
 	}
-	if covered < x.Size() {
+	if err := b.writable(); err != nil {
+		fmt.Fprintln(m.Stderr, "ccm: export: the log is damaged: this export is what the damaged log holds, and does not verify against the ledger's checkpoints")
+	} else if covered < x.Size() {
 		fmt.Fprintf(m.Stderr, "ccm: export: the messages after sequence %d are covered by no checkpoint yet: `ccm checkpoint` asks the ledger to sign one; until then `ccm verify --file` fails on them\n", covered)
 	}
 	return nil

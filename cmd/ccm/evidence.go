@@ -144,7 +144,7 @@ func (b *backend) signHead(ctx context.Context) (*evidence.Checkpoint, error) {
 // sign signs a checkpoint of the log's head as the ledger (see
 // notary.Notary.Checkpoint).
 func (b *backend) sign(ctx context.Context, force bool) (evidence.Checkpoint, error) {
-	n, err := b.startNotary(ctx, notary.Options{})
+	n, err := b.startNotary(ctx, notary.Options{Now: b.m.Now})
 	if err != nil {
 		return evidence.Checkpoint{}, err
 	}
@@ -152,6 +152,11 @@ func (b *backend) sign(ctx context.Context, force bool) (evidence.Checkpoint, er
 	cp, err := n.Checkpoint(ctx, force)
 	if err != nil {
 		return evidence.Checkpoint{}, fmt.Errorf("sign a checkpoint: %w", err)
+	}
+	if b.check != nil {
+		// The next notary of this process extends it, with a
+		// consistency proof.
+		b.check.Report.Latest = &cp
 	}
 	return cp, nil
 }

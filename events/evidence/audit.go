@@ -165,10 +165,10 @@ func (a *Audit) Add(seq uint64, leaf Hash, id uuid.UUID, line int) {
 		a.Problemf(seq, line, "out of order: after sequence %d (a line added, repeated or moved)", next-1)
 		return
 	case seq-next > maxGap:
-		a.Problemf(next, line, "sequences %d to %d are missing", next, seq-1)
+		a.Problemf(next, line, "%s missing", Span("sequence", next, seq-1))
 		return
 	case seq > next:
-		a.Problemf(next, line, "sequences %d to %d are missing (deleted, lost, or a line removed)", next, seq-1)
+		a.Problemf(next, line, "%s missing (deleted, lost, or a line removed)", Span("sequence", next, seq-1))
 		for s := next; s < seq; s++ {
 			a.missing[s] = true
 			a.append(missingLeaf, uuid.Nil, line)
@@ -314,8 +314,8 @@ func (a *Audit) checkLog(cps []Checkpoint, trusted []Hash) {
 		signed := c.Time.Format(time.RFC3339)
 		if c.Size > a.tree.Size() {
 			from := a.tree.Size() + 1
-			a.Problemf(from, 0, "the log holds %d messages, the checkpoint signed %s covers %d: messages %d to %d are missing",
-				a.tree.Size(), signed, c.Size, from, c.Size)
+			a.Problemf(from, 0, "the log holds %d messages, the checkpoint signed %s covers %d: %s missing",
+				a.tree.Size(), signed, c.Size, Span("message", from, c.Size))
 			return
 		}
 		root, err := a.tree.Root(c.Size)
@@ -390,3 +390,12 @@ func canonicalSignatures(signed []byte) error {
 
 // Tree returns the tree the audit rebuilt, for proofs and new checkpoints.
 func (a *Audit) Tree() *Tree { return &a.tree }
+
+// Span names the sequences from to to: "message 7 is" or "messages 7 to
+// 9 are".
+func Span(what string, from, to uint64) string {
+	if from == to {
+		return fmt.Sprintf("%s %d is", what, from)
+	}
+	return fmt.Sprintf("%ss %d to %d are", what, from, to)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,6 +28,38 @@ type Checkpoint struct {
 	Time    time.Time
 	// Note is the signed note as stored, published and exported.
 	Note []byte
+}
+
+// checkpointJSON is the JSON of a checkpoint.
+type checkpointJSON struct {
+	Origin  string    `json:"origin"`
+	Size    uint64    `json:"size"`
+	Root    string    `json:"root"`
+	LastSeq uint64    `json:"last_seq"`
+	Time    time.Time `json:"time"`
+	Note    string    `json:"note"`
+}
+
+// MarshalJSON writes the checkpoint as the command line and the HTTP API
+// show it: the root in base64, the note as text.
+func (c Checkpoint) MarshalJSON() ([]byte, error) {
+	return json.Marshal(checkpointJSON{c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]), c.LastSeq, c.Time, string(c.Note)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (unverified: Open checks the
+// note).
+func (c *Checkpoint) UnmarshalJSON(b []byte) error {
+	var j checkpointJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	root, err := base64.StdEncoding.DecodeString(j.Root)
+	if err != nil || len(root) != len(c.Root) {
+		return fmt.Errorf("checkpoint root %q: not %d bytes of base64", j.Root, len(c.Root))
+	}
+	*c = Checkpoint{Origin: j.Origin, Size: j.Size, LastSeq: j.LastSeq, Time: j.Time, Note: []byte(j.Note)}
+	copy(c.Root[:], root)
+	return nil
 }
 
 // Origin names the log of a ledger's stream in its checkpoints and its key.

@@ -49,7 +49,7 @@ func Check(ctx context.Context, log *jslog.Log, store *Store, public string) (Re
 		return Result{}, err
 	}
 	if a.Size() < head.LastSeq {
-		a.Problemf(a.Size()+1, 0, "sequences %d to %d are missing", a.Size()+1, head.LastSeq)
+		a.Problemf(a.Size()+1, 0, "%s missing", evidence.Span("sequence", a.Size()+1, head.LastSeq))
 	}
 	stored, trusted, err := store.Load(ctx)
 	if err != nil {
