@@ -36,7 +36,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 3, "runs of each scenario; the median is reported")
 	queries := fs.Int("queries", 50, "report queries timed per run in the report scenario")
 	profile := fs.String("cpuprofile", "", "directory to write one CPU profile per ledger scenario")
-	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report); default all")
+	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence); default all but evidence")
+	evidenceEvents := fs.Int("evidence-events", 1_000_000, "events of the log the evidence scenario checks (notary.Check) and proves from")
+	evidenceRuns := fs.Int("evidence-runs", 1, "runs of the evidence scenario's check of its big log (the median is reported); its import runs --runs times")
 	var format formatFlag
 	addFormatFlag(fs, &format, "text", "json")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -45,7 +47,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err := format.check(); err != nil {
 		return err
 	}
-	b := &bencher{m: m, runs: *runs, profileDir: *profile}
+	b := &bencher{m: m, runs: *runs, evidenceRuns: *evidenceRuns, profileDir: *profile}
 	if *profile != "" {
 		if err := os.MkdirAll(*profile, 0o755); err != nil {
 			return err
@@ -57,18 +59,29 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err := events.WriteAll(&jsonl, all[:*n]); err != nil {
 		return err
 	}
+	one := func(f func(context.Context) (benchResult, error)) func(context.Context) ([]benchResult, error) {
+		return func(ctx context.Context) ([]benchResult, error) {
+			r, err := f(ctx)
+			return []benchResult{r}, err
+		}
+	}
 	scenarios := []struct {
 		name string
-		run  func(context.Context) (benchResult, error)
+		run  func(context.Context) ([]benchResult, error)
+		// optIn scenarios run only when --only names them.
+		optIn bool
 	}{
-		{"append", func(ctx context.Context) (benchResult, error) { return b.appendScenario(ctx, all[:*appends]) }},
-		{"durable", func(ctx context.Context) (benchResult, error) {
+		{name: "append", run: one(func(ctx context.Context) (benchResult, error) { return b.appendScenario(ctx, all[:*appends]) })},
+		{name: "durable", run: one(func(ctx context.Context) (benchResult, error) {
 			return b.durableAppendScenario(ctx, all[:min(*appends, 5000)])
-		}},
-		{"import", func(ctx context.Context) (benchResult, error) { return b.importScenario(ctx, all[:*n], jsonl.Bytes()) }},
-		{"rebuild", func(ctx context.Context) (benchResult, error) { return b.rebuildScenario(ctx, jsonl.Bytes(), *n) }},
-		{"report", func(ctx context.Context) (benchResult, error) {
+		})},
+		{name: "import", run: one(func(ctx context.Context) (benchResult, error) { return b.importScenario(ctx, all[:*n], jsonl.Bytes()) })},
+		{name: "rebuild", run: one(func(ctx context.Context) (benchResult, error) { return b.rebuildScenario(ctx, jsonl.Bytes(), *n) })},
+		{name: "report", run: one(func(ctx context.Context) (benchResult, error) {
 			return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries)
+		})},
+		{name: "evidence", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
+			return b.evidenceScenario(ctx, all, *n, jsonl.Bytes(), *evidenceEvents)
 		}},
 	}
 	chosen := map[string]bool{}
@@ -79,15 +92,17 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 	var results []benchResult
 	for _, sc := range scenarios {
-		if len(chosen) > 0 && !chosen[sc.name] {
+		if (len(chosen) > 0 || sc.optIn) && !chosen[sc.name] {
 			continue
 		}
-		r, err := sc.run(ctx)
+		rs, err := sc.run(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stderr, "ccm bench: %s done\n", r.Name)
-		results = append(results, r)
+		for _, r := range rs {
+			fmt.Fprintf(m.Stderr, "ccm bench: %s done\n", r.Name)
+		}
+		results = append(results, rs...)
 	}
 	if format.value == "json" {
 		return writeJSON(m.Stdout, map[string]any{"machine": machineText(), "runs": *runs, "results": results})
@@ -113,12 +128,19 @@ type benchResult struct {
 	BaseMillis float64 `json:"baseline_ms,omitempty"`
 	Millis     float64 `json:"ledger_ms,omitempty"`
 	Note       string  `json:"note,omitempty"`
+	// Figure scenarios (evidence) give their measures as text for the
+	// table, and every figure by name.
+	BaseValue string             `json:"-"`
+	Value     string             `json:"-"`
+	Figures   map[string]float64 `json:"figures,omitempty"`
 }
 
 type bencher struct {
 	m          *Main
 	runs       int
 	profileDir string
+	// evidenceRuns are the runs of the evidence scenario's check.
+	evidenceRuns int
 	// syncAlways makes the servers fsync every write before its
 	// acknowledgement (the durability scenario).
 	syncAlways bool
@@ -317,43 +339,16 @@ func (b *bencher) importScenario(ctx context.Context, evs []events.Envelope, jso
 		msgs[i] = rawMsg(e)
 	}
 	for run := 0; run < b.runs; run++ {
-		js, stop, err := b.rawStream(ctx, jetstream.WithPublishAsyncMaxPending(256))
+		d, err := b.rawImport(ctx, "import-raw", run, msgs)
 		if err != nil {
 			return r, err
-		}
-		d, err := b.timed("import-raw", run, func() error {
-			for _, m := range msgs {
-				if _, err := js.PublishMsgAsync(m); err != nil {
-					return err
-				}
-			}
-			select {
-			case <-js.PublishAsyncComplete():
-				return nil
-			case <-time.After(5 * time.Minute):
-				return fmt.Errorf("async publishes not acknowledged")
-			}
-		})
-		stop()
-		if err != nil {
-			return r, fmt.Errorf("raw async publish: %w", err)
 		}
 		r.BaseRuns = append(r.BaseRuns, rate(len(evs), d))
 		led, stop, err := b.ledger(ctx)
 		if err != nil {
 			return r, err
 		}
-		d, err = b.timed("import-ledger", run, func() error {
-			in, _, err := events.ReadLines(bytes.NewReader(jsonl))
-			if err != nil {
-				return err
-			}
-			res, err := led.Import(ctx, in, nil)
-			if err == nil && res.Appended != len(in) {
-				err = fmt.Errorf("recorded %d of %d", res.Appended, len(in))
-			}
-			return err
-		})
+		d, err = b.timed("import-ledger", run, func() error { return ledgerImport(ctx, led, jsonl) })
 		stop()
 		if err != nil {
 			return r, fmt.Errorf("ledger import: %w", err)
@@ -361,6 +356,48 @@ func (b *bencher) importScenario(ctx context.Context, evs []events.Envelope, jso
 		r.Runs = append(r.Runs, rate(len(evs), d))
 	}
 	return b.finish(r, 0.7), nil
+}
+
+// rawImport times the import's baseline on a fresh server: asynchronous
+// publishes of the pre-encoded messages, window 256, until all are
+// acknowledged.
+func (b *bencher) rawImport(ctx context.Context, name string, run int, msgs []*nats.Msg) (time.Duration, error) {
+	js, stop, err := b.rawStream(ctx, jetstream.WithPublishAsyncMaxPending(256))
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	d, err := b.timed(name, run, func() error {
+		for _, m := range msgs {
+			if _, err := js.PublishMsgAsync(m); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+			return nil
+		case <-time.After(5 * time.Minute):
+			return fmt.Errorf("async publishes not acknowledged")
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("raw async publish: %w", err)
+	}
+	return d, nil
+}
+
+// ledgerImport is the timed part of the ledger's import: the JSON Lines
+// read, validated and appended as one chain.
+func ledgerImport(ctx context.Context, led *aggregates.Ledger, jsonl []byte) error {
+	in, _, err := events.ReadLines(bytes.NewReader(jsonl))
+	if err != nil {
+		return err
+	}
+	res, err := led.Import(ctx, in, nil)
+	if err == nil && res.Appended != len(in) {
+		err = fmt.Errorf("recorded %d of %d", res.Appended, len(in))
+	}
+	return err
 }
 
 // loaded starts a server holding the input, imported through the ledger.
@@ -510,6 +547,18 @@ func writeBenchText(w io.Writer, rs []benchResult, runs int) {
 		met := "yes"
 		if !r.Met {
 			met = "no"
+		}
+		if r.Value != "" {
+			ratio := "–"
+			if r.Ratio > 0 {
+				ratio = fmt.Sprintf("%.2f", r.Ratio)
+			}
+			base := r.BaseValue
+			if base == "" {
+				base = "–"
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Events, r.Baseline, base, r.Value, ratio, r.Aim, met)
+			continue
 		}
 		if r.BaseMillis > 0 {
 			fmt.Fprintf(w, "| %s | %d | %s | %.1f ms | %.2f ms | %.0f× faster | %s | %s |\n", r.Name, r.Events, r.Baseline, r.BaseMillis, r.Millis, r.Ratio, r.Aim, met)
