@@ -376,3 +376,21 @@ func TestFollowSurvivesAStalledNetwork(t *testing.T) {
 	stop()
 	require.NoError(t, <-done)
 }
+
+// A read deletes its consumer when it ends: a thousand reads in a row leave
+// none behind (nats-server allows 1,000 consumers a stream).
+func TestReadsLeaveNoConsumerBehind(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, natstest.RunServer(t))
+	_, err := l.Append(ctx, "SWE", 0, ev(t, events.Signed, "SWE", "2008-12-03", nil))
+	require.NoError(t, err)
+	for i := 0; i < 1100; i++ {
+		_, err := l.Read(ctx, jslog.ReadOptions{}, func(events.Envelope) error { return nil })
+		require.NoError(t, err, "read %d", i+1)
+	}
+	st, err := l.JetStream().Stream(ctx, l.StreamName())
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, info.State.Consumers, "consumers left on the stream")
+}

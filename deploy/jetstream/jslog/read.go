@@ -80,8 +80,9 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 		return upTo, nil
 	}
 	cfg := jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		InactiveThreshold: readInactive,
 	}
 	if o.Scope != "" {
 		cfg.FilterSubjects = []string{events.ScopeFilter(o.Scope)}
@@ -90,6 +91,7 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
+	defer DropConsumer(l.js, l.cfg.Stream, cons)
 	info := cons.CachedInfo()
 	if info != nil && info.NumPending == 0 {
 		if done, err := l.covered(ctx, o.Scope, from-1, upTo); err != nil || done {
@@ -142,6 +144,23 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 			}
 		}
 	}
+}
+
+// readInactive is how long the server keeps the consumer of a read whose
+// reader vanished (a killed process); a read that ends deletes its own.
+const readInactive = 30 * time.Second
+
+// DropConsumer deletes the ordered consumer of a read that ended: nats-server
+// allows 1,000 consumers a stream, and would keep each for its inactive
+// threshold. A failure is left to the threshold.
+func DropConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(ctx, stream, info.Name)
 }
 
 // readHeartbeat is the heartbeat of the pull requests of Read.

@@ -26,10 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
@@ -129,10 +131,11 @@ func (s *Store) Load(ctx context.Context) ([]evidence.Stored, []evidence.Hash, e
 	if last == 0 {
 		return nil, nil, nil
 	}
-	cons, err := s.js.OrderedConsumer(ctx, StreamName(s.logStream), jetstream.OrderedConsumerConfig{})
+	cons, err := s.js.OrderedConsumer(ctx, StreamName(s.logStream), jetstream.OrderedConsumerConfig{InactiveThreshold: 30 * time.Second})
 	if err != nil {
 		return nil, nil, fmt.Errorf("evidence: %w", err)
 	}
+	defer jslog.DropConsumer(s.js, StreamName(s.logStream), cons)
 	it, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
 		return nil, nil, fmt.Errorf("evidence: %w", err)
