@@ -301,8 +301,7 @@ func (b *bencher) checkScenario(ctx context.Context, el *evidenceLedger, n, cps 
 		var t evidence.Tree
 		d, err := b.timed("evidence-read-hash", run, func() error {
 			_, err := el.log.ReadMessages(ctx, 1, 0, func(m evidence.Message) error {
-				leaf, _ := evidence.LeafOf(m)
-				t.Append(leaf)
+				t.Append(evidence.LeafOf(m))
 				return nil
 			})
 			return err
@@ -423,7 +422,11 @@ func (b *bencher) proofScenario(ctx context.Context, el *evidenceLedger, res not
 		if err != nil {
 			return r, err
 		}
-		p, err := evidence.Prove(res.Tree, e, *latest)
+		m, err := el.log.GetMessage(ctx, seq)
+		if err != nil {
+			return r, err
+		}
+		p, err := evidence.Prove(res.Tree, m, e, *latest)
 		if err != nil {
 			return r, fmt.Errorf("prove sequence %d: %w", seq, err)
 		}

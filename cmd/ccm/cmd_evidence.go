@@ -195,11 +195,15 @@ func (b *backend) proveID(ctx context.Context, id uuid.UUID) (evidence.Proof, er
 	if b.check == nil || b.check.Report.Latest == nil || b.check.Report.Latest.Size < seq {
 		return evidence.Proof{}, fmt.Errorf("no checkpoint covers sequence %d yet: `ccm checkpoint` asks the ledger to sign one", seq)
 	}
+	msg, err := b.log.GetMessage(ctx, seq)
+	if err != nil {
+		return evidence.Proof{}, err
+	}
 	e, err := b.log.Get(ctx, seq)
 	if err != nil {
 		return evidence.Proof{}, err
 	}
-	return evidence.Prove(b.check.Tree, e, *b.check.Report.Latest)
+	return evidence.Prove(b.check.Tree, msg, e, *b.check.Report.Latest)
 }
 
 // seqOf returns the sequence of the event id, as the rules admit it.

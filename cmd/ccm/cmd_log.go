@@ -250,7 +250,7 @@ func (m *Main) exportWhole(ctx context.Context, b *backend, to uint64) error {
 	_, err := b.log.ReadMessages(ctx, 1, to, func(msg evidence.Message) error {
 		e, q := events.DecodeMessage(msg.Subject, msg.Data, msg.Seq, msg.Recorded)
 		if q == nil && gate.Admit(e) {
-			return x.Event(e)
+			return x.Event(msg, e)
 		}
 		if q != nil {
 			kept++

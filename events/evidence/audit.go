@@ -203,9 +203,9 @@ type FinishOptions struct {
 	// RequireCovered makes messages after the latest checkpoint a problem
 	// (an export must be signed whole; a live log grows between them).
 	RequireCovered bool
-	// Missing, when set, is the count of messages the stream reports
-	// beyond those read, for the message of a shorter stream.
-	Missing string
+	// IDOf, when set, names the event stored at a sequence a problem
+	// names, when Add was given none ("" for none).
+	IDOf func(seq uint64) string
 }
 
 // Finish checks every checkpoint (signature, consistency with the one
@@ -237,10 +237,13 @@ func (a *Audit) Finish(stored []Stored, o FinishOptions) Report {
 	}
 	for i := range a.problems {
 		p := &a.problems[i]
-		if p.Seq >= 1 && p.Seq <= a.tree.Size() {
-			if id := a.ids[p.Seq-1]; id != uuid.Nil && p.ID == "" {
-				p.ID = id.String()
-			}
+		if p.Seq < 1 || p.Seq > a.tree.Size() || p.ID != "" || a.missing[p.Seq] {
+			continue
+		}
+		if id := a.ids[p.Seq-1]; id != uuid.Nil {
+			p.ID = id.String()
+		} else if o.IDOf != nil {
+			p.ID = o.IDOf(p.Seq)
 		}
 	}
 	sort.SliceStable(a.problems, func(i, j int) bool { return seqKey(a.problems[i]) < seqKey(a.problems[j]) })

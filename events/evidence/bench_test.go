@@ -202,7 +202,8 @@ func BenchmarkVerifyProof(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := Prove(t, bigEvent(), c)
+	e := bigEvent()
+	p, err := Prove(t, Message{Seq: e.Seq, Recorded: e.Recorded, Subject: e.Subject(), Data: e.StoredJSON()}, e, c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func BenchmarkVerifyExport(b *testing.B) {
 	var last *Checkpoint
 	for i, e := range evs {
 		e.Seq, e.Recorded = uint64(i+1), benchRecorded(uint64(i+1))
-		if err := x.Event(e); err != nil {
+		if err := x.Event(Message{Seq: e.Seq, Recorded: e.Recorded, Subject: e.Subject(), Data: e.StoredJSON()}, e); err != nil {
 			b.Fatal(err)
 		}
 		if e.Seq%every == 0 || i == n-1 {

@@ -7,10 +7,12 @@
 //
 // Every stored message of the log is a leaf, in stream order: leaf i is the
 // message at stream sequence i+1. A leaf commits to the message's
-// sequence, record time and subject, and to its content: the canonical
-// stored form of the event when it is one (Envelope.StoredJSON), its raw
-// bytes when it is not (a quarantined message is evidence too). Appending a
-// leaf updates the tree without hashing the history again.
+// sequence, record time and subject, and to its stored bytes: for every
+// event the ledger writes, the event's canonical stored form
+// (Envelope.StoredJSON); for any other message, what it holds (a
+// quarantined message is evidence too). Hashing stored bytes, not a decoded
+// event, keeps a check of the whole log at the speed of reading it.
+// Appending a leaf updates the tree without hashing the history again.
 //
 // The package holds no I/O beyond readers and writers given to it; the log's
 // side (reading the messages, storing the leaves and checkpoints) lives in

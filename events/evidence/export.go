@@ -20,7 +20,10 @@ import (
 // order, each with its sequence and record time, and comment lines that
 // importers skip and verification needs:
 //
-//	# ccm-message {"seq":…,"recorded":…,"subject":…,"data":…}   a stored message no view counts
+//	# ccm-message {"seq":…,"recorded":…,"subject":…,"data":…}   a stored message as stored: one no view
+//	                                                           counts, or an event stored in a form the
+//	                                                           ledger does not write (its event line
+//	                                                           follows, with the same sequence)
 //	# ccm-leaves FROM BASE64                                    leaf hashes from sequence FROM
 //	# ccm-checkpoint {"checkpoint":…,"consistency_from":…,…}    a Stored checkpoint
 //
@@ -118,15 +121,22 @@ func VerifyExport(r io.Reader, public string) (Report, error) {
 }
 
 type exportVerifier struct {
-	audit   *Audit
-	stored  []Stored
-	trusted []Hash
+	audit *Audit
+	// shadow is the event line a ccm-message line announces: the event
+	// it holds, which the views count, for importers.
+	shadow    []byte
+	shadowSeq uint64
+	stored    []Stored
+	trusted   []Hash
 	// trustedLine is the line of each trusted chunk, by its first leaf.
 	trustedLine map[uint64]int
 }
 
 func (v *exportVerifier) line(n int, b []byte) {
 	a := v.audit
+	// A shadow is the line right after its message line, or none.
+	shadow, shadowSeq := v.shadow, v.shadowSeq
+	v.shadow, v.shadowSeq = nil, 0
 	switch {
 	case bytes.HasPrefix(b, []byte(messagePrefix)):
 		var m exportedMessage
@@ -140,7 +150,11 @@ func (v *exportVerifier) line(n int, b []byte) {
 			a.Problemf(m.Seq, n, "the ccm-message line is not as the ledger writes it")
 			return
 		}
-		a.Add(m.Seq, LeafHash(LeafData(msg)), uuid.Nil, n)
+		a.Add(m.Seq, LeafOf(msg), uuid.Nil, n)
+		if e, q := events.DecodeMessage(msg.Subject, msg.Data, msg.Seq, msg.Recorded); q == nil {
+			v.shadow, _ = e.MarshalJSON()
+			v.shadowSeq = msg.Seq
+		}
 	case bytes.HasPrefix(b, []byte(leavesPrefix)):
 		v.leaves(n, b)
 	case bytes.HasPrefix(b, []byte(checkpointPrefix)):
@@ -153,9 +167,16 @@ func (v *exportVerifier) line(n int, b []byte) {
 	case len(b) > 0 && b[0] == '#':
 		a.Problemf(0, n, "a comment line the ledger does not write")
 	default:
+		if shadowSeq != 0 && bytes.Equal(b, shadow) {
+			return // the event of the message line before: no leaf of its own
+		}
 		e, seq, err := exportedEvent(b)
 		if err != nil {
 			a.Unreadable(seq, n, err.Error())
+			return
+		}
+		if shadowSeq != 0 && seq == shadowSeq {
+			a.Problemf(seq, n, "not the event the ccm-message line before it holds")
 			return
 		}
 		a.Add(e.Seq, LeafHash(EventLeafData(e)), e.ID, n)
@@ -274,18 +295,28 @@ func NewExportWriter(w io.Writer) *ExportWriter {
 	return &ExportWriter{w: bufio.NewWriterSize(w, 1<<16)}
 }
 
-// Event writes a stored event every view counts.
-func (x *ExportWriter) Event(e events.Envelope) error {
+// Event writes a stored event every view counts, m as stored: its line,
+// and, when it is not stored in the form the ledger writes, the stored
+// message before it.
+func (x *ExportWriter) Event(m Message, e events.Envelope) error {
 	j, err := e.MarshalJSON()
 	if err != nil {
 		return err
 	}
-	return x.write(e.Seq, LeafHash(EventLeafData(e)), j)
+	if Canonical(m, e) {
+		return x.write(e.Seq, LeafOf(m), j)
+	}
+	if err := x.write(m.Seq, LeafOf(m), MessageLine(m)); err != nil {
+		return err
+	}
+	x.w.Write(j)
+	x.err = x.w.WriteByte('\n')
+	return x.err
 }
 
 // Message writes a stored message no view counts.
 func (x *ExportWriter) Message(m Message) error {
-	return x.write(m.Seq, LeafHash(LeafData(m)), MessageLine(m))
+	return x.write(m.Seq, LeafOf(m), MessageLine(m))
 }
 
 func (x *ExportWriter) write(seq uint64, leaf Hash, line []byte) error {

@@ -1,11 +1,11 @@
 package evidence
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -27,22 +27,22 @@ type Message struct {
 	Data     []byte
 }
 
-// LeafData returns the bytes the leaf of m commits to: the leaf format, the
-// sequence, the record time (UTC, to the nanosecond), the subject, and the
-// canonical stored form of the event, or the raw bytes of a message that is
-// not an event of its subject.
-func LeafData(m Message) []byte {
-	content := m.Data
-	if e, q := events.DecodeMessage(m.Subject, m.Data, m.Seq, m.Recorded); q == nil {
-		content = e.StoredJSON()
-	}
-	return leafData(m, content)
-}
+// LeafData returns the bytes the leaf of m commits to: the leaf format,
+// the sequence, the record time (UTC, to the nanosecond), the subject, and
+// the stored bytes — for every event the ledger writes, the event's
+// canonical stored form (Envelope.StoredJSON).
+func LeafData(m Message) []byte { return leafData(m, m.Data) }
 
-// EventLeafData is LeafData of a stored event already decoded, as an export
-// carries it.
+// EventLeafData is LeafData of a stored event whose stored bytes are its
+// canonical form, as an export carries it.
 func EventLeafData(e events.Envelope) []byte {
 	return leafData(Message{Seq: e.Seq, Recorded: e.Recorded, Subject: e.Subject()}, e.StoredJSON())
+}
+
+// Canonical reports whether a stored message holds an event in the form
+// the ledger writes: an export line then rebuilds its leaf.
+func Canonical(m Message, e events.Envelope) bool {
+	return m.Subject == e.Subject() && bytes.Equal(m.Data, e.StoredJSON())
 }
 
 func leafData(m Message, content []byte) []byte {
@@ -64,12 +64,5 @@ func LeafHash(data []byte) Hash {
 	return h
 }
 
-// LeafOf returns the leaf hash of a stored message, and the id of the event
-// it holds (uuid.Nil when it is not an event of its subject).
-func LeafOf(m Message) (Hash, uuid.UUID) {
-	e, q := events.DecodeMessage(m.Subject, m.Data, m.Seq, m.Recorded)
-	if q != nil {
-		return LeafHash(leafData(m, m.Data)), uuid.Nil
-	}
-	return LeafHash(leafData(m, e.StoredJSON())), e.ID
-}
+// LeafOf returns the leaf hash of a stored message.
+func LeafOf(m Message) Hash { return LeafHash(LeafData(m)) }

@@ -27,13 +27,21 @@ type Proof struct {
 	Checkpoint string `json:"checkpoint"`
 }
 
-// Prove makes the proof of the event e against the checkpoint c, from the
-// tree that holds at least c.Size leaves.
-func Prove(t *Tree, e events.Envelope, c Checkpoint) (Proof, error) {
+// ErrNotCanonical marks an event stored in a form the ledger does not
+// write (a raw message of an old version): its proof would need the stored
+// bytes, and a proof carries the event's line.
+var ErrNotCanonical = errors.New("the event is not stored in the form the ledger writes")
+
+// Prove makes the proof of the event e, stored as m, against the checkpoint
+// c, from the tree that holds at least c.Size leaves.
+func Prove(t *Tree, m Message, e events.Envelope, c Checkpoint) (Proof, error) {
 	if e.Seq == 0 || e.Seq > c.Size {
 		return Proof{}, fmt.Errorf("event at sequence %d is not covered by the checkpoint of %d messages", e.Seq, c.Size)
 	}
-	if t.Leaf(e.Seq-1) != LeafHash(EventLeafData(e)) {
+	if !Canonical(m, e) {
+		return Proof{}, fmt.Errorf("sequence %d: %w: it has no proof of its own (ccm verify --file checks it in an export)", e.Seq, ErrNotCanonical)
+	}
+	if t.Leaf(e.Seq-1) != LeafOf(m) {
 		return Proof{}, fmt.Errorf("%w: the event at sequence %d does not hash to its leaf", ErrTampered, e.Seq)
 	}
 	p, err := t.InclusionProof(e.Seq-1, c.Size)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/events"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
 // DefaultStream is the name of the ledger's stream.
@@ -270,6 +271,15 @@ func (l *Log) Get(ctx context.Context, seq uint64) (events.Envelope, error) {
 		return events.Envelope{}, fmt.Errorf("%s: %w", q, ErrQuarantined)
 	}
 	return e, nil
+}
+
+// GetMessage returns the message stored at seq as it is stored.
+func (l *Log) GetMessage(ctx context.Context, seq uint64) (evidence.Message, error) {
+	m, err := l.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return evidence.Message{}, fmt.Errorf("get message %d: %w", seq, err)
+	}
+	return evidence.Message{Seq: m.Sequence, Recorded: m.Time, Subject: m.Subject, Data: m.Data}, nil
 }
 
 // ErrQuarantined marks a stored message that no fold counts (see

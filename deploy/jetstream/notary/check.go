@@ -3,6 +3,8 @@ package notary
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
@@ -42,8 +44,7 @@ func Check(ctx context.Context, log *jslog.Log, store *Store, public string) (Re
 		a.Problemf(1, 0, "the log starts at sequence %d: messages 1 to %d are gone", head.FirstSeq, head.FirstSeq-1)
 	}
 	if _, err := log.ReadMessages(ctx, 1, head.LastSeq, func(m evidence.Message) error {
-		leaf, id := evidence.LeafOf(m)
-		a.Add(m.Seq, leaf, id, 0)
+		a.Add(m.Seq, evidence.LeafOf(m), uuid.Nil, 0)
 		return nil
 	}); err != nil {
 		return Result{}, err
@@ -58,6 +59,11 @@ func Check(ctx context.Context, log *jslog.Log, store *Store, public string) (Re
 	if !store.Exists() {
 		a.Problemf(0, 0, "the evidence stream %s does not exist: the operator creates it (`ccm init`)", StreamName(log.StreamName()))
 	}
-	r := a.Finish(stored, evidence.FinishOptions{Trusted: trusted})
+	r := a.Finish(stored, evidence.FinishOptions{Trusted: trusted, IDOf: func(seq uint64) string {
+		if e, err := log.Get(ctx, seq); err == nil {
+			return e.ID.String()
+		}
+		return ""
+	}})
 	return Result{Report: r, Tree: a.Tree(), Stored: stored, Head: head}, nil
 }

@@ -222,11 +222,15 @@ func (n *Notary) serve(q request) reply {
 	if err != nil {
 		return reply{err: err}
 	}
-	e, err := n.log.Get(q.ctx, q.prove)
+	m, err := n.log.GetMessage(q.ctx, q.prove)
 	if err != nil {
 		return reply{err: err}
 	}
-	p, err := evidence.Prove(n.tree, e, cp)
+	e, quarantined := events.DecodeMessage(m.Subject, m.Data, m.Seq, m.Recorded)
+	if quarantined != nil {
+		return reply{err: fmt.Errorf("%s: no view counts it: it has no proof as an event", quarantined)}
+	}
+	p, err := evidence.Prove(n.tree, m, e, cp)
 	return reply{proof: p, err: err}
 }
 
@@ -280,8 +284,7 @@ func (n *Notary) catchUp(ctx context.Context) error {
 			n.damaged.Store(&r)
 			return n.Damaged()
 		}
-		leaf, _ := evidence.LeafOf(m)
-		n.tree.Append(leaf)
+		n.tree.Append(evidence.LeafOf(m))
 		n.noteMeeting(m)
 		return nil
 	})
