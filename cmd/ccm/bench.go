@@ -81,7 +81,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 			return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries)
 		})},
 		{name: "evidence", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
-			return b.evidenceScenario(ctx, all, *n, jsonl.Bytes(), *evidenceEvents)
+			return b.evidenceScenario(ctx, all, *n, *appends, jsonl.Bytes(), *evidenceEvents)
 		}},
 	}
 	chosen := map[string]bool{}

@@ -111,6 +111,7 @@ type Audit struct {
 	problems []Problem
 	// missing marks the placeholder leaves of missing sequences.
 	missing map[uint64]bool
+	grow    int
 }
 
 // maxGap bounds the placeholders of missing sequences an audit makes.
@@ -189,10 +190,24 @@ func (a *Audit) Unreadable(seq uint64, line int, reason string) {
 	a.append(missingLeaf, uuid.Nil, line)
 }
 
+// append adds a leaf, and its id and line once any was given (a live
+// check gives none: it names ids when it reports, and has no lines).
 func (a *Audit) append(leaf Hash, id uuid.UUID, line int) {
+	if (id != uuid.Nil || line != 0) && a.ids == nil {
+		a.ids = make([]uuid.UUID, a.tree.Size(), max(a.tree.Size()+1, uint64(a.grow)))
+		a.lines = make([]int32, a.tree.Size(), cap(a.ids))
+	}
 	a.tree.Append(leaf)
-	a.ids = append(a.ids, id)
-	a.lines = append(a.lines, int32(line))
+	if a.ids != nil {
+		a.ids = append(a.ids, id)
+		a.lines = append(a.lines, int32(line))
+	}
+}
+
+// Grow makes room for n more leaves, when the caller knows how many come.
+func (a *Audit) Grow(n uint64) {
+	a.grow = int(n)
+	a.tree.Grow(n)
 }
 
 // FinishOptions say what the checks must hold to.
@@ -240,8 +255,8 @@ func (a *Audit) Finish(stored []Stored, o FinishOptions) Report {
 		if p.Seq < 1 || p.Seq > a.tree.Size() || p.ID != "" || a.missing[p.Seq] {
 			continue
 		}
-		if id := a.ids[p.Seq-1]; id != uuid.Nil {
-			p.ID = id.String()
+		if a.ids != nil && a.ids[p.Seq-1] != uuid.Nil {
+			p.ID = a.ids[p.Seq-1].String()
 		} else if o.IDOf != nil {
 			p.ID = o.IDOf(p.Seq)
 		}
@@ -260,7 +275,7 @@ func seqKey(p Problem) uint64 {
 }
 
 func (a *Audit) line(seq uint64) int {
-	if seq >= 1 && seq <= uint64(len(a.lines)) {
+	if a.lines != nil && seq >= 1 && seq <= uint64(len(a.lines)) {
 		return int(a.lines[seq-1])
 	}
 	return 0

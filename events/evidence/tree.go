@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -39,6 +40,20 @@ func (t *Tree) Append(leaf Hash) {
 			t.levels = append(t.levels, nil)
 		}
 		t.levels[k+1] = append(t.levels[k+1], parent)
+	}
+}
+
+// Grow makes room for n more leaves at every level, so that a tree built
+// to a known size is not copied as it grows.
+func (t *Tree) Grow(n uint64) {
+	if len(t.levels) == 0 {
+		t.levels = append(t.levels, nil)
+	}
+	for k, per := 0, n; per > 0; k, per = k+1, per/2 {
+		if k == len(t.levels) {
+			t.levels = append(t.levels, nil)
+		}
+		t.levels[k] = slices.Grow(t.levels[k], int(per))
 	}
 }
 

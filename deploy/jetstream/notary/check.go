@@ -43,6 +43,7 @@ func Check(ctx context.Context, log *jslog.Log, store *Store, public string) (Re
 	if head.Msgs > 0 && head.FirstSeq > 1 {
 		a.Problemf(1, 0, "the log starts at sequence %d: messages 1 to %d are gone", head.FirstSeq, head.FirstSeq-1)
 	}
+	a.Grow(head.LastSeq)
 	if _, err := log.ReadMessages(ctx, 1, head.LastSeq, func(m evidence.Message) error {
 		a.Add(m.Seq, evidence.LeafOf(m), uuid.Nil, 0)
 		return nil
