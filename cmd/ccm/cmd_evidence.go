@@ -219,7 +219,7 @@ func (b *backend) seqOf(ctx context.Context, id uuid.UUID) (uint64, error) {
 }
 
 // verifyOffline checks an export or a proof from the public key alone.
-func (m *Main) verifyOffline(file, proofFile, key string, format string) error {
+func (m *Main) verifyOffline(file, proofFile, key, witness, format string) error {
 	if key == "" {
 		return usagef("verify: --file and --proof need the ledger's public key (--key KEY|FILE; the ledger prints it with ccm checkpoint --public-key)")
 	}
@@ -239,7 +239,11 @@ func (m *Main) verifyOffline(file, proofFile, key string, format string) error {
 		defer f.Close()
 		in = f
 	}
-	r, err := evidence.VerifyExport(in, public)
+	witnessed, err := readWitness(witness)
+	if err != nil {
+		return err
+	}
+	r, err := evidence.VerifyExport(in, public, witnessed...)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -45,6 +46,7 @@ func (m *Main) verify(ctx context.Context, args []string) error {
 	file := fs.String("file", "", "verify an export (ccm export) offline instead of the live log: every line, against the checkpoints it carries ('-': standard input)")
 	proofFile := fs.String("proof", "", "verify an inclusion proof (ccm prove) offline")
 	key := fs.String("key", "", "the ledger's public key, or a file holding it (ccm checkpoint --public-key); default on this machine: the local ledger's")
+	witness := fs.String("checkpoints", "", "checkpoints a witness kept, one per line as published on ccm.checkpoints.<stream> (e.g. nats sub --raw): checked with the ledger's, so that a log or export cut back after it was signed fails")
 	var format formatFlag
 	addFormatFlag(fs, &format, "text", "json")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -58,7 +60,11 @@ func (m *Main) verify(ctx context.Context, args []string) error {
 		if *file != "" && *proofFile != "" {
 			return usagef("verify: --file or --proof, not both")
 		}
-		return m.verifyOffline(*file, *proofFile, *key, format.value)
+		return m.verifyOffline(*file, *proofFile, *key, *witness, format.value)
+	}
+	witnessed, err := readWitness(*witness)
+	if err != nil {
+		return err
 	}
 	c.noRecord = true // verifying records nothing
 	b, err := m.open(ctx, c, openOptions{noCheck: true})
@@ -72,7 +78,7 @@ func (m *Main) verify(ctx context.Context, args []string) error {
 			return usagef("verify: --key: %v", err)
 		}
 	}
-	checked, err := notary.Check(ctx, b.log, b.store, public)
+	checked, err := notary.Check(ctx, b.log, b.store, public, witnessed...)
 	if err != nil {
 		return err
 	}
@@ -138,3 +144,20 @@ func writeVerificationText(w io.Writer, v Verification) error {
 
 // oneLine keeps a reason on one line of a table.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// readWitness reads the checkpoints of --checkpoints, if given.
+func readWitness(path string) ([]evidence.Stored, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("verify: --checkpoints: %v", err)
+	}
+	defer f.Close()
+	s, err := evidence.ReadCheckpoints(f)
+	if err != nil {
+		return nil, usagef("verify: --checkpoints %s: %v", path, err)
+	}
+	return s, nil
+}

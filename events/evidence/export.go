@@ -78,7 +78,10 @@ func CheckpointLine(s Stored) []byte {
 // in their order, none missing, none added, all covered by a checkpoint,
 // and the checkpoints are signed by the key and extend one another. The
 // report's Err says what is wrong, at the first bad line.
-func VerifyExport(r io.Reader, public string) (Report, error) {
+// Checkpoints a witness kept (ReadCheckpoints) are checked with the
+// export's own: one the export does not reach shows an export, or a log,
+// cut back after it was signed.
+func VerifyExport(r io.Reader, public string, witnessed ...Stored) (Report, error) {
 	origin, err := KeyOrigin(public)
 	if err != nil {
 		return Report{}, err
@@ -117,7 +120,7 @@ func VerifyExport(r io.Reader, public string) (Report, error) {
 		}
 	}
 	v.checkTrusted()
-	return a.Finish(v.stored, FinishOptions{Trusted: v.trusted, RequireCovered: true}), nil
+	return a.Finish(append(v.stored, witnessed...), FinishOptions{Trusted: v.trusted, RequireCovered: true}), nil
 }
 
 type exportVerifier struct {
@@ -358,4 +361,27 @@ func (x *ExportWriter) Close(stored []Stored) (int, uint64, error) {
 		n, covered = n+1, max(covered, c.Size)
 	}
 	return n, covered, x.w.Flush()
+}
+
+// ReadCheckpoints reads the checkpoints a witness kept: one per line, each
+// as the ledger publishes it on ccm.checkpoints.<stream> (the JSON of
+// Stored) or as an export's ccm-checkpoint line; blank lines are skipped.
+// The signatures are checked where the checkpoints are used.
+func ReadCheckpoints(r io.Reader) ([]Stored, error) {
+	var out []Stored
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		line = bytes.TrimPrefix(line, []byte(checkpointPrefix))
+		var s Stored
+		if err := strictJSON(line, &s); err != nil || s.Note == "" {
+			return nil, fmt.Errorf("line %d: not a checkpoint as the ledger publishes it ({\"checkpoint\": ...}): %v", n, err)
+		}
+		out = append(out, s)
+	}
+	return out, sc.Err()
 }

@@ -245,3 +245,43 @@ func TestExportHugeLine(t *testing.T) {
 	require.Error(t, r.Err())
 	assert.Contains(t, fmt.Sprint(r.Problems), "a line longer than")
 }
+
+// An export cut back after the ledger signed more (its last lines, its
+// later checkpoints removed) verifies on its own, and fails against the
+// checkpoints a witness kept.
+func TestExportCutBackFailsAgainstAWitness(t *testing.T) {
+	l := newSignedLog(t, 451, 100, false)
+	full := l.export(t)
+	// The same log, exported as it stood at 400 messages: what someone
+	// who removed the last 51 events and checkpoints would hand over.
+	cut := &signedLog{msgs: l.msgs[:400], stored: l.stored[:4], pub: l.pub}
+	short := cut.export(t)
+	require.NoError(t, verifyExport(t, short, l.pub).Err(), "on its own, the cut export verifies")
+	witnessed, err := ReadCheckpoints(bytes.NewReader(checkpointLines(t, full)))
+	require.NoError(t, err)
+	require.Len(t, witnessed, 5)
+	r, err := VerifyExport(bytes.NewReader(short), l.pub, witnessed...)
+	require.NoError(t, err)
+	require.Error(t, r.Err())
+	assert.Equal(t, uint64(401), r.Problems[0].Seq)
+	assert.Contains(t, r.Problems[0].Reason, "missing")
+}
+
+// checkpointLines returns an export's checkpoint lines, as a witness would
+// keep them.
+func checkpointLines(t *testing.T, export []byte) []byte {
+	t.Helper()
+	var out []byte
+	for _, l := range lines(export) {
+		if bytes.HasPrefix(l, []byte(checkpointPrefix)) {
+			out = append(out, l...)
+		}
+	}
+	return out
+}
+
+func TestReadCheckpointsNamesTheBadLine(t *testing.T) {
+	_, err := ReadCheckpoints(strings.NewReader("{\"checkpoint\":\"x\"}\n\nnot json\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 3")
+}

@@ -23,8 +23,9 @@ type Result struct {
 // and state, every stored message's leaf, every checkpoint's signature
 // (when public is given), consistency and root. It fails only when the log
 // or the evidence cannot be read; what is wrong is in the report (see
-// Report.Err).
-func Check(ctx context.Context, log *jslog.Log, store *Store, public string) (Result, error) {
+// Report.Err). Checkpoints a witness kept are checked with the stored
+// ones: one the log does not reach shows a log, or evidence, cut back.
+func Check(ctx context.Context, log *jslog.Log, store *Store, public string, witnessed ...evidence.Stored) (Result, error) {
 	origin := evidence.Origin(log.StreamName())
 	a, err := evidence.NewAudit(origin, public)
 	if err != nil {
@@ -60,7 +61,7 @@ func Check(ctx context.Context, log *jslog.Log, store *Store, public string) (Re
 	if !store.Exists() {
 		a.Problemf(0, 0, "the evidence stream %s does not exist: the operator creates it (`ccm init`)", StreamName(log.StreamName()))
 	}
-	r := a.Finish(stored, evidence.FinishOptions{Trusted: trusted, IDOf: func(seq uint64) string {
+	r := a.Finish(append(stored, witnessed...), evidence.FinishOptions{Trusted: trusted, IDOf: func(seq uint64) string {
 		if e, err := log.Get(ctx, seq); err == nil {
 			return e.ID.String()
 		}
