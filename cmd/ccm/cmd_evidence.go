@@ -20,21 +20,6 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/events/evidence"
 )
 
-// checkpointJSON is a checkpoint in --format json and the HTTP API.
-type checkpointJSON struct {
-	Origin  string    `json:"origin"`
-	Size    uint64    `json:"size"`
-	Root    string    `json:"root"`
-	LastSeq uint64    `json:"last_seq"`
-	Time    time.Time `json:"time"`
-	// Note is the signed note: what a witness keeps.
-	Note string `json:"note"`
-}
-
-func checkpointOf(c evidence.Checkpoint) checkpointJSON {
-	return checkpointJSON{Origin: c.Origin, Size: c.Size, Root: base64.StdEncoding.EncodeToString(c.Root[:]), LastSeq: c.LastSeq, Time: c.Time, Note: string(c.Note)}
-}
-
 // checkpointCmd signs a checkpoint of the log's head, or prints the public
 // key auditors check checkpoints with.
 func (m *Main) checkpointCmd(ctx context.Context, args []string) error {
@@ -74,7 +59,7 @@ func (m *Main) checkpointCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if format.value == "json" {
-		return writeJSON(m.Stdout, checkpointOf(cp))
+		return writeJSON(m.Stdout, cp)
 	}
 	_, err = m.Stdout.Write(cp.Note)
 	return err
@@ -275,7 +260,7 @@ func (m *Main) verifyProof(file, public, format string) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	if format == "json" {
-		return writeJSON(m.Stdout, map[string]any{"event": json.RawMessage(p.Event), "checkpoint": checkpointOf(c), "verified": true})
+		return writeJSON(m.Stdout, map[string]any{"event": json.RawMessage(p.Event), "checkpoint": c, "verified": true})
 	}
 	fmt.Fprintf(m.Stdout, "The proof holds: event %s (%s %s %s, sequence %d, recorded %s)\n", e.ID, e.Type, e.Scope(), e.Date, e.Seq, e.Recorded.UTC().Format(time.RFC3339))
 	fmt.Fprintf(m.Stdout, "is in the history of %d messages the ledger %s signed at %s.\n", c.Size, c.Origin, c.Time.Format(time.RFC3339))

@@ -496,19 +496,19 @@ func TestEvidenceServe(t *testing.T) {
 	assert.Equal(t, origin, cps.Latest.Origin)
 	latest, err := evidence.Open([]byte(cps.Latest.Note), origin, key)
 	require.NoError(t, err, "the latest checkpoint is signed by the key")
-	assert.Equal(t, cps.Latest.Root, base64.StdEncoding.EncodeToString(latest.Root[:]))
+	assert.Equal(t, cps.Latest.Root, latest.Root)
 	require.NotEmpty(t, cps.Checkpoints)
 	for i, c := range cps.Checkpoints {
 		_, err := evidence.Open([]byte(c.Note), origin, key)
 		assert.NoError(t, err, "stored checkpoint %d", i+1)
 	}
-	assert.Equal(t, "size=451 time="+latest.Time.Format(time.RFC3339)+" root="+cps.Latest.Root, h.Get(httpapi.CheckpointHeader))
+	assert.Equal(t, "size=451 time="+latest.Time.Format(time.RFC3339)+" root="+base64.StdEncoding.EncodeToString(cps.Latest.Root[:]), h.Get(httpapi.CheckpointHeader))
 	assert.Empty(t, h.Get(httpapi.DamagedHeader))
 
 	// A view carries the checkpoint it can be checked against.
 	code, h, body := s.get(t, "/v1/states/SWE?as_of=3MSP")
 	require.Equal(t, http.StatusOK, code, body)
-	assert.Equal(t, "size=451 time="+latest.Time.Format(time.RFC3339)+" root="+cps.Latest.Root, h.Get(httpapi.CheckpointHeader))
+	assert.Equal(t, "size=451 time="+latest.Time.Format(time.RFC3339)+" root="+base64.StdEncoding.EncodeToString(cps.Latest.Root[:]), h.Get(httpapi.CheckpointHeader))
 	assert.Empty(t, h.Get(httpapi.DamagedHeader))
 	code, h, body = s.get(t, "/v1/report?as_of=3MSP")
 	require.Equal(t, http.StatusOK, code, body)
@@ -570,7 +570,7 @@ func TestEvidenceServe(t *testing.T) {
 	require.Equal(t, uint64(452), rec.Seq)
 	code, out, errs = s.ccm(t, "checkpoint", "--format", "json")
 	require.Equal(t, exitOK, code, errs)
-	var cp checkpointJSON
+	var cp evidence.Checkpoint
 	require.NoError(t, json.Unmarshal([]byte(out), &cp), out)
 	assert.GreaterOrEqual(t, cp.Size, rec.Seq, "the checkpoint covers the new event")
 	signed, err := evidence.Open([]byte(cp.Note), origin, key)
@@ -578,7 +578,7 @@ func TestEvidenceServe(t *testing.T) {
 	assert.Equal(t, cp.Size, signed.Size)
 	// The new checkpoint extends the one of the bundled record: its
 	// consistency proof is published with it.
-	got := evNextCheckpoint(t, sub, cp.Note)
+	got := evNextCheckpoint(t, sub, string(cp.Note))
 	assert.Equal(t, uint64(451), got.From, "the checkpoint of 452 messages proves it extends the one of 451")
 	prev, err := evidence.Open([]byte(cps.Latest.Note), origin, key)
 	require.NoError(t, err)
@@ -594,10 +594,10 @@ func TestEvidenceServe(t *testing.T) {
 	// Forced: the same head signed again, and published to the witness.
 	code, out, errs = s.ccm(t, "checkpoint", "--force", "--format", "json")
 	require.Equal(t, exitOK, code, errs)
-	var forced checkpointJSON
+	var forced evidence.Checkpoint
 	require.NoError(t, json.Unmarshal([]byte(out), &forced), out)
 	assert.Equal(t, cp.Size, forced.Size)
-	got = evNextCheckpoint(t, sub, forced.Note)
+	got = evNextCheckpoint(t, sub, string(forced.Note))
 	_, err = evidence.Open([]byte(got.Note), origin, key)
 	require.NoError(t, err, "the witness's copy is signed by the key")
 

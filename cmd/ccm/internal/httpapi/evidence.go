@@ -35,30 +35,13 @@ const CheckpointHeader = "Ccm-Checkpoint"
 // against its checkpoints.
 const DamagedHeader = "Ccm-Damaged"
 
-// Checkpoint is a checkpoint in the API's answers.
-type Checkpoint struct {
-	Origin  string    `json:"origin"`
-	Size    uint64    `json:"size"`
-	Root    string    `json:"root"`
-	LastSeq uint64    `json:"last_seq"`
-	Time    time.Time `json:"time"`
-	// Note is the signed note, what a witness keeps and `ccm verify`
-	// checks.
-	Note string `json:"note"`
-}
-
-// CheckpointOf describes c for an answer.
-func CheckpointOf(c evidence.Checkpoint) Checkpoint {
-	return Checkpoint{Origin: c.Origin, Size: c.Size, Root: base64.StdEncoding.EncodeToString(c.Root[:]), LastSeq: c.LastSeq, Time: c.Time, Note: string(c.Note)}
-}
-
 // Checkpoints is the answer of GET /v1/checkpoints.
 type Checkpoints struct {
 	// PublicKey verifies every checkpoint (check it against the one the
 	// ledger's operator gave you: an answer cannot vouch for itself).
 	PublicKey string `json:"public_key"`
 	// Latest is the latest checkpoint the ledger signed.
-	Latest *Checkpoint `json:"latest"`
+	Latest *evidence.Checkpoint `json:"latest"`
 	// Checkpoints lists every stored checkpoint, oldest first, with the
 	// consistency proof from the one before.
 	Checkpoints []evidence.Stored `json:"checkpoints"`
@@ -79,10 +62,7 @@ func (s *Server) checkpoints(w http.ResponseWriter, r *http.Request) *Error {
 	if out.Checkpoints == nil {
 		out.Checkpoints = []evidence.Stored{}
 	}
-	if c := ev.Latest(); c != nil {
-		cp := CheckpointOf(*c)
-		out.Latest = &cp
-	}
+	out.Latest = ev.Latest()
 	if err := ev.Damaged(); err != nil {
 		out.Damaged = err.Error()
 	}
