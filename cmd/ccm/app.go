@@ -56,6 +56,7 @@ func init() {
 		{"snapshots", "", "the stored meeting snapshots (--refresh to bring them up to date)", (*Main).snapshots},
 		{"verify", "", "check the log against its signed checkpoints (or --file EXPORT, --proof FILE offline with --key) and list what no view counts", (*Main).verify},
 		{"checkpoint", "", "sign a checkpoint of the log's head now; --public-key prints the key auditors check with", (*Main).checkpointCmd},
+		{"witness", "", "keep copies of the ledger's checkpoints in a file (--out), checking each against the key and the ones kept", (*Main).witness},
 		{"prove", "ID", "write the inclusion proof of one event against the latest checkpoint (ccm verify --proof checks it)", (*Main).prove},
 		{"init", "", "operator: create the ledger's streams and buckets a server lacks (--replicas 3 on a cluster)", (*Main).initCmd},
 		{"watch", "[FILTER]", "follow derived compliance events live (FILTER: SWE.>, *.deadline-missed); --durable NAME to resume", (*Main).watch},

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
+	"github.com/ccm-ledger/ccm-ledger/events/evidence"
+)
+
+// A witness keeps the ledger's checkpoints as the service role, adds only
+// new ones, and the log verifies against them; a kept file with two
+// signed histories, or an edited one, stops it with exit 9.
+func TestWitnessKeepsTheCheckpoints(t *testing.T) {
+	data := t.TempDir()
+	s := evStartServe(t, data)
+	pub := filepath.Join(data, "auth", notary.PublicKeyFile)
+	kept := filepath.Join(t.TempDir(), "witness.jsonl")
+
+	code, out, errs := s.ccm(t, "witness", "--key", pub, "--out", kept, "--once")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "kept: 451 messages")
+	first := witnessLines(t, kept)
+	require.NotEmpty(t, first)
+
+	code, _, errs = s.ccm(t, "record", "--type", "victims-declared", "--state", "SWE", "--date", "2012-06-01",
+		"--source", "test: recorded while a witness watches")
+	require.Equal(t, exitOK, code, errs)
+	code, _, errs = s.ccm(t, "checkpoint")
+	require.Equal(t, exitOK, code, errs)
+	code, out, errs = s.ccm(t, "witness", "--key", pub, "--out", kept, "--once")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "kept: 452 messages")
+	assert.NotContains(t, out, "kept: 451 messages", "what was kept is not kept again")
+	assert.Len(t, witnessLines(t, kept), len(first)+1)
+
+	code, out, errs = s.ccm(t, "verify", "--checkpoints", kept)
+	require.Equal(t, exitOK, code, "%s\n%s", out, errs)
+
+	// Two histories signed with the ledger's key: a checkpoint of 451
+	// messages with another root, as a ledger that rewrote its log would
+	// sign it.
+	key, err := notary.LoadKey(filepath.Join(data, "auth", notary.KeyFile), evidence.Origin(jslog.DefaultStream))
+	require.NoError(t, err)
+	fork, err := evidence.Sign(key.Private, evidence.Origin(jslog.DefaultStream), 451, evidence.LeafHash([]byte("another history")), 451, time.Now())
+	require.NoError(t, err)
+	forked := filepath.Join(t.TempDir(), "forked.jsonl")
+	line := string(evidence.CheckpointLine(evidence.Stored{Note: string(fork.Note)}))
+	require.NoError(t, os.WriteFile(forked, []byte(strings.Join(append(witnessLines(t, kept), line), "\n")+"\n"), 0o644))
+	code, _, errs = s.ccm(t, "witness", "--key", pub, "--out", forked, "--once")
+	assert.Equal(t, exitDamaged, code, errs)
+	assert.Contains(t, errs, "two checkpoints of 451 messages with different roots")
+	code, out, _ = s.ccm(t, "verify", "--checkpoints", forked)
+	assert.Equal(t, exitDamaged, code, "the live log against the forked checkpoint: %s", out)
+
+	// An edited kept checkpoint is not the ledger's.
+	ls := witnessLines(t, kept)
+	ls[0] = strings.Replace(ls[0], `\n451\n`, `\n450\n`, 1)
+	edited := filepath.Join(t.TempDir(), "edited.jsonl")
+	require.NoError(t, os.WriteFile(edited, []byte(strings.Join(ls, "\n")+"\n"), 0o644))
+	code, _, errs = s.ccm(t, "witness", "--key", pub, "--out", edited, "--once")
+	assert.Equal(t, exitDamaged, code, errs)
+	assert.Contains(t, errs, "not signed by this key")
+}
+
+func witnessLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
