@@ -373,7 +373,7 @@ func TestRecoveryOfReplicaWithHole(t *testing.T) {
 	hole := own.State.NumDeleted
 
 	var leader natstest.NodeStream
-	require.NoError(t, recoveryWait(30*time.Second, func() error {
+	require.NoError(t, natstest.WaitFor(30*time.Second, func() error {
 		own, leader = rc.states(t)
 		if leader.Name == "" {
 			return fmt.Errorf("no leader")
@@ -392,7 +392,7 @@ func TestRecoveryOfReplicaWithHole(t *testing.T) {
 	// Some direct gets reach the damaged replica, which answers that the
 	// message does not exist.
 	var missing []uint64
-	require.NoError(t, recoveryWait(30*time.Second, func() error {
+	require.NoError(t, natstest.WaitFor(30*time.Second, func() error {
 		if missing = rc.directMissing(t, rc.victim); len(missing) == 0 {
 			return fmt.Errorf("every direct get found its message")
 		}
@@ -501,20 +501,4 @@ func TestRecoveryOfReplicaByTheDoc(t *testing.T) {
 	r, head := rc.checkCopy(t, kept, rc.streamDir(t, recoveryEvidence))
 	require.ErrorIs(t, r.Err(), evidence.ErrTampered, "the copy moved away is damaged")
 	assert.Equal(t, flipped-1, head.LastSeq, "the damaged copy ends before the flipped message")
-}
-
-// recoveryWait polls check until it returns nil or timeout passes, and then
-// returns its last error.
-func recoveryWait(timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v: %w", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

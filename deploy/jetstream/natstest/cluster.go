@@ -298,7 +298,7 @@ func (c *Cluster) Restart(i int) {
 // WaitMetaLeader waits until a JetStream meta leader is elected and every
 // running node is current with it.
 func (c *Cluster) WaitMetaLeader(timeout time.Duration) error {
-	return waitFor(timeout, func() error {
+	return WaitFor(timeout, func() error {
 		leader := false
 		for i, n := range c.nodes {
 			if n.srv == nil {
@@ -324,7 +324,7 @@ func (c *Cluster) WaitMetaLeader(timeout time.Duration) error {
 // placement, peer offline"), which on a loaded machine can last beyond the
 // election.
 func (c *Cluster) WaitPlacement(timeout time.Duration) error {
-	return waitFor(timeout, func() error {
+	return WaitFor(timeout, func() error {
 		running := 0
 		var peers []string
 		for _, n := range c.nodes {
@@ -357,7 +357,7 @@ func (c *Cluster) StreamLeader(stream string) int {
 // its index.
 func (c *Cluster) WaitStreamLeader(stream string, timeout time.Duration) (int, error) {
 	leader := -1
-	err := waitFor(timeout, func() error {
+	err := WaitFor(timeout, func() error {
 		if leader = c.StreamLeader(stream); leader < 0 {
 			return fmt.Errorf("no leader for stream %s", stream)
 		}
@@ -418,7 +418,7 @@ func (c *Cluster) StreamStates(stream string) ([]NodeStream, error) {
 // same messages and sequences as its leader, and the leader sees every
 // replica current with no lag.
 func (c *Cluster) WaitCaughtUp(stream string, timeout time.Duration) error {
-	return waitFor(timeout, func() error {
+	return WaitFor(timeout, func() error {
 		states, err := c.StreamStates(stream)
 		if err != nil {
 			return err
@@ -456,9 +456,9 @@ func (c *Cluster) WaitCaughtUp(stream string, timeout time.Duration) error {
 	})
 }
 
-// waitFor polls check until it returns nil or timeout passes, and then
+// WaitFor polls check until it returns nil or timeout passes, and then
 // returns check's last error.
-func waitFor(timeout time.Duration, check func() error) error {
+func WaitFor(timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
