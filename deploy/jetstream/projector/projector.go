@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -145,6 +146,10 @@ type Projector struct {
 	ckptRev  uint64
 	stats    Stats
 	kick     chan struct{}
+	// shown is what Stats returns: a copy made as p.mu is released, so
+	// that /healthz and /metrics answer while the projector holds p.mu
+	// through a publish.
+	shown atomic.Pointer[Stats]
 }
 
 // Open opens the compliance stream and the checkpoint bucket on the log's
@@ -163,6 +168,7 @@ func Open(ctx context.Context, log *jslog.Log, cfg Config) (*Projector, error) {
 	}
 	p := &Projector{cfg: cfg, log: log, js: js, stream: st, kv: kv, kick: make(chan struct{}, 1)}
 	p.reset()
+	p.show()
 	return p, nil
 }
 
@@ -200,10 +206,24 @@ func (p *Projector) reset() {
 	p.stats = Stats{Published: map[compliance.Kind]uint64{}}
 }
 
-// Stats returns a copy of the counters.
+// Stats returns the counters as the projector last showed them (on every
+// release of its state, and after each event it publishes), without
+// waiting for it. The Published map is not to be changed.
 func (p *Projector) Stats() Stats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if s := p.shown.Load(); s != nil {
+		return *s
+	}
+	return Stats{Published: map[compliance.Kind]uint64{}}
+}
+
+// unlock shows the counters, then releases p.mu.
+func (p *Projector) unlock() {
+	p.show()
+	p.mu.Unlock()
+}
+
+// show makes the counters' copy that Stats returns. p.mu is held.
+func (p *Projector) show() {
 	s := p.stats
 	s.Published = make(map[compliance.Kind]uint64, len(p.stats.Published))
 	for k, v := range p.stats.Published {
@@ -211,7 +231,7 @@ func (p *Projector) Stats() Stats {
 	}
 	s.Seq, s.Recorded, s.Clock, s.Checkpoint = p.tr.Fold.Seq, p.tr.Fold.Time, p.tr.Clock, p.ckpt
 	s.Quarantined = p.tr.Fold.Quarantined
-	return s
+	p.shown.Store(&s)
 }
 
 // today is the projector's clock as a date.
@@ -237,7 +257,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		p.mu.Lock()
 		p.stats.Running = false
 		p.stats.LastError = err.Error()
-		p.mu.Unlock()
+		p.unlock()
 		p.cfg.Logf("projector: %v; starting over", err)
 		return err
 	})
@@ -252,7 +272,7 @@ func (p *Projector) run(ctx context.Context) error {
 		p.stats.LastError = ""
 	}
 	from := p.tr.Fold.Seq + 1
-	p.mu.Unlock()
+	p.unlock()
 	if err != nil {
 		return err
 	}
@@ -350,7 +370,7 @@ func (p *Projector) catchUp(ctx context.Context) error {
 // acknowledgement, says what was published.
 func (p *Projector) onEvent(e events.Envelope) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if e.Seq <= p.tr.Fold.Seq {
@@ -373,7 +393,7 @@ func (p *Projector) onEvent(e events.Envelope) error {
 // is not an event: the fold moves past it.
 func (p *Projector) onQuarantined(q events.Quarantined) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if q.Seq <= p.tr.Fold.Seq {
 		return
 	}
@@ -469,7 +489,7 @@ func (p *Projector) worker(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			p.mu.Lock()
-			defer p.mu.Unlock()
+			defer p.unlock()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if len(p.pending) == 0 {
@@ -492,7 +512,7 @@ func (p *Projector) worker(ctx context.Context) error {
 		} else {
 			p.stats.LastError = ""
 		}
-		p.mu.Unlock()
+		p.unlock()
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
@@ -567,6 +587,7 @@ func (p *Projector) publishPlan(ctx context.Context, scope string, correctBefore
 		if e.Revoked {
 			p.stats.Revocations++
 		}
+		p.show()
 	}
 	return nil
 }

@@ -396,3 +396,26 @@ func TestCloudEventHeaders(t *testing.T) {
 	assert.Empty(t, m.Header.Get("Content-Type"), "binary mode: no Content-Type")
 	assert.Contains(t, string(m.Data), fmt.Sprintf(`"id":"%s"`, id))
 }
+
+// The counters answer while the projector holds its state (as it does
+// through a publish, which may wait on the server): /healthz and /metrics
+// never wait for it.
+func TestStatsAnswerWhileTheProjectorHoldsItsState(t *testing.T) {
+	e := setup(t, history(t))
+	c := newClock("2021-01-01")
+	p, _ := e.start(t, c, projector.Config{})
+	e.waitCaughtUp(t, p, c)
+	want := p.Stats()
+	release := projector.HoldState(p)
+	defer release()
+	got := make(chan projector.Stats, 1)
+	go func() { got <- p.Stats() }()
+	select {
+	case s := <-got:
+		assert.True(t, s.Running)
+		assert.Equal(t, want.Seq, s.Seq, "the counters as last shown")
+		assert.Equal(t, want.Published, s.Published)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stats waited for the projector's state")
+	}
+}
