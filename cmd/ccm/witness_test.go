@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,4 +77,40 @@ func witnessLines(t *testing.T, path string) []string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// A following witness keeps each checkpoint the ledger signs while it runs,
+// and stops cleanly when interrupted.
+func TestWitnessFollows(t *testing.T) {
+	data := t.TempDir()
+	s := evStartServe(t, data)
+	pub := filepath.Join(data, "auth", notary.PublicKeyFile)
+	kept := filepath.Join(t.TempDir(), "witness.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &lockedBuffer{}
+	done := make(chan int, 1)
+	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	go func() {
+		done <- m.Run(ctx, []string{"witness", "--key", pub, "--out", kept, "--nats-url", s.natsURL, "--nats-auth-dir", filepath.Join(data, "auth")})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "checkpoints kept") }, 30*time.Second, 20*time.Millisecond,
+		"the witness took the stored checkpoints: %s", stderr)
+	before := len(witnessLines(t, kept))
+	code, _, errs := s.ccm(t, "record", "--type", "victims-declared", "--state", "SWE", "--date", "2012-06-01",
+		"--source", "test: recorded while a witness follows")
+	require.Equal(t, exitOK, code, errs)
+	code, _, errs = s.ccm(t, "checkpoint")
+	require.Equal(t, exitOK, code, errs)
+	require.Eventually(t, func() bool { return len(witnessLines(t, kept)) == before+1 }, 30*time.Second, 20*time.Millisecond,
+		"the new checkpoint is kept as it is signed")
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, "%s", stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the witness did not stop")
+	}
+	code, out, errs := s.ccm(t, "verify", "--checkpoints", kept)
+	assert.Equal(t, exitOK, code, "%s\n%s", out, errs)
 }
