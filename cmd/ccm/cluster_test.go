@@ -90,7 +90,7 @@ func ccmRun(ctx context.Context, env map[string]string, args ...string) (int, st
 // roleEnv is the environment of a client of the deployed role: its
 // password, given in the environment as deploy/README.md says.
 func roleEnv(role string) map[string]string {
-	return map[string]string{jslog.EnvPassword: natstest.DeployPassword(role)}
+	return map[string]string{jslog.EnvPassword: natstest.DeployPassword(role), "XDG_DATA_HOME": clusterDataHome}
 }
 
 // asRole returns the connection flags of a client of the cluster as role.
@@ -290,12 +290,23 @@ var (
 
 // TestMain removes the directory of the single-node run.
 func TestMain(m *testing.M) {
+	// The per-user data directory of the processes the tests run (a
+	// ccm serve on a cluster keeps its checkpoint key there): never the
+	// user's own.
+	var err error
+	if clusterDataHome, err = os.MkdirTemp("", "ccm-test-data-home-"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if faultRefDir != "" {
 		os.RemoveAll(faultRefDir)
 	}
+	os.RemoveAll(clusterDataHome)
 	os.Exit(code)
 }
+
+// clusterDataHome is $XDG_DATA_HOME for the cluster tests' commands.
+var clusterDataHome string
 
 // faultReference returns the single-node run, made once per test binary
 // in a directory removed when the binary exits (TestMain): its input file
