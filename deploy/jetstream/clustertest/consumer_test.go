@@ -25,7 +25,7 @@ func follow(t *testing.T, l *jslog.Log, durable string, n int) []uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var seqs []uint64
-	err := l.Follow(ctx, jslog.FollowOptions{Durable: durable}, func(e events.Envelope) error {
+	err := l.Follow(ctx, jslog.FollowOptions{Durable: durable}, func(_ context.Context, e events.Envelope) error {
 		seqs = append(seqs, e.Seq)
 		if len(seqs) == n {
 			cancel()

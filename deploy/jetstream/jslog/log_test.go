@@ -212,7 +212,7 @@ func TestFollowResumesAfterRestart(t *testing.T) {
 		var seen []uint64
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		err := l.Follow(cctx, jslog.FollowOptions{Durable: "test"}, func(e events.Envelope) error {
+		err := l.Follow(cctx, jslog.FollowOptions{Durable: "test"}, func(_ context.Context, e events.Envelope) error {
 			seen = append(seen, e.Seq)
 			if len(seen) == want {
 				cancel()
@@ -287,7 +287,7 @@ func TestReplayEqualsLiveFollow(t *testing.T) {
 	done := make(chan error, 1)
 	fctx, stop := context.WithCancel(ctx)
 	go func() {
-		done <- l.Follow(fctx, jslog.FollowOptions{Durable: "live"}, func(e events.Envelope) error {
+		done <- l.Follow(fctx, jslog.FollowOptions{Durable: "live"}, func(_ context.Context, e events.Envelope) error {
 			followed = append(followed, e)
 			if len(followed) == writers*each {
 				stop()
@@ -347,7 +347,7 @@ func TestFollowSurvivesAStalledNetwork(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		done <- follower.Follow(fctx, jslog.FollowOptions{Durable: "stalled"}, func(e events.Envelope) error {
+		done <- follower.Follow(fctx, jslog.FollowOptions{Durable: "stalled"}, func(_ context.Context, e events.Envelope) error {
 			seen <- e.Seq
 			return nil
 		})

@@ -103,7 +103,7 @@ func TestFollowGoesOnPastWhatIsNotAnEvent(t *testing.T) {
 			mu.Lock()
 			kept = append(kept, q)
 			mu.Unlock()
-		}}, func(e events.Envelope) error {
+		}}, func(_ context.Context, e events.Envelope) error {
 			mu.Lock()
 			got = append(got, e)
 			n := len(got)

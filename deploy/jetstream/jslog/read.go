@@ -264,10 +264,11 @@ type FollowOptions struct {
 
 // Follow delivers every event, in stream order, to fn through a durable
 // consumer, and acknowledges an event only after fn returned nil: an event
-// is never lost by a follower that stops. It blocks until ctx ends (and then
-// returns nil) or fn fails (and then returns its error, leaving the event
-// unacknowledged for redelivery to the next follower).
-func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelope) error) error {
+// is never lost by a follower that stops. fn gets ctx, which ends when the
+// follower stops. Follow blocks until ctx ends (and then returns nil) or fn
+// fails (and then returns its error, leaving the event unacknowledged for
+// redelivery to the next follower).
+func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(context.Context, events.Envelope) error) error {
 	if o.Durable == "" {
 		return errors.New("follow: a durable name is required")
 	}
@@ -321,8 +322,11 @@ func (l *Log) Follow(ctx context.Context, o FollowOptions, fn func(events.Envelo
 			if o.Quarantine != nil {
 				o.Quarantine(*q)
 			}
-		} else if err := fn(e); err != nil {
+		} else if err := fn(ctx, e); err != nil {
 			_ = m.Nak()
+			if ctx.Err() != nil {
+				return nil // stopped while fn worked: redelivered to the next
+			}
 			return err
 		}
 		if err := m.Ack(); err != nil {

@@ -368,10 +368,10 @@ func (p *Projector) catchUp(ctx context.Context) error {
 // onEvent is the durable follower's handler. An event is acknowledged once
 // folded; it is published from the fold later, and the checkpoint, not the
 // acknowledgement, says what was published.
-func (p *Projector) onEvent(e events.Envelope) error {
+func (p *Projector) onEvent(ctx context.Context, e events.Envelope) error {
 	p.mu.Lock()
 	defer p.unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if e.Seq <= p.tr.Fold.Seq {
 		return nil // folded already (a redelivery, or read at start-up)
