@@ -74,7 +74,8 @@ func (m *Main) localPublicKey(c connFlags) string {
 		if p == "" {
 			continue
 		}
-		if k, err := notary.PublicKeyAt(p); err == nil {
+		k, err := notary.PublicKeyAt(p)
+		if origin, oerr := evidence.KeyOrigin(k); err == nil && oerr == nil && origin == evidence.Origin(c.stream) {
 			return k
 		}
 	}
