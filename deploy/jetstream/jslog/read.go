@@ -98,12 +98,46 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 			return upTo, err
 		}
 	}
+	last := upTo
+	err = Iterate(ctx, cons, readBatch, func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
+		seq := md.Sequence.Stream
+		if seq > upTo {
+			return true, nil
+		}
+		if !o.UpToTime.IsZero() && md.Timestamp.After(o.UpToTime) {
+			// Record times grow with the stream sequence: nothing after
+			// this event was known at UpToTime.
+			last = seq - 1
+			return true, nil
+		}
+		if err := fn(m.Subject(), m.Data(), seq, md.Timestamp); err != nil {
+			return false, err
+		}
+		if seq == upTo {
+			return true, nil
+		}
+		if md.NumPending == 0 {
+			return l.covered(ctx, o.Scope, seq, upTo)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return last, nil
+}
+
+// Iterate pulls the messages of an ordered consumer, batch at most a pull,
+// in stream order, and gives each with its metadata to fn until fn says it
+// is done or fails (its error is returned as it is), or ctx ends. The
+// caller deletes the consumer (DropConsumer).
+func Iterate(ctx context.Context, cons jetstream.Consumer, batch int, fn func(jetstream.Msg, *jetstream.MsgMetadata) (done bool, err error)) error {
 	// A short heartbeat: a consumer that misses the first pull request
 	// (seen with consumers placed on a replica of a replicated stream) is
 	// noticed after two missed heartbeats and made again.
-	it, err := cons.Messages(jetstream.PullMaxMessages(readBatch), jetstream.PullHeartbeat(readHeartbeat))
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch), jetstream.PullHeartbeat(readHeartbeat))
 	if err != nil {
-		return 0, fmt.Errorf("replay: %w", err)
+		return fmt.Errorf("replay: %w", err)
 	}
 	defer it.Stop()
 	stopped := context.AfterFunc(ctx, it.Stop)
@@ -112,36 +146,19 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 		m, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
-				return 0, ctx.Err()
+				return ctx.Err()
 			}
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return 0, errors.New("replay: stopped")
+				return errors.New("replay: stopped")
 			}
-			return 0, fmt.Errorf("replay: %w", err)
+			return fmt.Errorf("replay: %w", err)
 		}
 		md, err := m.Metadata()
 		if err != nil {
-			return 0, fmt.Errorf("replay: %w", err)
+			return fmt.Errorf("replay: %w", err)
 		}
-		seq := md.Sequence.Stream
-		if seq > upTo {
-			return upTo, nil
-		}
-		if !o.UpToTime.IsZero() && md.Timestamp.After(o.UpToTime) {
-			// Record times grow with the stream sequence: nothing after
-			// this event was known at UpToTime.
-			return seq - 1, nil
-		}
-		if err := fn(m.Subject(), m.Data(), seq, md.Timestamp); err != nil {
-			return 0, err
-		}
-		if seq == upTo {
-			return upTo, nil
-		}
-		if md.NumPending == 0 {
-			if done, err := l.covered(ctx, o.Scope, seq, upTo); err != nil || done {
-				return upTo, err
-			}
+		if done, err := fn(m, md); err != nil || done {
+			return err
 		}
 	}
 }

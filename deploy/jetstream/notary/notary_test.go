@@ -40,11 +40,21 @@ func newLedger(t *testing.T) *ledger {
 	t.Helper()
 	l := &ledger{dir: t.TempDir()}
 	l.srv = natstest.RunServer(t, natstest.StoreDir(l.dir))
-	ctx := ctxFor(t)
 	var err error
 	l.key, err = notary.EnsureKey(filepath.Join(t.TempDir(), notary.KeyFile), evidence.Origin(jslog.DefaultStream))
 	require.NoError(t, err)
 	l.connect(t, true)
+	cp, n, err := l.recordAndSign(t)
+	require.NoError(t, err)
+	require.Equal(t, n, cp.Size)
+	return l
+}
+
+// recordAndSign records the bundled record and has a notary sign it; it
+// returns the checkpoint, the events recorded and the notary's error.
+func (l *ledger) recordAndSign(t *testing.T) (evidence.Checkpoint, uint64, error) {
+	t.Helper()
+	ctx := ctxFor(t)
 	evs, _, err := events.ReadLines(bytes.NewReader(record.JSONL()))
 	require.NoError(t, err)
 	_, err = aggregates.NewLedger(l.log, time.Now).Import(ctx, evs, nil)
@@ -52,11 +62,8 @@ func newLedger(t *testing.T) *ledger {
 	n, err := notary.Start(ctx, l.log, l.store, l.key, nil, notary.Options{})
 	require.NoError(t, err)
 	defer n.Stop()
-	require.NoError(t, n.Damaged())
 	cp, err := n.Checkpoint(ctx, false)
-	require.NoError(t, err)
-	require.Equal(t, uint64(len(evs)), cp.Size)
-	return l
+	return cp, uint64(len(evs)), err
 }
 
 func (l *ledger) connect(t *testing.T, create bool) {
@@ -190,14 +197,7 @@ func TestCheckFindsMessageDeletedByOperator(t *testing.T) {
 	require.NoError(t, err)
 	l = &ledger{srv: srv, key: l.key}
 	l.connect(t, true)
-	evs, _, err := events.ReadLines(bytes.NewReader(record.JSONL()))
-	require.NoError(t, err)
-	_, err = aggregates.NewLedger(l.log, time.Now).Import(ctx, evs, nil)
-	require.NoError(t, err)
-	n, err := notary.Start(ctx, l.log, l.store, l.key, nil, notary.Options{})
-	require.NoError(t, err)
-	_, err = n.Checkpoint(ctx, false)
-	n.Stop()
+	_, _, err = l.recordAndSign(t)
 	require.ErrorIs(t, err, notary.ErrDamaged, "no checkpoint of a log that may lose messages")
 
 	st, err := js.Stream(ctx, jslog.DefaultStream)

@@ -136,25 +136,9 @@ func (s *Store) Load(ctx context.Context) ([]evidence.Stored, []evidence.Hash, e
 		return nil, nil, fmt.Errorf("evidence: %w", err)
 	}
 	defer jslog.DropConsumer(s.js, StreamName(s.logStream), cons)
-	it, err := cons.Messages(jetstream.PullMaxMessages(64))
-	if err != nil {
-		return nil, nil, fmt.Errorf("evidence: %w", err)
-	}
-	defer it.Stop()
-	stopped := context.AfterFunc(ctx, it.Stop)
-	defer stopped()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			return nil, nil, fmt.Errorf("evidence: %w", err)
-		}
-		md, err := m.Metadata()
-		if err != nil {
-			return nil, nil, fmt.Errorf("evidence: %w", err)
-		}
+	// Leaves messages are up to 512 KiB: a small batch bounds what a pull
+	// holds.
+	err = jslog.Iterate(ctx, cons, 64, func(m jetstream.Msg, md *jetstream.MsgMetadata) (bool, error) {
 		switch m.Subject() {
 		case CheckpointSubject(s.logStream):
 			var cp evidence.Stored
@@ -166,10 +150,12 @@ func (s *Store) Load(ctx context.Context) ([]evidence.Stored, []evidence.Hash, e
 		case LeavesSubject(s.logStream):
 			leaves = appendLeaves(leaves, m)
 		}
-		if md.Sequence.Stream >= last {
-			return stored, leaves, nil
-		}
+		return md.Sequence.Stream >= last, nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("evidence: %w", err)
 	}
+	return stored, leaves, nil
 }
 
 // appendLeaves adds the leaves of one message that extend leaves; others
