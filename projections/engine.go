@@ -18,6 +18,12 @@ type Range struct {
 	// Scope limits the read to one State (an ISO3 code) or to
 	// events.ConventionScope; empty reads every event.
 	Scope string
+	// Subjects, when not empty, limits the read to the stored messages on
+	// subjects matching one of these filters (NATS wildcards: '*' one
+	// token, '>' the rest), each read once; Scope is then empty. Filters may
+	// overlap, but none covers another (JetStream refuses it). A Source may
+	// read more than asked: readers keep what they asked for.
+	Subjects []string
 	// From is the first stream sequence to read; 0 and 1 both mean the
 	// start of the log.
 	From uint64
@@ -113,14 +119,19 @@ func (b Bounds) covers(seq uint64, t time.Time) bool {
 
 // Engine answers the queries of auditors: status, report, diff, history,
 // replay, meetings, from a Source and, when given, the meeting snapshots of
-// a SnapshotStore. It holds no state between calls beyond its
-// configuration and is safe for concurrent use; RefreshSnapshots should run
+// a SnapshotStore, or from a Live fold (WithLive). It holds no state between
+// calls beyond its configuration (and, with a Live, derived statuses) and is
+// safe for concurrent use; RefreshSnapshots should run
 // in one process at a time (see docs/snapshots.md).
 type Engine struct {
 	src   Source
 	snaps SnapshotStore
 	opt   Options
 	clock func() time.Time
+	// live, when set, answers instead of the log and the snapshots, and
+	// cache keeps the statuses derived from it (see WithLive).
+	live  *Live
+	cache *statusCache
 }
 
 // EngineOption adjusts an Engine.
@@ -278,6 +289,13 @@ func (e *Engine) read(ctx context.Context, r Range, fn func(events.Envelope) err
 
 // meetings reads the Convention's own events known at b.
 func (e *Engine) meetings(ctx context.Context, b Bounds) ([]Meeting, error) {
+	if e.live != nil {
+		v, err := e.live.view(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read meetings: %w", err)
+		}
+		return v.fold(b, 0, []string{events.ConventionScope}).Meetings(), nil
+	}
 	f := NewFold()
 	r := b.rng()
 	r.Scope = events.ConventionScope
@@ -292,7 +310,8 @@ func (e *Engine) meetings(ctx context.Context, b Bounds) ([]Meeting, error) {
 
 // Fold returns the facts known at b and dated on or before b.AsOf (and the
 // facts retracted by then, in each State's Retracted). Its Seq and Time are
-// the last event known at b. The fold is the caller's.
+// the last event known at b. The fold is the caller's; from a Live engine
+// its States are shared: read them, do not Apply to them.
 func (e *Engine) Fold(ctx context.Context, b Bounds) (*Fold, error) {
 	if err := b.check(); err != nil {
 		return nil, err
@@ -304,6 +323,9 @@ func (e *Engine) Fold(ctx context.Context, b Bounds) (*Fold, error) {
 // or before it (retractions always apply). Seq and Time are those of the
 // last event known at b, whether or not it was kept.
 func (e *Engine) readFold(ctx context.Context, b Bounds, upTo events.Date) (*Fold, error) {
+	if e.live != nil {
+		return e.liveFold(ctx, b, upTo)
+	}
 	f := NewFold()
 	end, err := e.read(ctx, b.rng(), func(ev events.Envelope) error {
 		if upTo == 0 || ev.Date <= upTo || ev.Type == events.Retracted {
@@ -362,6 +384,9 @@ func (e *Engine) view(ctx context.Context, b Bounds, want []string) (*view, erro
 	if err := b.check(); err != nil {
 		return nil, err
 	}
+	if e.live != nil {
+		return e.liveView(ctx, b, want)
+	}
 	if e.snaps != nil {
 		v, err := e.snapshotView(ctx, b, want)
 		if err != nil {
@@ -386,13 +411,35 @@ func (e *Engine) view(ctx context.Context, b Bounds, want []string) (*view, erro
 
 // Status returns a State's status as of b.AsOf, known at b. iso3 must be
 // a code of the built-in table (ErrUnknownState otherwise).
+//
+// It comes from the nearest usable snapshot when there is one. Else, on a
+// Source that is a Locator, it reads only what a status stands on (see
+// statusSubjects): the State's own subjects, and the signatures, deposits,
+// withdrawals and retractions of the other States, for the Convention's
+// entry into force; its cost grows with the State's events, not with the
+// log's. It is then the status a fold of the whole log gives, but for
+// KnownAt.Quarantined, which counts the stored messages of the State's
+// own subjects that no view counts (a fold counts those of the whole log,
+// which only a read of the whole log can). On any other Source, it folds
+// the log.
 func (e *Engine) Status(ctx context.Context, iso3 string, b Bounds) (Status, error) {
 	if _, ok := events.LookupState(iso3); !ok {
 		return Status{}, fmt.Errorf("status of %q: %w", iso3, ErrUnknownState)
 	}
-	v, err := e.view(ctx, b, []string{iso3})
+	v, err := e.storedView(ctx, b, []string{iso3})
 	if err != nil {
 		return Status{}, err
+	}
+	if v == nil {
+		if loc, ok := e.src.(Locator); ok {
+			st, located, err := e.scopedStatus(ctx, loc, iso3, b)
+			if err != nil || located {
+				return st, err
+			}
+		}
+		if v, err = e.foldView(ctx, b); err != nil {
+			return Status{}, err
+		}
 	}
 	return v.status(iso3, e.opt), nil
 }
