@@ -381,21 +381,30 @@ func (v *view) report(opt Options) Report {
 // the nearest usable snapshot when there is one, else from a fold of the
 // log. want lists the States whose status is needed (nil: every State).
 func (e *Engine) view(ctx context.Context, b Bounds, want []string) (*view, error) {
+	v, err := e.storedView(ctx, b, want)
+	if err != nil || v != nil {
+		return v, err
+	}
+	return e.foldView(ctx, b)
+}
+
+// storedView is the view from the Live fold, or from the nearest usable
+// snapshot; nil when there is neither.
+func (e *Engine) storedView(ctx context.Context, b Bounds, want []string) (*view, error) {
 	if err := b.check(); err != nil {
 		return nil, err
 	}
 	if e.live != nil {
 		return e.liveView(ctx, b, want)
 	}
-	if e.snaps != nil {
-		v, err := e.snapshotView(ctx, b, want)
-		if err != nil {
-			return nil, err
-		}
-		if v != nil {
-			return v, nil
-		}
+	if e.snaps == nil {
+		return nil, nil
 	}
+	return e.snapshotView(ctx, b, want)
+}
+
+// foldView is the view from a fold of the whole log known at b.
+func (e *Engine) foldView(ctx context.Context, b Bounds) (*view, error) {
 	f, err := e.readFold(ctx, b, b.AsOf)
 	if err != nil {
 		return nil, err
@@ -412,16 +421,16 @@ func (e *Engine) view(ctx context.Context, b Bounds, want []string) (*view, erro
 // Status returns a State's status as of b.AsOf, known at b. iso3 must be
 // a code of the built-in table (ErrUnknownState otherwise).
 //
-// It comes from the nearest usable snapshot when there is one. Else, on a
-// Source that is a Locator, it reads only what a status stands on (see
-// statusSubjects): the State's own subjects, and the signatures, deposits,
-// withdrawals and retractions of the other States, for the Convention's
-// entry into force; its cost grows with the State's events, not with the
-// log's. It is then the status a fold of the whole log gives, but for
-// KnownAt.Quarantined, which counts the stored messages of the State's
-// own subjects that no view counts (a fold counts those of the whole log,
-// which only a read of the whole log can). On any other Source, it folds
-// the log.
+// It comes from the Live fold (WithLive), or from the nearest usable
+// snapshot when there is one. Else, on a Source that is a Locator, it reads
+// only what a status stands on (see statusSubjects): the State's own
+// subjects, and the signatures, deposits, withdrawals and retractions of
+// the other States, for the Convention's entry into force; its cost grows
+// with the State's events, not with the log's. It is then the status a fold
+// of the whole log gives, but for KnownAt.Quarantined, which counts the
+// stored messages of the State's own subjects that no view counts (a fold
+// counts those of the whole log, which only a read of the whole log can).
+// On any other Source, it folds the log.
 func (e *Engine) Status(ctx context.Context, iso3 string, b Bounds) (Status, error) {
 	if _, ok := events.LookupState(iso3); !ok {
 		return Status{}, fmt.Errorf("status of %q: %w", iso3, ErrUnknownState)

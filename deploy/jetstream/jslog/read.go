@@ -18,6 +18,12 @@ type ReadOptions struct {
 	// Scope limits the replay to one State (ISO3) or events.ConventionScope;
 	// empty replays every event.
 	Scope string
+	// Subjects, when not empty, limits the replay to the stored messages on
+	// subjects matching one of these filters (NATS wildcards, such as
+	// ccm.events.*.deposited), each delivered once. Filters may overlap
+	// (ccm.events.SWE.> and ccm.events.*.deposited), but none may contain
+	// another: the server refuses it. Scope must then be empty.
+	Subjects []string
 	// FromSeq is the first stream sequence to read (default 1).
 	FromSeq uint64
 	// UpToSeq is the last stream sequence to read; 0 means the last event
@@ -79,13 +85,15 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 	if from > upTo {
 		return upTo, nil
 	}
+	filters, err := o.filters()
+	if err != nil {
+		return 0, err
+	}
 	cfg := jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		InactiveThreshold: readInactive,
-	}
-	if o.Scope != "" {
-		cfg.FilterSubjects = []string{events.ScopeFilter(o.Scope)}
+		FilterSubjects:    filters,
 	}
 	cons, err := l.js.OrderedConsumer(ctx, l.cfg.Stream, cfg)
 	if err != nil {
@@ -94,7 +102,7 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 	defer DropConsumer(l.js, l.cfg.Stream, cons)
 	info := cons.CachedInfo()
 	if info != nil && info.NumPending == 0 {
-		if done, err := l.covered(ctx, o.Scope, from-1, upTo); err != nil || done {
+		if done, err := l.covered(ctx, filters, from-1, upTo); err != nil || done {
 			return upTo, err
 		}
 	}
@@ -117,7 +125,7 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 			return true, nil
 		}
 		if md.NumPending == 0 {
-			return l.covered(ctx, o.Scope, seq, upTo)
+			return l.covered(ctx, filters, seq, upTo)
 		}
 		return false, nil
 	})
@@ -125,6 +133,22 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 		return 0, err
 	}
 	return last, nil
+}
+
+// filters returns the subject filters of a read: none for every message.
+func (o ReadOptions) filters() ([]string, error) {
+	switch {
+	case o.Scope != "" && len(o.Subjects) > 0:
+		return nil, errors.New("replay: a read is bounded by a scope or by subjects, not both")
+	case o.Scope != "":
+		return []string{events.ScopeFilter(o.Scope)}, nil
+	}
+	for _, f := range o.Subjects {
+		if f == "" {
+			return nil, errors.New("replay: an empty subject filter")
+		}
+	}
+	return o.Subjects, nil
 }
 
 // Iterate pulls the messages of an ordered consumer, batch at most a pull,
@@ -187,45 +211,60 @@ const readHeartbeat = time.Second
 // a row and a new request is made.
 const followHeartbeat = time.Second
 
-// covered reports whether a read of scope (every event when "") up to
-// upTo is complete once it has delivered the events up to seen, now that
-// its consumer has nothing more pending. On one server it is. On a
-// replicated stream the read's consumer may sit on a replica that is
-// behind the leader (one that is catching up after a restart), whose
-// "nothing pending" comes too early: the read is complete only when it has
-// reached upTo, or, for one scope, when the leader holds no event of the
-// scope after seen. Otherwise the read waits for the replica to deliver
-// the rest.
-func (l *Log) covered(ctx context.Context, scope string, seen, upTo uint64) (bool, error) {
+// covered reports whether a read of the subjects matching filters (every
+// message when none) up to upTo is complete once it has delivered the
+// messages up to seen, now that its consumer has nothing more pending. On
+// one server it is. On a replicated stream the read's consumer may sit on a
+// replica that is behind the leader (one that is catching up after a
+// restart), whose "nothing pending" comes too early: the read is complete
+// only when it has reached upTo, or, for a filtered read, when the leader
+// holds no message on its subjects after seen. Otherwise the read waits
+// for the replica to deliver the rest.
+func (l *Log) covered(ctx context.Context, filters []string, seen, upTo uint64) (bool, error) {
 	if !l.replicated() || seen >= upTo {
 		return true, nil
 	}
-	if scope == "" {
+	if len(filters) == 0 {
 		return false, nil
 	}
-	last, err := l.lastOnLeader(ctx, events.ScopeFilter(scope))
-	if err != nil {
-		return false, fmt.Errorf("replay: last event of %s: %w", scope, err)
+	for _, f := range filters {
+		last, _, found, err := l.getOnLeader(ctx, msgGetRequest{LastFor: f})
+		if err != nil {
+			return false, fmt.Errorf("replay: last message on %s: %w", f, err)
+		}
+		if found && last > seen {
+			return false, nil
+		}
 	}
-	return last <= seen, nil
+	return true, nil
 }
 
-// lastOnLeader returns the stream sequence of the last event on subjects
-// matching filter, or 0 when there is none, as the stream's leader holds
-// it: through the stream's message API, never a direct get, which any
-// replica may answer.
-func (l *Log) lastOnLeader(ctx context.Context, filter string) (uint64, error) {
-	req, err := json.Marshal(map[string]string{"last_by_subj": filter})
+// msgGetRequest is a request of the stream's message API: one of the
+// stream sequence, the last message on subjects matching a filter, or the
+// first message recorded at or after a time.
+type msgGetRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+}
+
+// getOnLeader returns the stream sequence and record time of the message
+// req asks for, found false when there is none, as the stream's leader
+// holds it: through the stream's message API, never a direct get, which
+// any replica may answer.
+func (l *Log) getOnLeader(ctx context.Context, req msgGetRequest) (seq uint64, recorded time.Time, found bool, err error) {
+	body, err := json.Marshal(req)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, false, err
 	}
-	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, req)
+	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, body)
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, false, err
 	}
 	var r struct {
 		Message *struct {
-			Seq uint64 `json:"seq"`
+			Seq  uint64    `json:"seq"`
+			Time time.Time `json:"time"`
 		} `json:"message"`
 		Error *struct {
 			Code        int    `json:"code"`
@@ -234,17 +273,78 @@ func (l *Log) lastOnLeader(ctx context.Context, filter string) (uint64, error) {
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return 0, err
+		return 0, time.Time{}, false, err
 	}
 	switch {
 	case r.Error != nil && r.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
-		return 0, nil
+		return 0, time.Time{}, false, nil
 	case r.Error != nil:
-		return 0, fmt.Errorf("%s (error %d)", r.Error.Description, r.Error.ErrCode)
+		return 0, time.Time{}, false, fmt.Errorf("%s (error %d)", r.Error.Description, r.Error.ErrCode)
 	case r.Message == nil:
-		return 0, fmt.Errorf("no message in the reply: %s", resp.Data)
+		return 0, time.Time{}, false, fmt.Errorf("no message in the reply: %s", resp.Data)
 	}
-	return r.Message.Seq, nil
+	return r.Message.Seq, r.Message.Time, true, nil
+}
+
+// ErrNotLocated marks bounds that Last cannot locate without reading the
+// log: a message missing from the stream (a damaged store), or record
+// times that do not grow with the stream sequence.
+var ErrNotLocated = errors.New("the end of the bounds is not located")
+
+// Last returns the stream sequence and record time of the last message
+// stored (an event or not, on any subject) up to stream sequence upTo (0:
+// the last stored) and recorded no later than upToTime (zero: any time):
+// where a read with these bounds ends. It is 0 and the zero time when there
+// is none. It reads no message but the one or two it looks up on the
+// stream's leader. Like Read, it takes record times to grow with the
+// stream sequence; an error wraps ErrNotLocated when they do not, or when
+// the message it looks up is missing.
+func (l *Log) Last(ctx context.Context, upTo uint64, upToTime time.Time) (_ uint64, _ time.Time, err error) {
+	ctx, explain := guard(ctx, l.nc, jsAPI)
+	defer func() { err = explain(err) }()
+	head, err := l.Head(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	seq, at := head.LastSeq, head.LastTime
+	if upTo != 0 && upTo < seq {
+		seq = upTo
+		if at, err = l.recordedAt(ctx, seq); err != nil {
+			return 0, time.Time{}, err
+		}
+	}
+	if seq == 0 || upToTime.IsZero() || !at.After(upToTime) {
+		return seq, at, nil
+	}
+	// The first message recorded after upToTime: the read ends before it.
+	after := upToTime.Add(time.Nanosecond)
+	next, _, found, err := l.getOnLeader(ctx, msgGetRequest{StartTime: &after})
+	switch {
+	case err != nil:
+		return 0, time.Time{}, fmt.Errorf("first message after %s: %w", upToTime.Format(time.RFC3339Nano), err)
+	case !found || next > seq:
+		return 0, time.Time{}, fmt.Errorf("message %d is recorded after %s, the first one after it is %d: %w",
+			seq, upToTime.Format(time.RFC3339Nano), next, ErrNotLocated)
+	case next <= 1:
+		return 0, time.Time{}, nil
+	}
+	seq = next - 1
+	if at, err = l.recordedAt(ctx, seq); err != nil {
+		return 0, time.Time{}, err
+	}
+	return seq, at, nil
+}
+
+// recordedAt returns the record time of the message stored at seq.
+func (l *Log) recordedAt(ctx context.Context, seq uint64) (time.Time, error) {
+	s, t, found, err := l.getOnLeader(ctx, msgGetRequest{Seq: seq})
+	switch {
+	case err != nil:
+		return time.Time{}, fmt.Errorf("message %d: %w", seq, err)
+	case !found || s != seq:
+		return time.Time{}, fmt.Errorf("message %d is not stored: %w", seq, ErrNotLocated)
+	}
+	return t, nil
 }
 
 // Replay reads every event from stream sequence from (inclusive) to the end
