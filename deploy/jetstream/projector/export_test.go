@@ -1,11 +1,24 @@
 package projector
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
-// HoldState takes the projector's state as a publish does, for as long as
-// a test wants: release gives it back (a second call does nothing).
+// HoldState keeps the goroutine that owns the projector's state busy, as a
+// publish waiting on the server does, for as long as a test wants: release
+// gives it back (a second call does nothing). The projector must be
+// following the log.
 func HoldState(p *Projector) (release func()) {
-	p.mu.Lock()
+	held, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = p.do(context.Background(), func() error {
+			close(held)
+			<-done
+			return nil
+		})
+	}()
+	<-held
 	var once sync.Once
-	return func() { once.Do(p.mu.Unlock) }
+	return func() { once.Do(func() { close(done) }) }
 }

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -138,17 +137,22 @@ type Projector struct {
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
 
-	mu       sync.Mutex
+	// The state below is owned by the goroutine that runs Run: no other
+	// reads or writes it. The follower's handlers hand their work to it
+	// (do), so that no lock is held across the network I/O of a publish
+	// or a checkpoint, which may retry for a while.
 	tr       *compliance.Tracker
 	lastSubj map[string]uint64      // last compliance stream sequence per scope
 	pending  map[string]events.Date // scopes to plan, with their correctBefore
 	ckpt     Checkpoint
 	ckptRev  uint64
 	stats    Stats
-	kick     chan struct{}
-	// shown is what Stats returns: a copy made as p.mu is released, so
-	// that /healthz and /metrics answer while the projector holds p.mu
-	// through a publish.
+	kicked   bool // an event was folded: publish before waiting again
+	// ops is the work of the follower's handlers, run by the owner.
+	ops chan func()
+	// shown is what Stats returns: a copy the owner makes after each
+	// thing it does, so that /healthz and /metrics answer while it
+	// publishes.
 	shown atomic.Pointer[Stats]
 }
 
@@ -166,7 +170,7 @@ func Open(ctx context.Context, log *jslog.Log, cfg Config) (*Projector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint bucket %s: %w (the operator creates it with `ccm init`)", cfg.Bucket, err)
 	}
-	p := &Projector{cfg: cfg, log: log, js: js, stream: st, kv: kv, kick: make(chan struct{}, 1)}
+	p := &Projector{cfg: cfg, log: log, js: js, stream: st, kv: kv, ops: make(chan func())}
 	p.reset()
 	p.show()
 	return p, nil
@@ -206,9 +210,9 @@ func (p *Projector) reset() {
 	p.stats = Stats{Published: map[compliance.Kind]uint64{}}
 }
 
-// Stats returns the counters as the projector last showed them (on every
-// release of its state, and after each event it publishes), without
-// waiting for it. The Published map is not to be changed.
+// Stats returns the counters as the projector last showed them (after
+// each thing it does, and after each event it publishes), without waiting
+// for it. The Published map is not to be changed.
 func (p *Projector) Stats() Stats {
 	if s := p.shown.Load(); s != nil {
 		return *s
@@ -216,13 +220,7 @@ func (p *Projector) Stats() Stats {
 	return Stats{Published: map[compliance.Kind]uint64{}}
 }
 
-// unlock shows the counters, then releases p.mu.
-func (p *Projector) unlock() {
-	p.show()
-	p.mu.Unlock()
-}
-
-// show makes the counters' copy that Stats returns. p.mu is held.
+// show makes the counters' copy that Stats returns.
 func (p *Projector) show() {
 	s := p.stats
 	s.Published = make(map[compliance.Kind]uint64, len(p.stats.Published))
@@ -254,10 +252,9 @@ func (p *Projector) Run(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("stopped")
 		}
-		p.mu.Lock()
 		p.stats.Running = false
 		p.stats.LastError = err.Error()
-		p.unlock()
+		p.show()
 		p.cfg.Logf("projector: %v; starting over", err)
 		return err
 	})
@@ -265,44 +262,48 @@ func (p *Projector) Run(ctx context.Context) error {
 }
 
 func (p *Projector) run(ctx context.Context) error {
-	p.mu.Lock()
 	err := p.catchUp(ctx)
 	if err == nil {
 		p.stats.Running = true
 		p.stats.LastError = ""
 	}
-	from := p.tr.Fold.Seq + 1
-	p.unlock()
+	p.show()
 	if err != nil {
 		return err
 	}
-	st := p.Stats()
-	var published uint64
-	for _, v := range st.Published {
-		published += v
-	}
-	p.cfg.Logf("projector: caught up at log sequence %d, clock %s (%d published); following", from-1, st.Clock, published)
+	p.logCaughtUp()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	// The follower runs on its own goroutine and hands each event to this
+	// one, which owns the state and works between events.
+	o := jslog.FollowOptions{Durable: p.cfg.Durable, FromSeq: p.tr.Fold.Seq + 1,
+		Quarantine: func(q events.Quarantined) { p.onQuarantined(ctx, q) }}
+	var followErr error
+	followed := make(chan struct{})
 	go func() {
-		errc <- p.log.Follow(ctx, jslog.FollowOptions{Durable: p.cfg.Durable, FromSeq: from, Quarantine: p.onQuarantined}, p.onEvent)
+		defer close(followed)
+		followErr = p.log.Follow(ctx, o, p.onEvent)
 	}()
-	go func() { errc <- p.worker(ctx) }()
-	err = <-errc
+	err = p.worker(ctx, followed)
 	cancel()
-	<-errc
-	if ctx.Err() != nil && err == nil {
-		return nil
-	}
+	<-followed
 	if err == nil {
-		err = errors.New("stopped")
+		err = followErr
 	}
 	return err
 }
 
+// logCaughtUp says where the catch-up ended.
+func (p *Projector) logCaughtUp() {
+	var published uint64
+	for _, v := range p.stats.Published {
+		published += v
+	}
+	p.cfg.Logf("projector: caught up at log sequence %d, clock %s (%d published); following", p.tr.Fold.Seq, p.tr.Clock, published)
+}
+
 // catchUp rebuilds the projector's state from the stream, the checkpoint
-// and the log, and publishes what is missing. p.mu is held.
+// and the log, and publishes what is missing.
 func (p *Projector) catchUp(ctx context.Context) error {
 	p.reset()
 	n, err := p.readPublished(ctx, events.ConventionScope, true)
@@ -365,12 +366,29 @@ func (p *Projector) catchUp(ctx context.Context) error {
 	return p.flush(ctx)
 }
 
+// do runs fn on the goroutine that owns the projector's state and returns
+// its error. It gives up when ctx ends before that goroutine takes fn;
+// once taken, fn runs to its end.
+func (p *Projector) do(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	select {
+	case p.ops <- func() { done <- fn() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-done
+}
+
 // onEvent is the durable follower's handler. An event is acknowledged once
 // folded; it is published from the fold later, and the checkpoint, not the
 // acknowledgement, says what was published.
 func (p *Projector) onEvent(ctx context.Context, e events.Envelope) error {
-	p.mu.Lock()
-	defer p.unlock()
+	return p.do(ctx, func() error { return p.fold(ctx, e) })
+}
+
+// fold folds one event the follower delivered, and the ones before it
+// that the fold lacks.
+func (p *Projector) fold(ctx context.Context, e events.Envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if e.Seq <= p.tr.Fold.Seq {
@@ -382,33 +400,33 @@ func (p *Projector) onEvent(ctx context.Context, e events.Envelope) error {
 	if err := p.handle(ctx, e); err != nil {
 		return err
 	}
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
+	p.kicked = true
 	return nil
 }
 
 // onQuarantined is the durable follower's handler of a stored message that
 // is not an event: the fold moves past it.
-func (p *Projector) onQuarantined(q events.Quarantined) {
-	p.mu.Lock()
-	defer p.unlock()
-	if q.Seq <= p.tr.Fold.Seq {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := p.readGap(ctx, q.Seq); err != nil {
-		// The worker reads what the fold lacks on its next turn.
-		p.stats.LastError = err.Error()
-		return
-	}
-	p.tr.Skip(q)
+func (p *Projector) onQuarantined(ctx context.Context, q events.Quarantined) {
+	_ = p.do(ctx, func() error {
+		if q.Seq <= p.tr.Fold.Seq {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := p.readGap(ctx, q.Seq); err != nil {
+			// The worker reads what the fold lacks on its next turn.
+			if ctx.Err() == nil {
+				p.stats.LastError = err.Error()
+			}
+			return nil
+		}
+		p.tr.Skip(q)
+		return nil
+	})
 }
 
 // readGap folds the log's messages before seq that the fold lacks: those
-// another projector sharing the durable took. p.mu is held.
+// another projector sharing the durable took.
 func (p *Projector) readGap(ctx context.Context, seq uint64) error {
 	if seq <= p.tr.Fold.Seq+1 {
 		return nil
@@ -422,7 +440,7 @@ func (p *Projector) readGap(ctx context.Context, seq uint64) error {
 // handle folds one event recorded after the checkpoint. The clock first
 // moves to the day the event was recorded (not beyond today), so that the
 // transitions of the days before are published as such; the transitions the
-// event makes due at that clock are corrections. p.mu is held.
+// event makes due at that clock are corrections.
 func (p *Projector) handle(ctx context.Context, e events.Envelope) error {
 	at := events.DateOf(e.Recorded)
 	if today := p.today(); at > today {
@@ -442,7 +460,7 @@ func (p *Projector) handle(ctx context.Context, e events.Envelope) error {
 }
 
 // advance moves the clock to d and publishes the transitions dated up to it.
-// Pending scopes are published first, at the old clock. p.mu is held.
+// Pending scopes are published first, at the old clock.
 func (p *Projector) advance(ctx context.Context, d events.Date) error {
 	if d <= p.tr.Clock {
 		return nil
@@ -461,7 +479,7 @@ func (p *Projector) advance(ctx context.Context, d events.Date) error {
 
 // readLog folds the events the log holds beyond the fold: those another
 // projector sharing the durable consumer took, or that arrived while the
-// consumer was being set up. p.mu is held.
+// consumer was being set up.
 func (p *Projector) readLog(ctx context.Context) error {
 	head, err := p.log.Head(ctx)
 	if err != nil {
@@ -479,48 +497,68 @@ func (p *Projector) readLog(ctx context.Context) error {
 	return err
 }
 
-// worker publishes pending scopes when events arrive, reads what the
-// durable consumer did not deliver to this projector, and moves the clock
-// when a day passes, until ctx ends.
-func (p *Projector) worker(ctx context.Context) error {
+// worker owns the projector's state while it follows the log: it runs the
+// follower's handlers, publishes pending scopes when an event was folded,
+// reads what the durable consumer did not deliver to this projector, and
+// moves the clock when a day passes, until ctx ends or the follower stops.
+func (p *Projector) worker(ctx context.Context, followed <-chan struct{}) error {
 	tick := time.NewTicker(p.cfg.Tick)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			p.mu.Lock()
-			defer p.unlock()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if len(p.pending) == 0 {
-				_ = p.saveCheckpoint(sctx)
-			}
+			p.stop()
 			return nil
-		case <-p.kick:
+		case <-followed:
+			p.stop()
+			return nil
+		case fn := <-p.ops:
+			fn()
+			p.show()
+			if !p.kicked {
+				continue
+			}
 		case <-tick.C:
 		}
-		p.mu.Lock()
-		err := p.readLog(ctx)
-		if err == nil {
-			err = p.advance(ctx, p.today())
-		}
-		if err == nil {
-			err = p.flush(ctx)
-		}
-		if err != nil {
-			p.stats.LastError = err.Error()
-		} else {
-			p.stats.LastError = ""
-		}
-		p.unlock()
-		if err != nil && ctx.Err() == nil {
+		p.kicked = false
+		if err := p.turn(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
 }
 
+// turn folds what the log holds beyond the fold, moves the clock to today
+// and publishes what is pending.
+func (p *Projector) turn(ctx context.Context) error {
+	err := p.readLog(ctx)
+	if err == nil {
+		err = p.advance(ctx, p.today())
+	}
+	if err == nil {
+		err = p.flush(ctx)
+	}
+	if err != nil {
+		p.stats.LastError = err.Error()
+	} else {
+		p.stats.LastError = ""
+	}
+	p.show()
+	return err
+}
+
+// stop stores the checkpoint as the projector stops, when nothing is
+// pending: on a context of its own, since the run's has ended.
+func (p *Projector) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if len(p.pending) == 0 {
+		_ = p.saveCheckpoint(ctx)
+	}
+	p.show()
+}
+
 // flush publishes the plans of the pending scopes, then stores the
-// checkpoint. p.mu is held.
+// checkpoint.
 func (p *Projector) flush(ctx context.Context) error {
 	if p.tr.Published.MaxSeq() > p.tr.Fold.Seq {
 		// Another projector published from a later point of the log:
@@ -562,7 +600,7 @@ func (p *Projector) publishScope(ctx context.Context, scope string, correctBefor
 // errPublishedFirst marks a plan another projector published first.
 var errPublishedFirst = errors.New("another projector published first")
 
-// publishPlan publishes the plan of one scope. p.mu is held.
+// publishPlan publishes the plan of one scope.
 func (p *Projector) publishPlan(ctx context.Context, scope string, correctBefore events.Date) error {
 	for _, e := range p.tr.Plan(scope, correctBefore, p.cfg.Now()) {
 		ack, err := p.publish(ctx, e, p.lastSubj[scope])
@@ -669,7 +707,7 @@ func (p *Projector) loadCheckpoint(ctx context.Context) (Checkpoint, uint64, boo
 // saveCheckpoint stores the projector's position if it is at or after the
 // stored one on both clocks, by compare-and-set on the key's revision: of
 // two projectors, only one advances it from a given revision, and a
-// checkpoint never moves back. p.mu is held and nothing is pending.
+// checkpoint never moves back. Nothing is pending.
 func (p *Projector) saveCheckpoint(ctx context.Context) error {
 	mine := Checkpoint{Seq: p.tr.Fold.Seq, Date: p.tr.Clock}
 	if p.ckptRev != 0 && p.ckpt.Seq == mine.Seq && p.ckpt.Date == mine.Date {
