@@ -1,6 +1,8 @@
 package aggregates
 
 import (
+	"sort"
+
 	"github.com/google/uuid"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -23,6 +25,29 @@ type StoredRetraction struct {
 // It costs one pass over s's facts, against one pass over the whole log for
 // a fold.
 func (s *State) KnownAt(at uint64, upTo events.Date, rets []StoredRetraction) *State {
+	return s.knownAt(at, upTo, rets, true)
+}
+
+// FactsKnownAt is KnownAt for deriving a status: the same live facts, but
+// no record of ids or retracted facts (Knows and Retracted answer nothing),
+// and, when nothing after at counts, lists shared with s (read-only). It
+// is several times cheaper than KnownAt; never decide on it.
+func (s *State) FactsKnownAt(at uint64, upTo events.Date, rets []StoredRetraction) *State {
+	if at < s.Version {
+		return s.knownAt(at, upTo, rets, false)
+	}
+	v := NewState(s.ISO3)
+	for t, fs := range s.facts {
+		n := sort.Search(len(fs), func(i int) bool { return fs[i].Date > upTo })
+		if n > 0 {
+			v.facts[t] = fs[:n:n]
+			v.Version = max(v.Version, fs[n-1].Seq)
+		}
+	}
+	return v
+}
+
+func (s *State) knownAt(at uint64, upTo events.Date, rets []StoredRetraction, ids bool) *State {
 	v := NewState(s.ISO3)
 	keep := func(f Fact) bool { return f.Seq <= at && f.Date <= upTo }
 	for t, fs := range s.facts {
@@ -30,7 +55,9 @@ func (s *State) KnownAt(at uint64, upTo events.Date, rets []StoredRetraction) *S
 		for _, f := range fs {
 			if keep(f) {
 				out = append(out, f)
-				v.known[f.ID] = t
+				if ids {
+					v.known[f.ID] = t
+				}
 				v.Version = max(v.Version, f.Seq)
 			}
 		}
@@ -43,7 +70,9 @@ func (s *State) KnownAt(at uint64, upTo events.Date, rets []StoredRetraction) *S
 		if r.Seq > at {
 			break
 		}
-		v.known[r.ID] = events.Retracted
+		if ids {
+			v.known[r.ID] = events.Retracted
+		}
 		v.Version = max(v.Version, r.Seq)
 		taken[r.Target] = true
 	}
@@ -51,12 +80,15 @@ func (s *State) KnownAt(at uint64, upTo events.Date, rets []StoredRetraction) *S
 		if !keep(f) {
 			continue
 		}
-		v.known[id] = f.Type
 		v.Version = max(v.Version, f.Seq)
-		if taken[id] {
-			v.Retracted[id] = f
-		} else {
+		switch {
+		case !taken[id]:
 			v.insert(f)
+		case ids:
+			v.Retracted[id] = f
+		}
+		if ids {
+			v.known[id] = f.Type
 		}
 	}
 	return v

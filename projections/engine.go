@@ -455,6 +455,12 @@ func (e *Engine) Status(ctx context.Context, iso3 string, b Bounds) (Status, err
 
 // Report returns the Convention-wide tables as of b.AsOf, known at b.
 func (e *Engine) Report(ctx context.Context, b Bounds) (Report, error) {
+	if e.live != nil {
+		if err := b.check(); err != nil {
+			return Report{}, err
+		}
+		return e.liveReport(ctx, b)
+	}
 	v, err := e.view(ctx, b, nil)
 	if err != nil {
 		return Report{}, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ type Live struct {
 	// the published view is a copy-on-write image.
 	building *liveView
 	shared   map[string]bool // scopes of building shared with the published view
+	heads    headRounds
+	convMu   sync.Mutex
+	convs    map[convKey]aggregates.Convention
 }
 
 // published is what queries read: the last view and a channel closed when
@@ -82,7 +86,8 @@ func LiveEvery(d time.Duration) LiveOption { return func(l *Live) { l.every = d 
 // NewLive returns the live fold of src. Nothing is read until Run.
 func NewLive(src Source, opts ...LiveOption) *Live {
 	l := &Live{src: src, every: time.Second, wake: make(chan struct{}, 1),
-		building: &liveView{scopes: map[string]*liveScope{}, monotone: true}, shared: map[string]bool{}}
+		building: &liveView{scopes: map[string]*liveScope{}, monotone: true}, shared: map[string]bool{},
+		convs: map[convKey]aggregates.Convention{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -126,7 +131,7 @@ func (l *Live) publish(v *liveView, err error) {
 // view waits until the fold has read every message stored when it is
 // called, and returns it.
 func (l *Live) view(ctx context.Context) (*liveView, error) {
-	head, _, err := l.src.Head(ctx)
+	head, err := l.heads.head(ctx, l.src)
 	if err != nil {
 		return nil, fmt.Errorf("read the log's head: %w", err)
 	}
@@ -156,6 +161,64 @@ func (l *Live) Sync(ctx context.Context) error {
 	_, err := l.view(ctx)
 	return err
 }
+
+// headRounds asks the log for its head once for many queries at a time:
+// a query joins the next round to start, so the head it gets was read after
+// it began. One round runs at a time; those who arrive meanwhile share the
+// next.
+type headRounds struct {
+	mu      sync.Mutex
+	next    *headRound // open for joining; nil when none
+	running bool
+}
+
+type headRound struct {
+	done chan struct{}
+	seq  uint64
+	err  error
+}
+
+func (h *headRounds) head(ctx context.Context, src Source) (uint64, error) {
+	h.mu.Lock()
+	r := h.next
+	if r == nil {
+		r = &headRound{done: make(chan struct{})}
+		h.next = r
+		if !h.running {
+			h.running = true
+			go h.run(src)
+		}
+	}
+	h.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.seq, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// run reads the head for each round in turn until none is waiting.
+func (h *headRounds) run(src Source) {
+	for {
+		h.mu.Lock()
+		r := h.next
+		h.next = nil
+		if r == nil {
+			h.running = false
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), headTimeout)
+		r.seq, _, r.err = src.Head(ctx)
+		cancel()
+		close(r.done)
+	}
+}
+
+// headTimeout bounds one read of the log's head for a round of queries.
+const headTimeout = 10 * time.Second
 
 // Seq returns the last stream sequence the published fold has read.
 func (l *Live) Seq() uint64 {
@@ -286,6 +349,52 @@ func (sc *liveScope) at(p point, upTo events.Date) (*aggregates.State, bool) {
 	return k, k.Version != 0
 }
 
+// stateNames returns the States the view holds something of, sorted.
+func (v *liveView) stateNames() []string {
+	out := make([]string, 0, len(v.scopes))
+	for name := range v.scopes {
+		if name != events.ConventionScope {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// liveAt reports whether the scope has a live fact dated on or before upTo
+// in the fold at p (a report lists only those States), without building
+// its view: most often its earliest fact answers.
+func (sc *liveScope) liveAt(p point, upTo events.Date) bool {
+	if sc == nil {
+		return false
+	}
+	for _, t := range events.Types() {
+		for _, f := range sc.state.Facts(t) {
+			if f.Date > upTo {
+				break
+			}
+			if f.Seq <= p.seq {
+				return true
+			}
+		}
+	}
+	for id, f := range sc.state.Retracted {
+		if f.Seq <= p.seq && f.Date <= upTo && !retractedAt(sc.rets, id, p.seq) {
+			return true
+		}
+	}
+	return false
+}
+
+// factsAt is at for deriving a status (aggregates.State.FactsKnownAt):
+// the same facts, cheaper, shared with the fold; read it only.
+func (sc *liveScope) factsAt(p point, upTo events.Date) *aggregates.State {
+	if p.seq >= sc.state.Version && upTo >= sc.lastDate {
+		return sc.state
+	}
+	return sc.state.FactsKnownAt(p.seq, upTo, sc.rets)
+}
+
 // fold returns the fold a gated read of the log at b would build, keeping
 // the facts dated on or before upTo (zero: every date), of the given scopes
 // (nil: every scope).
@@ -314,6 +423,33 @@ func (v *liveView) fold(b Bounds, upTo events.Date, scopes []string) *Fold {
 	}
 	return f
 }
+
+// convention is the view's convention, kept by point and date: every query
+// needs it, and it looks at every State's deposits.
+func (l *Live) convention(v *liveView, p point, asOf events.Date) aggregates.Convention {
+	k := convKey{seq: p.seq, asOf: asOf}
+	l.convMu.Lock()
+	c, ok := l.convs[k]
+	l.convMu.Unlock()
+	if ok {
+		return c
+	}
+	c = v.convention(p, asOf)
+	l.convMu.Lock()
+	if len(l.convs) >= maxCachedConventions {
+		clear(l.convs)
+	}
+	l.convs[k] = c
+	l.convMu.Unlock()
+	return c
+}
+
+type convKey struct {
+	seq  uint64
+	asOf events.Date
+}
+
+const maxCachedConventions = 4096
 
 // convention derives the Convention's entry into force as of asOf from the
 // deposits known at p, without building the other States' views.

@@ -48,6 +48,8 @@ type backend struct {
 	key    *notary.Key
 	public string
 	check  *notary.Result
+	// live, in `ccm serve`, is the fold in memory its queries answer from.
+	live *projections.Live
 }
 
 // openOptions adjust how a command opens the ledger.
@@ -258,6 +260,37 @@ func (b *backend) close() {
 // engine returns the query side over the log, with snapshots.
 func (b *backend) engine(opt projections.Options) *projections.Engine {
 	return projections.NewEngine(logsource.New(b.log), b.snaps, opt)
+}
+
+// queries returns the query side of a server: from the live fold when it
+// runs, else as engine.
+func (b *backend) queries(opt projections.Options) *projections.Engine {
+	if b.live == nil {
+		return b.engine(opt)
+	}
+	return projections.NewEngine(logsource.New(b.log), b.snaps, opt, projections.WithLive(b.live))
+}
+
+// startLive reads the log into a live fold and keeps it following the log
+// until stop; it returns once the fold has read the log.
+func (b *backend) startLive(ctx context.Context) (stop func(), err error) {
+	l := projections.NewLive(logsource.New(b.log))
+	lctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Run(lctx)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	if err := l.Sync(ctx); err != nil {
+		stop()
+		return nil, fmt.Errorf("read the log into memory: %w", err)
+	}
+	b.live = l
+	return stop, nil
 }
 
 // importBundled records the bundled record (idempotently).

@@ -36,8 +36,10 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 3, "runs of each scenario; the median is reported")
 	queries := fs.Int("queries", 50, "report queries timed per run in the report scenario")
 	profile := fs.String("cpuprofile", "", "directory to write one CPU profile per ledger scenario")
-	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence); default all but evidence")
+	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence, serve); default all but evidence and serve")
 	evidenceEvents := fs.Int("evidence-events", 1_000_000, "events of the log the evidence scenario checks (notary.Check) and proves from")
+	clients := fs.Int("clients", 32, "concurrent HTTP clients of the serve scenario")
+	perClient := fs.Int("requests", 50, "requests each client of the serve scenario sends per query")
 	evidenceRuns := fs.Int("evidence-runs", 1, "runs of the evidence scenario's check of its big log (the median is reported); its import runs --runs times")
 	var format formatFlag
 	addFormatFlag(fs, &format, "text", "json")
@@ -80,6 +82,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		{name: "report", run: one(func(ctx context.Context) (benchResult, error) {
 			return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries)
 		})},
+		{name: "serve", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
+			return b.serveScenario(ctx, jsonl.Bytes(), *n, *clients, *perClient)
+		}},
 		{name: "evidence", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
 			return b.evidenceScenario(ctx, all, *n, *appends, jsonl.Bytes(), *evidenceEvents)
 		}},

@@ -58,6 +58,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if b.srv != nil {
 		natsURL = b.srv.ClientURL()
 	}
+	stopLive, err := b.startLive(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopLive()
+	// Snapshots serve one-shot commands; the server answers from memory.
 	eng := b.engine(defaultOptions())
 	if _, err := eng.RefreshSnapshots(ctx); err != nil {
 		return fmt.Errorf("snapshots: %w", err)
@@ -89,7 +95,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		close(projDone)
 	}
 
-	n, err := b.startNotary(ctx, notary.Options{Every: *cpEvery, Interval: *cpInterval, Now: m.Now, Meetings: meetingEnds(ctx, eng, m.Now)})
+	n, err := b.startNotary(ctx, notary.Options{Every: *cpEvery, Interval: *cpInterval, Now: m.Now, Meetings: meetingEnds(ctx, b.queries(defaultOptions()), m.Now)})
 	if err != nil {
 		return fmt.Errorf("notary: %w", err)
 	}

@@ -283,7 +283,7 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, p
 	cfg := httpapi.Config{
 		Recorder: w.guarded,
 		Evidence: servedEvidence{n: n, store: b.store, ledger: w.ledger},
-		Querier:  func(o projections.Options) httpapi.Querier { return b.engine(o) },
+		Querier:  func(o projections.Options) httpapi.Querier { return b.queries(o) },
 		Log:      b.log,
 		Store:    w.store,
 		Now:      m.Now,
