@@ -38,6 +38,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	profile := fs.String("cpuprofile", "", "directory to write one CPU profile per ledger scenario")
 	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence, serve); default all but evidence and serve")
 	evidenceEvents := fs.Int("evidence-events", 1_000_000, "events of the log the evidence scenario checks (notary.Check) and proves from")
+	synthOut := fs.String("write-events", "", "write the --events synthetic events the scenarios use to this JSON Lines file (for ccm import) and stop")
 	clients := fs.Int("clients", 32, "concurrent HTTP clients of the serve scenario")
 	perClient := fs.Int("requests", 50, "requests each client of the serve scenario sends per query")
 	evidenceRuns := fs.Int("evidence-runs", 1, "runs of the evidence scenario's check of its big log (the median is reported); its import runs --runs times")
@@ -60,6 +61,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	var jsonl bytes.Buffer
 	if err := events.WriteAll(&jsonl, all[:*n]); err != nil {
 		return err
+	}
+	if *synthOut != "" {
+		return os.WriteFile(*synthOut, jsonl.Bytes(), 0o644)
 	}
 	one := func(f func(context.Context) (benchResult, error)) func(context.Context) ([]benchResult, error) {
 		return func(ctx context.Context) ([]benchResult, error) {
