@@ -409,6 +409,24 @@ func ledgerImport(ctx context.Context, led *aggregates.Ledger, jsonl []byte) err
 	return err
 }
 
+// loadPart bounds one import of loaded, under the limit of one input
+// (events.MaxInputBytes).
+const loadPart = 64 << 20
+
+// linesInParts cuts JSON Lines into parts of about size bytes, at line ends.
+func linesInParts(jsonl []byte, size int) [][]byte {
+	var out [][]byte
+	for len(jsonl) > size {
+		cut := bytes.LastIndexByte(jsonl[:size], '\n') + 1
+		if cut == 0 {
+			break
+		}
+		out = append(out, jsonl[:cut])
+		jsonl = jsonl[cut:]
+	}
+	return append(out, jsonl)
+}
+
 // loaded starts a server holding the input, imported through the ledger.
 func (b *bencher) loaded(ctx context.Context, jsonl []byte) (*jslog.Log, *nats.Conn, func(), error) {
 	_, nc, stop, err := b.server()
@@ -420,14 +438,12 @@ func (b *bencher) loaded(ctx context.Context, jsonl []byte) (*jslog.Log, *nats.C
 		stop()
 		return nil, nil, nil, err
 	}
-	in, _, err := events.ReadLines(bytes.NewReader(jsonl))
-	if err != nil {
-		stop()
-		return nil, nil, nil, err
-	}
-	if _, err := aggregates.NewLedger(l, b.clock()).Import(ctx, in, nil); err != nil {
-		stop()
-		return nil, nil, nil, err
+	led := aggregates.NewLedger(l, b.clock())
+	for _, part := range linesInParts(jsonl, loadPart) {
+		if err := ledgerImport(ctx, led, part); err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
 	}
 	return l, nc, stop, nil
 }
