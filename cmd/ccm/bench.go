@@ -36,7 +36,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 3, "runs of each scenario; the median is reported")
 	queries := fs.Int("queries", 50, "report queries timed per run in the report scenario")
 	profile := fs.String("cpuprofile", "", "directory to write one CPU profile per ledger scenario")
-	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence, serve); default all but evidence and serve")
+	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence, serve, postgres); default all but evidence, serve and postgres")
 	evidenceEvents := fs.Int("evidence-events", 1_000_000, "events of the log the evidence scenario checks (notary.Check) and proves from")
 	synthOut := fs.String("write-events", "", "write the --events synthetic events the scenarios use to this JSON Lines file (for ccm import) and stop")
 	clients := fs.Int("clients", 32, "concurrent HTTP clients of the serve scenario")
@@ -91,6 +91,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		}},
 		{name: "evidence", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
 			return b.evidenceScenario(ctx, all, *n, *appends, jsonl.Bytes(), *evidenceEvents)
+		}},
+		{name: "postgres", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
+			return b.postgresScenario(ctx, all, *n, *appends, jsonl.Bytes())
 		}},
 	}
 	chosen := map[string]bool{}
