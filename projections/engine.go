@@ -20,9 +20,9 @@ type Range struct {
 	Scope string
 	// Subjects, when not empty, limits the read to the stored messages on
 	// subjects matching one of these filters (NATS wildcards: '*' one
-	// token, '>' the rest), each read once; Scope is then empty. Filters may
-	// overlap, but none covers another (JetStream refuses it). A Source may
-	// read more than asked: readers keep what they asked for.
+	// token, '>' the rest), in stream order, each read once even when
+	// filters overlap; Scope is then empty. A Source may read more than
+	// asked: readers keep what they asked for.
 	Subjects []string
 	// From is the first stream sequence to read; 0 and 1 both mean the
 	// start of the log.

@@ -20,9 +20,9 @@ type ReadOptions struct {
 	Scope string
 	// Subjects, when not empty, limits the replay to the stored messages on
 	// subjects matching one of these filters (NATS wildcards, such as
-	// ccm.events.*.deposited), each delivered once. Filters may overlap
-	// (ccm.events.SWE.> and ccm.events.*.deposited), but none may contain
-	// another: the server refuses it. Scope must then be empty.
+	// ccm.events.*.deposited), in stream order. Filters may overlap
+	// (ccm.events.SWE.> and ccm.events.*.deposited): a message on the
+	// subjects of two is delivered once. Scope must then be empty.
 	Subjects []string
 	// FromSeq is the first stream sequence to read (default 1).
 	FromSeq uint64
@@ -70,6 +70,10 @@ func (l *Log) ReadMessages(ctx context.Context, from, upTo uint64, fn func(evide
 func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, data []byte, seq uint64, ts time.Time) error) (_ uint64, err error) {
 	ctx, explain := guard(ctx, l.nc, jsAPI)
 	defer func() { err = explain(err) }()
+	filters, err := o.filters()
+	if err != nil {
+		return 0, err
+	}
 	head, err := l.Head(ctx)
 	if err != nil {
 		return 0, err
@@ -85,10 +89,16 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 	if from > upTo {
 		return upTo, nil
 	}
-	filters, err := o.filters()
-	if err != nil {
-		return 0, err
+	if len(filters) > 1 {
+		return l.scanMerged(ctx, filters, from, upTo, o.UpToTime, fn)
 	}
+	return l.scanOne(ctx, filters, from, upTo, o.UpToTime, fn)
+}
+
+// scanOne delivers the stored messages from from to upTo, recorded no
+// later than until, on the subjects matching filters (every message when
+// none), through one ordered consumer.
+func (l *Log) scanOne(ctx context.Context, filters []string, from, upTo uint64, until time.Time, fn func(subject string, data []byte, seq uint64, ts time.Time) error) (uint64, error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
@@ -112,7 +122,7 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 		if seq > upTo {
 			return true, nil
 		}
-		if !o.UpToTime.IsZero() && md.Timestamp.After(o.UpToTime) {
+		if !until.IsZero() && md.Timestamp.After(until) {
 			// Record times grow with the stream sequence: nothing after
 			// this event was known at UpToTime.
 			last = seq - 1
@@ -131,6 +141,101 @@ func (l *Log) scan(ctx context.Context, o ReadOptions, fn func(subject string, d
 	})
 	if err != nil {
 		return 0, err
+	}
+	return last, nil
+}
+
+// storedMsg is a message as a scan delivers it.
+type storedMsg struct {
+	subject string
+	data    []byte
+	seq     uint64
+	ts      time.Time
+}
+
+// scanMerged is scanOne for several filters: one ordered consumer for each,
+// all read at once, merged in stream order, a message on the subjects of
+// two filters delivered once. The server delivers a consumer of one filter
+// much faster than one of several (a read of 761 messages of a 100,000-event
+// log by five filters took 0.6 to 1.2 s with one consumer, 60 ms with five).
+// It returns the least sequence the reads covered.
+func (l *Log) scanMerged(ctx context.Context, filters []string, from, upTo uint64, until time.Time, fn func(subject string, data []byte, seq uint64, ts time.Time) error) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type feed struct {
+		ch   chan storedMsg
+		last uint64
+		err  error
+	}
+	feeds := make([]*feed, len(filters))
+	for i, f := range filters {
+		fd := &feed{ch: make(chan storedMsg, 256)}
+		feeds[i] = fd
+		go func() {
+			defer close(fd.ch)
+			fd.last, fd.err = l.scanOne(ctx, []string{f}, from, upTo, until, func(subject string, data []byte, seq uint64, ts time.Time) error {
+				select {
+				case fd.ch <- storedMsg{subject: subject, data: data, seq: seq, ts: ts}:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+		}()
+	}
+	// wait stops the reads and waits for them to end (and drop their
+	// consumers).
+	wait := func() {
+		cancel()
+		for _, fd := range feeds {
+			for range fd.ch {
+			}
+		}
+	}
+	heads := make([]*storedMsg, len(feeds))
+	pull := func(i int) error {
+		m, ok := <-feeds[i].ch
+		if !ok {
+			heads[i] = nil
+			return feeds[i].err
+		}
+		heads[i] = &m
+		return nil
+	}
+	for i := range feeds {
+		if err := pull(i); err != nil {
+			wait()
+			return 0, err
+		}
+	}
+	var sent uint64
+	for {
+		first := -1
+		for i, h := range heads {
+			if h != nil && (first < 0 || h.seq < heads[first].seq) {
+				first = i
+			}
+		}
+		if first < 0 {
+			break
+		}
+		m := *heads[first]
+		if err := pull(first); err != nil {
+			wait()
+			return 0, err
+		}
+		if m.seq == sent {
+			continue // on the subjects of two filters
+		}
+		sent = m.seq
+		if err := fn(m.subject, m.data, m.seq, m.ts); err != nil {
+			wait()
+			return 0, err
+		}
+	}
+	last := upTo
+	for _, fd := range feeds {
+		last = min(last, fd.last)
 	}
 	return last, nil
 }

@@ -1,0 +1,4 @@
+package projections
+
+// StatusSubjects exposes statusSubjects to the tests.
+var StatusSubjects = statusSubjects
