@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
@@ -14,6 +15,14 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/projections"
 	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
+
+// copy returns a source holding what s holds now, for reading while s is
+// written.
+func (s *sliceSource) copy() *sliceSource {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &sliceSource{evs: append([]events.Envelope(nil), s.evs...), start: s.start}
+}
 
 // runLive starts the live fold of src for the test's lifetime.
 func runLive(t *testing.T, src projections.Source) *projections.Live {
@@ -154,7 +163,7 @@ func TestLiveConcurrentQueriesWhileRecording(t *testing.T) {
 					errs <- err
 					return
 				}
-				ref := referenceFold(t, h.src, projections.Bounds{AsOf: synth.End, KnownAtSeq: r.KnownAt.Seq})
+				ref := referenceFold(t, h.src.copy(), projections.Bounds{AsOf: synth.End, KnownAtSeq: r.KnownAt.Seq})
 				if want := projections.ReportOf(ref, synth.End, projections.Options{}); fmt.Sprint(want) != fmt.Sprint(r) {
 					errs <- fmt.Errorf("report known at %d differs from the fold", r.KnownAt.Seq)
 					return
@@ -225,4 +234,46 @@ func TestLiveStatusEntryIntoForceFollowsDeposits(t *testing.T) {
 	}
 	require.NotEqual(t, eifs[0], eifs[1], "the backdated deposit does not move the entry into force: the test shows nothing")
 	require.NotEqual(t, eifs[1], eifs[2], "the retraction does not move the entry into force: the test shows nothing")
+}
+
+// headCounter counts the reads of the log's head.
+type headCounter struct {
+	*sliceSource
+	mu    sync.Mutex
+	heads int
+}
+
+func (h *headCounter) Head(ctx context.Context) (uint64, time.Time, error) {
+	h.mu.Lock()
+	h.heads++
+	h.mu.Unlock()
+	time.Sleep(2 * time.Millisecond) // a round trip to the server
+	return h.sliceSource.Head(ctx)
+}
+
+// Concurrent queries share reads of the log's head instead of each asking
+// the server, and each still sees what was stored before it began.
+func TestLiveQueriesShareHeadReads(t *testing.T) {
+	ctx := context.Background()
+	h := newHistory(t, 300, 5)
+	src := &headCounter{sliceSource: h.src}
+	live := runLive(t, src)
+	eng := projections.NewEngine(src, nil, projections.Options{}, projections.WithLive(live))
+	src.mu.Lock()
+	src.heads = 0
+	src.mu.Unlock()
+	const queries = 64
+	var wg sync.WaitGroup
+	for range queries {
+		wg.Go(func() {
+			seq := h.src.record(h.held[0]) // each query follows a write of its own
+			st, err := eng.Status(ctx, "SWE", projections.Bounds{AsOf: synth.End})
+			assert.NoError(t, err)
+			assert.GreaterOrEqual(t, st.KnownAt.Seq, seq, "a query did not see the write made before it")
+		})
+	}
+	wg.Wait()
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	assert.Less(t, src.heads, queries/2, "%d reads of the head for %d concurrent queries", src.heads, queries)
 }
