@@ -39,6 +39,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	only := fs.String("only", "", "comma-separated scenarios to run (append, durable, import, rebuild, report, evidence, serve, postgres); default all but evidence, serve and postgres")
 	evidenceEvents := fs.Int("evidence-events", 1_000_000, "events of the log the evidence scenario checks (notary.Check) and proves from")
 	synthOut := fs.String("write-events", "", "write the --events synthetic events the scenarios use to this JSON Lines file (for ccm import) and stop")
+	target := fs.String("target", "", "with --only serve: time the HTTP queries against this running ccm serve (http://127.0.0.1:8080) instead of one the scenario starts")
 	clients := fs.Int("clients", 32, "concurrent HTTP clients of the serve scenario")
 	perClient := fs.Int("requests", 50, "requests each client of the serve scenario sends per query")
 	evidenceRuns := fs.Int("evidence-runs", 1, "runs of the evidence scenario's check of its big log (the median is reported); its import runs --runs times")
@@ -87,6 +88,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 			return b.reportScenario(ctx, jsonl.Bytes(), *n, *queries)
 		})},
 		{name: "serve", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {
+			if *target != "" {
+				return targetScenario(ctx, strings.TrimSuffix(*target, "/"), *n, *clients, *perClient)
+			}
 			return b.serveScenario(ctx, jsonl.Bytes(), *n, *clients, *perClient)
 		}},
 		{name: "evidence", optIn: true, run: func(ctx context.Context) ([]benchResult, error) {

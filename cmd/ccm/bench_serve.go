@@ -95,6 +95,23 @@ func (b *bencher) serveScenario(ctx context.Context, jsonl []byte, n, clients, p
 	return rs, nil
 }
 
+// targetScenario runs the HTTP rows of the serve scenario against a
+// running server (`ccm serve`) at base: what its clients see.
+func targetScenario(ctx context.Context, base string, n, clients, perClient int) ([]benchResult, error) {
+	code := synth.MeetingCode(2016)
+	var rs []benchResult
+	for _, q := range serveQueriesToTime(code) {
+		lat, err := loadHTTP(ctx, base, q.paths, clients, perClient)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", q.name, err)
+		}
+		rs = append(rs, benchResult{Name: "ccm serve at " + base + ": " + q.name, Events: n, Baseline: "–", Aim: q.aim, Met: q.met(lat),
+			Value:   fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, %.0f req/s (%d clients)", lat.p50, lat.p99, lat.rate, clients),
+			Figures: map[string]float64{"p50_ms": lat.p50, "p99_ms": lat.p99, "requests_per_s": lat.rate}})
+	}
+	return rs, nil
+}
+
 // readingEngine is the query side without a live fold: the log and
 // current meeting snapshots.
 func (b *bencher) readingEngine(ctx context.Context, l *jslog.Log) (*projections.Engine, error) {
