@@ -292,6 +292,9 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, p
 	if proj != nil {
 		cfg.Projector = proj.Stats
 	}
+	if b.live != nil {
+		cfg.ViewsSeq = b.live.Seq
+	}
 	cfg.Quarantined = func() int {
 		if proj != nil {
 			return proj.Stats().Quarantined

@@ -139,6 +139,13 @@ func (s *Server) writeMetrics(ctx context.Context, w io.Writer) {
 	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.rejected.Load()), "outcome", "rejected")
 	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.invalid.Load()), "outcome", "invalid")
 	p.metric("ccm_http_events_recorded_total", "counter", "", float64(s.m.idConflicts.Load()), "outcome", "id-conflict")
+	if s.cfg.ViewsSeq != nil {
+		seq := s.cfg.ViewsSeq()
+		p.metric("ccm_views_sequence", "gauge", "Last log sequence the fold the views answer from has read.", float64(seq))
+		if headErr == nil {
+			p.metric("ccm_views_lag_events", "gauge", "Messages stored that the views' fold has not read yet.", float64(head.LastSeq-min(seq, head.LastSeq)))
+		}
+	}
 	if s.cfg.Projector != nil {
 		ps := s.cfg.Projector()
 		running := 0.0

@@ -77,6 +77,9 @@ type Config struct {
 	// Projector, when set, gives the projector's counters for /metrics
 	// and /healthz.
 	Projector func() projector.Stats
+	// ViewsSeq, when set, gives the last sequence the fold the views
+	// answer from has read, for /healthz and /metrics.
+	ViewsSeq func() uint64
 	// Quarantined, when set, counts the stored messages of the log that
 	// no view counts, for /metrics.
 	Quarantined func() int
@@ -729,8 +732,18 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) *Error {
 type Health struct {
 	Status    string          `json:"status"` // ok or unavailable
 	LastSeq   uint64          `json:"last_seq"`
+	Views     *ViewsState     `json:"views,omitempty"`
 	Projector *ProjectorState `json:"projector,omitempty"`
 	Error     string          `json:"error,omitempty"`
+}
+
+// ViewsState is where the fold the views answer from stands (the live fold
+// of ccm serve): the last sequence it read and how many messages it has
+// not read yet. A query waits for those, so a lag that does not fall is a
+// fold that stopped.
+type ViewsState struct {
+	Seq       uint64 `json:"seq"`
+	LagEvents uint64 `json:"lag_events"`
 }
 
 // ProjectorState is the projector's part of /healthz.
@@ -749,6 +762,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) *Error {
 		h.Status, h.Error = "unavailable", "the log does not answer: "+err.Error()
 	}
 	h.LastSeq = head.LastSeq
+	if s.cfg.ViewsSeq != nil {
+		seq := s.cfg.ViewsSeq()
+		h.Views = &ViewsState{Seq: seq, LagEvents: head.LastSeq - min(seq, head.LastSeq)}
+	}
 	if s.cfg.Projector != nil {
 		ps := s.cfg.Projector()
 		lag, _ := projectorLag(head.LastSeq, head.LastTime, ps)
