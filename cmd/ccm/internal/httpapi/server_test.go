@@ -89,6 +89,7 @@ func newFixture(t *testing.T) *fixture {
 		Projector: func() projector.Stats {
 			return projector.Stats{Running: true, Seq: 3, Clock: events.MustDate("2012-09-14")}
 		},
+		ViewsSeq: func() uint64 { return 2 },
 		Now:     func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) },
 		MaxBody: 64 << 10,
 		Logger:  log.New(io.Discard, "", 0),
@@ -431,6 +432,8 @@ func TestBadInput(t *testing.T) {
 	assert.Equal(t, "ok", h.Status)
 	require.NotNil(t, h.Projector)
 	assert.Positive(t, h.Projector.LagEvents, "the stand-in projector is behind the log")
+	require.NotNil(t, h.Views)
+	assert.Equal(t, httpapi.ViewsState{Seq: 2, LagEvents: h.LastSeq - 2}, *h.Views, "the stand-in views' fold is behind the log")
 }
 
 func TestBatchLineNumbers(t *testing.T) {
@@ -459,6 +462,8 @@ func TestMetrics(t *testing.T) {
 		"# TYPE ccm_appends_total counter",
 		fmt.Sprintf("ccm_log_last_sequence %d", head.LastSeq),
 		fmt.Sprintf("ccm_projector_lag_events %d", head.LastSeq-3),
+		"ccm_views_sequence 2",
+		fmt.Sprintf("ccm_views_lag_events %d", head.LastSeq-2),
 		"# TYPE ccm_projector_lag_seconds gauge",
 		"ccm_compliance_published_total",
 		`ccm_http_requests_total{route="/v1/report",code="200"} 1`,
