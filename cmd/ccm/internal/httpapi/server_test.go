@@ -90,9 +90,9 @@ func newFixture(t *testing.T) *fixture {
 			return projector.Stats{Running: true, Seq: 3, Clock: events.MustDate("2012-09-14")}
 		},
 		ViewsSeq: func() uint64 { return 2 },
-		Now:     func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) },
-		MaxBody: 64 << 10,
-		Logger:  log.New(io.Discard, "", 0),
+		Now:      func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) },
+		MaxBody:  64 << 10,
+		Logger:   log.New(io.Discard, "", 0),
 	}
 	f := &fixture{log: l, store: store, inter: inter, cfg: cfg}
 	f.ts = f.serve(t, httpapi.Access{Token: testToken})
