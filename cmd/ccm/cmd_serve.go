@@ -63,11 +63,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopLive()
-	// Snapshots serve one-shot commands; the server answers from memory.
+	// Snapshots serve one-shot commands; the server answers from memory,
+	// so it brings them up to date once it answers, not before.
 	eng := b.engine(defaultOptions())
-	if _, err := eng.RefreshSnapshots(ctx); err != nil {
-		return fmt.Errorf("snapshots: %w", err)
-	}
 
 	// The projector runs until serve stops (stopProjector), not until
 	// the signal: in-flight requests finish first.
@@ -135,6 +133,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 	snaps := time.NewTicker(*every)
 	defer snaps.Stop()
+	refreshNow := make(chan struct{}, 1)
+	refreshNow <- struct{}{}
+	refresh := func() {
+		if _, err := eng.RefreshSnapshots(ctx); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(m.Stderr, "ccm: snapshots: %v\n", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,10 +158,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 				return fmt.Errorf("http: %w", err)
 			}
 			return nil
+		case <-refreshNow:
+			refresh()
 		case <-snaps.C:
-			if _, err := eng.RefreshSnapshots(ctx); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(m.Stderr, "ccm: snapshots: %v\n", err)
-			}
+			refresh()
 		}
 	}
 }
