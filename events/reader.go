@@ -75,42 +75,64 @@ func ReadLines(r io.Reader, opts ...ReadOption) ([]Envelope, []int, error) {
 	if sized && cfg.limit > 0 && size > cfg.limit {
 		return nil, nil, &InputTooLargeError{Limit: cfg.limit}
 	}
+	var col collector
+	if err := scan(r, cfg, size, sized, &col); err != nil {
+		return nil, nil, err
+	}
+	return col.result()
+}
+
+// sink takes the decoded chunks of an input, in input order.
+type sink interface {
+	// reserve makes room for the events of an input of size bytes, as
+	// many as its first lines (lines of them in read bytes) promise.
+	reserve(size int64, lines int, read int64)
+	add(c *chunk) error
+	// events counts the events taken so far.
+	events() int
+}
+
+// scan reads r line by line, decodes its lines on every processor and
+// hands them to col in input order, within cfg's limits.
+func scan(r io.Reader, cfg readConfig, size int64, sized bool, col sink) error {
 	lr := &lineReader{br: bufio.NewReaderSize(r, 64<<10), limit: cfg.limit}
-	var (
-		d   decoder
-		col collector
-	)
+	var d decoder
 	defer d.close()
 	for lr.err == nil {
 		c := d.get()
 		lr.fill(c)
 		if sized && lr.err == nil && c.first == 1 {
-			col.evs.reserve(size, len(c.ends), lr.read)
+			col.reserve(size, len(c.ends), lr.read)
 		}
 		switch {
 		case lr.err != nil && lr.err != io.EOF:
-			return nil, nil, lr.err
+			return lr.err
 		case lr.err == io.EOF && len(d.pending) == 0:
 			// A small input, or the end with nothing in flight: no need
 			// for the workers.
 			c.decode()
-			col.add(c)
+			if err := col.add(c); err != nil {
+				return err
+			}
 			continue
 		}
 		d.submit(c)
 		for len(d.pending) >= d.depth() || (lr.err == io.EOF && len(d.pending) > 0) {
 			c := d.next()
-			col.add(c)
+			err := col.add(c)
 			d.free = append(d.free, c)
+			if err != nil {
+				return err
+			}
 		}
-		if cfg.maxEvents > 0 && col.evs.n > cfg.maxEvents {
-			return nil, nil, &InputTooLargeError{Limit: cfg.limit, Events: cfg.maxEvents}
+		if cfg.maxEvents > 0 && col.events() > cfg.maxEvents {
+			return &InputTooLargeError{Limit: cfg.limit, Events: cfg.maxEvents}
 		}
 	}
-	if cfg.maxEvents > 0 && col.evs.n > cfg.maxEvents {
-		return nil, nil, &InputTooLargeError{Limit: cfg.limit, Events: cfg.maxEvents}
+	if cfg.maxEvents > 0 && col.events() > cfg.maxEvents {
+		return &InputTooLargeError{Limit: cfg.limit, Events: cfg.maxEvents}
 	}
-	return col.result()
+	return nil
 }
 
 // knownSize returns what is left to read of r when r can tell.
@@ -141,17 +163,18 @@ const (
 // chunk is a run of whole lines of an input and, once decoded, their
 // outcomes.
 type chunk struct {
-	first int    // line number of its first line
-	buf   []byte // the lines, back to back, without their '\n'
-	ends  []int  // where each line ends in buf
-	long  []bool // lines longer than MaxLineBytes, not held in buf
+	first int     // line number of its first line
+	buf   []byte  // the lines, back to back, without their '\n'
+	ends  []int   // where each line ends in buf
+	offs  []int64 // where each line starts in the input
+	long  []bool  // lines longer than MaxLineBytes, not held in buf
 	out   []decodedLine
 	done  chan struct{} // closed once out is set
 }
 
 func (c *chunk) reset(first int) {
 	clear(c.out) // holds events already collected
-	*c = chunk{first: first, buf: c.buf[:0], ends: c.ends[:0], long: c.long[:0], out: c.out[:0], done: make(chan struct{})}
+	*c = chunk{first: first, buf: c.buf[:0], ends: c.ends[:0], offs: c.offs[:0], long: c.long[:0], out: c.out[:0], done: make(chan struct{})}
 }
 
 func (c *chunk) full() bool { return len(c.ends) >= chunkLines || len(c.buf) >= chunkBytes }
@@ -189,7 +212,7 @@ func (lr *lineReader) fill(c *chunk) {
 // line cuts one line into c. Of a line longer than MaxLineBytes only the
 // length is kept.
 func (lr *lineReader) line(c *chunk) {
-	start, long, any := len(c.buf), false, false
+	start, long, any, off := len(c.buf), false, false, lr.read
 	for {
 		frag, err := lr.br.ReadSlice('\n')
 		lr.read += int64(len(frag))
@@ -224,6 +247,7 @@ func (lr *lineReader) line(c *chunk) {
 	}
 	lr.lines++
 	c.ends = append(c.ends, len(c.buf))
+	c.offs = append(c.offs, off)
 	c.long = append(c.long, long)
 }
 
@@ -296,7 +320,11 @@ func (col *collector) problem(fe *FieldError) {
 	col.more++
 }
 
-func (col *collector) add(c *chunk) {
+func (col *collector) reserve(size int64, lines int, read int64) { col.evs.reserve(size, lines, read) }
+
+func (col *collector) events() int { return col.evs.n }
+
+func (col *collector) add(c *chunk) error {
 	if col.seen == nil {
 		col.seen = map[[16]byte]int{}
 	}
@@ -325,6 +353,7 @@ func (col *collector) add(c *chunk) {
 		col.seen[e.ID] = col.evs.n
 		col.evs.push(e, lineNo)
 	}
+	return nil
 }
 
 func (col *collector) result() ([]Envelope, []int, error) {
