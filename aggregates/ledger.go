@@ -1,9 +1,12 @@
 package aggregates
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -168,23 +171,6 @@ func (m scopeMap) each(f func(string, *State)) {
 	}
 }
 
-// overlay is a set of aggregates with some replaced by trial copies.
-type overlay struct{ base, over map[string]*State }
-
-func (o overlay) each(f func(string, *State)) {
-	for k, v := range o.base {
-		if t, ok := o.over[k]; ok {
-			v = t
-		}
-		f(k, v)
-	}
-	for k, v := range o.over {
-		if _, ok := o.base[k]; !ok {
-			f(k, v)
-		}
-	}
-}
-
 // retractsDeposit reports whether e, just applied to s, retracted a deposit.
 func retractsDeposit(s *State, e events.Envelope) bool {
 	if e.Type != events.Retracted {
@@ -333,23 +319,30 @@ func (l *Ledger) pending(evs []events.Envelope, out []Outcome) ([]events.Envelop
 }
 
 // decideAndAppend decides the events of one command against the scope's
-// aggregate and appends them with its version.
+// aggregate and appends them with its version. Each event of a command of
+// several is decided after the ones before it, applied to the aggregate
+// meanwhile and taken back before the append.
 func (l *Ledger) decideAndAppend(ctx context.Context, scope string, evs []events.Envelope) (uint64, error) {
 	s := l.scope(scope)
-	trial := s
-	if len(evs) > 1 {
-		trial = s.Clone()
-	}
 	conv, today := l.convention(), l.today()
-	for _, e := range evs {
-		if err := trial.Decide(e, conv, today); err != nil {
-			return 0, err
+	version := s.Version
+	var t importTrial
+	err := func() error {
+		defer l.undo(&t, 0)
+		for _, e := range evs {
+			if err := s.Decide(e, conv, today); err != nil {
+				return err
+			}
+			if len(evs) > 1 {
+				l.try(&t, s, e)
+			}
 		}
-		if len(evs) > 1 {
-			trial.Apply(e)
-		}
+		return nil
+	}()
+	if err != nil {
+		return 0, err
 	}
-	seq, err := l.store.Append(ctx, scope, s.Version, evs...)
+	seq, err := l.store.Append(ctx, scope, version, evs...)
 	if err != nil {
 		return 0, err
 	}
@@ -406,6 +399,51 @@ type ImportResult struct {
 	Stored   []int
 }
 
+// ImportSource is the input of an import as ImportFrom and CheckFrom read
+// it: its events are read again, a batch at a time, each time the import
+// decides them, so that no more of them than a batch is held decoded
+// besides the aggregates. events.LineIndex is one, for a JSON Lines input;
+// Import and Check take a slice of events.
+type ImportSource interface {
+	// Len returns the number of events.
+	Len() int
+	// Key returns the valid date and the type of event i (from 0), which
+	// place it in the decision order (DecisionOrder).
+	Key(i int) (events.Date, events.Type)
+	// Events calls fn with the events at the indexes of order, in that
+	// order, a batch at a time (at is the position in order of the
+	// batch's first event), and stops at the first error. fn does not
+	// keep evs.
+	Events(order []int32, fn func(at int, evs []events.Envelope) error) error
+}
+
+// eventSlice is the ImportSource of events held in memory.
+type eventSlice []events.Envelope
+
+func (s eventSlice) Len() int { return len(s) }
+
+func (s eventSlice) Key(i int) (events.Date, events.Type) { return s[i].Date, s[i].Type }
+
+func (s eventSlice) Events(order []int32, fn func(int, []events.Envelope) error) error {
+	buf := make([]events.Envelope, 0, min(importBatch, len(order)))
+	for at := 0; at < len(order); at += importBatch {
+		buf = buf[:0]
+		for _, i := range order[at:min(at+importBatch, len(order))] {
+			buf = append(buf, s[i])
+		}
+		if err := fn(at, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// importBatch bounds the events an import holds decoded, or encoded for the
+// log, at a time: it decides them a batch at a time, and appends its chain
+// in links of this many (each link expecting the sequence the one before
+// ended at).
+const importBatch = 8192
+
 // Import decides a whole input against the ledger and records it. Every event
 // is decided first, in valid-date order (then input order) as if recorded in
 // that order, each seeing the ones before it; if any is impossible, Import
@@ -419,64 +457,76 @@ type ImportResult struct {
 // stored, decides the rest again and continues, as retry.Transient bounds.
 // progress, when not nil, receives the number of events recorded so far.
 func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress func(done, total int)) (ImportResult, error) {
+	return l.ImportFrom(ctx, eventSlice(evs), progress)
+}
+
+// ImportFrom is Import of an input read from src, whose events it reads
+// again each time it decides them. The decisions are taken on the ledger's
+// own aggregates, with the facts of the events accepted so far applied to
+// them, and taken back when the import fails or is refused: an import holds
+// no copy of an aggregate, and besides what it records it keeps 32 bytes
+// an event (the decision order, and how to take each event back, with no
+// pointer for the collector to follow) and a batch of events. The chain is
+// appended in links of a batch, each encoded as it goes.
+func (l *Ledger) ImportFrom(ctx context.Context, src ImportSource, progress func(done, total int)) (ImportResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var res ImportResult
 	if err := l.sync(ctx); err != nil {
 		return res, err
 	}
-	order := dateOrder(evs)
+	order, err := decisionOrder(src)
+	if err != nil {
+		return res, fmt.Errorf("import: %w", err)
+	}
 	var (
-		mine      int               // stored by earlier attempts of this import
-		prev      []events.Envelope // the unacknowledged rest of the chain before, if it failed
-		prevAfter uint64            // the sequence that rest would follow
+		mine      int         // stored by earlier attempts of this import
+		prev      []uuid.UUID // the unacknowledged rest of the link before, if it failed
+		prevAfter uint64      // the sequence that rest would follow
 	)
-	err := retry.Do(ctx, retry.Transient, func(attempt int) error {
+	err = retry.Do(ctx, retry.Transient, func(attempt int) error {
 		res.Attempts = attempt
 		if attempt > 1 {
 			if err := l.sync(ctx); err != nil {
 				return err
 			}
-			// A chain that failed unanswered may have stored more than
+			// A link that failed unanswered may have stored more than
 			// was acknowledged: those events are this import's too.
 			mine += l.storedPrefix(prev, prevAfter)
 			prev = nil
 		}
-		todo, skipped, trial, err := l.decideAll(evs, order)
+		t, err := l.decide(src, order)
 		if err != nil {
 			return retry.Permanent(err)
 		}
-		res.Appended, res.Skipped = mine, skipped-mine
-		if len(todo) == 0 {
+		res.Appended, res.Skipped = mine, t.skipped-mine
+		if len(t.steps) == 0 {
 			res.LastSeq = l.seq
 			return nil
 		}
-		after := l.seq
-		n, last, err := l.store.AppendChain(ctx, after, todo, func(done int) {
+		n, err := l.appendTrial(ctx, t, func(done int) {
 			if progress != nil {
-				progress(mine+done, len(evs)-res.Skipped)
+				progress(mine+done, src.Len()-res.Skipped)
 			}
 		})
-		res.Stored = append(res.Stored, n)
-		if n > 0 {
-			res.LastSeq = last
+		res.Stored = append(res.Stored, n.stored)
+		res.Appended += n.stored
+		if n.stored > 0 {
+			res.LastSeq = l.seq
 		}
 		if err != nil {
 			// A conflict, or a failure that may have stored a prefix:
 			// read the log again and go on from what it holds. An error
 			// the log marks permanent (a limit, a permission) is not
 			// retried.
-			res.Appended += n
-			mine += n
+			mine += n.stored
 			if !errors.Is(err, events.ErrConflict) {
 				// Refused links are not stored; but an unanswered one
 				// may be, with what followed it.
-				prev, prevAfter = todo[n:], after+uint64(n)
+				prev, prevAfter = n.unanswered, n.after
 			}
 			return err
 		}
-		res.Appended += n
-		l.takeImported(todo, trial, last)
 		return nil
 	})
 	if err != nil {
@@ -485,32 +535,52 @@ func (l *Ledger) Import(ctx context.Context, evs []events.Envelope, progress fun
 	return res, nil
 }
 
-// takeImported makes the trial aggregates of an import the ledger's, with
-// the sequences its chain stored the events at: nothing came between them
-// (the chain checked).
-func (l *Ledger) takeImported(todo []events.Envelope, trial map[string]*State, last uint64) {
-	seqs := make(map[uuid.UUID]uint64, len(todo))
-	for i, e := range todo {
-		seqs[e.ID] = last - uint64(len(todo)-1-i)
-	}
-	for scope, st := range trial {
-		st.stampSeqs(seqs)
-		l.gate.scopes[scope] = st
-	}
-	for _, e := range todo {
-		e.Seq = seqs[e.ID]
-		l.own(e)
-	}
-	l.dirty = true
-	l.seq = last
+// chainEnd is how far the chain of an import got.
+type chainEnd struct {
+	stored int // events acknowledged
+	// unanswered are the ids of the events of the link that failed after
+	// the acknowledged ones, which the log may hold from sequence after+1
+	// on; the links after it were never sent.
+	unanswered []uuid.UUID
+	after      uint64
 }
 
-// storedPrefix counts the leading events of a chain that the log holds at
-// the sequences right after the one the chain followed: the prefix the
-// chain stored, whatever was acknowledged.
-func (l *Ledger) storedPrefix(chain []events.Envelope, after uint64) int {
-	for i, e := range chain {
-		h, ok := l.held(e.ID)
+// appendTrial appends the events a trial accepted, in links of importBatch
+// events: each link is built from the aggregates (the facts applied hold
+// the events' content), appended after the sequence the one before ended
+// at, and its events made the ledger's at the sequences they were stored
+// at. On a failure, the events not acknowledged are taken back.
+func (l *Ledger) appendTrial(ctx context.Context, t *importTrial, progress func(done int)) (chainEnd, error) {
+	var end chainEnd
+	buf := make([]events.Envelope, 0, min(importBatch, len(t.steps)))
+	for end.stored < len(t.steps) {
+		from := end.stored
+		link := t.events(buf[:0], from, min(from+importBatch, len(t.steps)))
+		after := l.seq
+		n, last, err := l.store.AppendChain(ctx, after, link, func(done int) { progress(from + done) })
+		if n > 0 {
+			l.commit(t, from, link[:n], last)
+			end.stored += n
+		}
+		if err != nil {
+			for _, e := range link[n:] {
+				end.unanswered = append(end.unanswered, e.ID)
+			}
+			end.after = after + uint64(n)
+			l.undo(t, end.stored)
+			return end, err
+		}
+		clear(link)
+	}
+	return end, nil
+}
+
+// storedPrefix counts the leading events of a chain, by id, that the log
+// holds at the sequences right after the one the chain followed: the prefix
+// the chain stored, whatever was acknowledged.
+func (l *Ledger) storedPrefix(chain []uuid.UUID, after uint64) int {
+	for i, id := range chain {
+		h, ok := l.held(id)
 		if !ok || h.Seq != after+uint64(i)+1 {
 			return i
 		}
@@ -522,14 +592,27 @@ func (l *Ledger) storedPrefix(chain []events.Envelope, after uint64) int {
 // nothing: it returns how many events Import would record and skip, or an
 // *ImportError.
 func (l *Ledger) Check(ctx context.Context, evs []events.Envelope) (ImportResult, error) {
+	return l.CheckFrom(ctx, eventSlice(evs))
+}
+
+// CheckFrom is Check of an input read from src, as ImportFrom reads it.
+func (l *Ledger) CheckFrom(ctx context.Context, src ImportSource) (ImportResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.sync(ctx); err != nil {
 		return ImportResult{}, err
 	}
-	order := dateOrder(evs)
-	todo, skipped, _, err := l.decideAll(evs, order)
-	return ImportResult{Appended: len(todo), Skipped: skipped, LastSeq: l.seq}, err
+	order, err := decisionOrder(src)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	t, err := l.decide(src, order)
+	if err != nil {
+		return ImportResult{LastSeq: l.seq}, err
+	}
+	res := ImportResult{Appended: len(t.steps), Skipped: t.skipped, LastSeq: l.seq}
+	l.undo(t, 0)
+	return res, nil
 }
 
 // DecisionOrder returns the indexes of evs in the order Import decides and
@@ -578,57 +661,189 @@ var lifecycleRank = map[events.Type]int{
 	events.Retracted:                     16,
 }
 
-// decideAll decides the events of an import in the given order against
-// copies of the aggregates. It returns the events to append, in that order,
-// and how many were skipped as already recorded, or an *ImportError.
-func (l *Ledger) decideAll(evs []events.Envelope, order []int) ([]events.Envelope, int, map[string]*State, error) {
-	trial := map[string]*State{}
-	get := func(scope string) *State {
-		s, ok := trial[scope]
-		if !ok {
-			s = l.scope(scope).Clone()
-			trial[scope] = s
-		}
-		return s
+// decisionOrder returns the indexes of src's events in the order of
+// dateOrder.
+func decisionOrder(src ImportSource) ([]int32, error) {
+	n := src.Len()
+	if n > math.MaxInt32 {
+		return nil, fmt.Errorf("%d events: more than an import holds", n)
 	}
+	dates, ranks := make([]events.Date, n), make([]uint8, n)
+	order := make([]int32, n)
+	for i := range n {
+		d, t := src.Key(i)
+		dates[i], ranks[i], order[i] = d, uint8(lifecycleRank[t]), int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if dates[a] != dates[b] {
+			return cmp.Compare(dates[a], dates[b])
+		}
+		if ranks[a] != ranks[b] {
+			return cmp.Compare(ranks[a], ranks[b])
+		}
+		return cmp.Compare(a, b)
+	})
+	return order, nil
+}
+
+// importTrial is what deciding an import did to the ledger's aggregates,
+// which it changes in place: the events accepted, in decision order, and how
+// to take each back.
+type importTrial struct {
+	steps   []importStep
+	rets    []retractionStep
+	skipped int
+	// scopes are the aggregates of the steps, each once: a step names its
+	// own by index, so that the steps hold no pointer for the collector
+	// to follow.
+	scopes  []*State
+	scopeOf map[*State]int32
+}
+
+// importStep is one event applied to an aggregate by a trial. The
+// aggregate holds its content: a fact, or for a retraction only its id (the
+// retraction is in rets).
+type importStep struct {
+	id    uuid.UUID
+	date  events.Date
+	scope int32 // index in scopes
+	ret   int32 // 1 + its index in rets for a retraction; else 0
+}
+
+// state returns the aggregate of st.
+func (t *importTrial) state(st importStep) *State { return t.scopes[st.scope] }
+
+// retractionStep is a retraction applied by a trial, and where the fact it
+// took back stood.
+type retractionStep struct {
+	e  events.Envelope
+	t  events.Type
+	at int
+}
+
+// try applies e, decided, to s as a step of t.
+func (l *Ledger) try(t *importTrial, s *State, e events.Envelope) {
+	e.Seq, e.Recorded = 0, time.Time{} // stored later, by the chain
+	k, ok := t.scopeOf[s]
+	if !ok {
+		if t.scopeOf == nil {
+			t.scopeOf = map[*State]int32{}
+		}
+		k = int32(len(t.scopes))
+		t.scopes, t.scopeOf[s] = append(t.scopes, s), k
+	}
+	st := importStep{id: e.ID, date: e.Date, scope: k}
+	if e.Type == events.Retracted {
+		typ, at := s.locate(e.Payload.(*events.Retraction).Event)
+		t.rets = append(t.rets, retractionStep{e: e, t: typ, at: at})
+		st.ret = int32(len(t.rets))
+	}
+	s.Apply(e)
+	t.steps = append(t.steps, st)
+}
+
+// undo takes back the steps of t from step from on, last first, and drops
+// them: the aggregates are as they were before them.
+func (l *Ledger) undo(t *importTrial, from int) {
+	if len(t.steps) <= from {
+		return
+	}
+	for k := len(t.steps) - 1; k >= from; k-- {
+		st := t.steps[k]
+		if st.ret > 0 {
+			r := t.rets[st.ret-1]
+			t.state(st).unretract(st.id, r.e.Payload.(*events.Retraction).Event, r.t, r.at)
+			t.rets = t.rets[:st.ret-1]
+			continue
+		}
+		t.state(st).unapply(st.id, st.date)
+	}
+	clear(t.steps[from:])
+	t.steps = t.steps[:from]
+	l.dirty = true
+}
+
+// events appends to dst the events of steps from to to, as the aggregates
+// hold them.
+func (t *importTrial) events(dst []events.Envelope, from, to int) []events.Envelope {
+	for _, st := range t.steps[from:to] {
+		if st.ret > 0 {
+			dst = append(dst, t.rets[st.ret-1].e)
+			continue
+		}
+		s := t.state(st)
+		f, _ := s.appliedFact(st.id, st.date)
+		state := s.ISO3
+		if state == events.ConventionScope {
+			state = ""
+		}
+		dst = append(dst, events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Payload: f.Payload, Source: f.Source})
+	}
+	return dst
+}
+
+// commit makes the steps of t from from on, stored as stored (its link of
+// the chain, the last at sequence last), the ledger's: nothing came between
+// them (the chain checked).
+func (l *Ledger) commit(t *importTrial, from int, stored []events.Envelope, last uint64) {
+	first := last - uint64(len(stored)-1)
+	for k, e := range stored {
+		st, seq := t.steps[from+k], first+uint64(k)
+		t.state(st).stamp(st.id, st.date, seq)
+		e.Seq = seq
+		l.own(e)
+	}
+	l.seq = last
+	l.dirty = true
+}
+
+// decide decides the events of src in the given order against the
+// aggregates, applying each accepted one to them before the next is
+// decided. It returns the trial, or an *ImportError (every event the
+// rules reject, or whose id the ledger holds for another event) with the
+// aggregates as they were.
+func (l *Ledger) decide(src ImportSource, order []int32) (*importTrial, error) {
+	t := &importTrial{steps: make([]importStep, 0, len(order))}
 	conv := l.convention()
 	today := l.today()
-	var (
-		todo    = make([]events.Envelope, 0, len(order))
-		skipped int
-		bad     ImportError
-	)
-	for _, i := range order {
-		e := evs[i]
-		s := get(e.Scope())
-		if h, ok := l.held(e.ID); ok {
-			if !sameEvent(h, e) {
-				bad.Problems = append(bad.Problems, ImportProblem{Index: i, Event: e, Err: idConflict(h, e)})
+	var bad ImportError
+	err := src.Events(order, func(at int, evs []events.Envelope) error {
+		for j, e := range evs {
+			i := int(order[at+j])
+			if h, ok := l.held(e.ID); ok {
+				if !sameEvent(h, e) {
+					bad.Problems = append(bad.Problems, ImportProblem{Index: i, Event: e, Err: idConflict(h, e)})
+					continue
+				}
+				t.skipped++
 				continue
 			}
-			skipped++
-			continue
+			s := l.scope(e.Scope())
+			if s.Knows(e.ID) {
+				t.skipped++
+				continue
+			}
+			if err := s.Decide(e, conv, today); err != nil {
+				bad.Problems = append(bad.Problems, ImportProblem{Index: i, Event: e, Err: err})
+				continue
+			}
+			l.try(t, s, e)
+			if e.Scope() != events.ConventionScope && (e.Type == events.Deposited || retractsDeposit(s, e)) {
+				// Entry into force depends on the deposits before:
+				// recompute as deposits are accepted or retracted.
+				conv = conventionOf(scopeMap(l.gate.scopes))
+			}
 		}
-		if s.Knows(e.ID) {
-			skipped++
-			continue
-		}
-		if err := s.Decide(e, conv, today); err != nil {
-			bad.Problems = append(bad.Problems, ImportProblem{Index: i, Event: e, Err: err})
-			continue
-		}
-		s.Apply(e)
-		if e.Scope() != events.ConventionScope && (e.Type == events.Deposited || retractsDeposit(s, e)) {
-			// Entry into force depends on the deposits before: recompute
-			// from the trial aggregates as deposits are accepted or
-			// retracted.
-			conv = conventionOf(overlay{l.gate.scopes, trial})
-		}
-		todo = append(todo, e)
+		return nil
+	})
+	if err != nil {
+		l.undo(t, 0)
+		return nil, err
 	}
 	if len(bad.Problems) > 0 {
+		l.undo(t, 0)
 		sort.Slice(bad.Problems, func(a, b int) bool { return bad.Problems[a].Index < bad.Problems[b].Index })
-		return nil, 0, nil, &bad
+		return nil, &bad
 	}
-	return todo, skipped, trial, nil
+	return t, nil
 }

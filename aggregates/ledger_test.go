@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/natstest"
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/events/record"
+	"github.com/ccm-ledger/ccm-ledger/projections/synth"
 )
 
 // today is the injected clock of the ledgers under test.
@@ -719,4 +722,239 @@ func TestImportDoesNotRetryWhatCannotSucceed(t *testing.T) {
 	assert.Equal(t, 1, res.Attempts, "not retried")
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.LessOrEqual(t, msgs(t, log), uint64(1), "at most the prefix before it")
+}
+
+// assertSameAggregate checks that got holds what want holds: the same
+// version, the same live facts of every type in the same order, the same
+// retracted facts, and the same ids known among ids.
+func assertSameAggregate(t *testing.T, want, got *aggregates.State, ids []uuid.UUID) {
+	t.Helper()
+	require.Equal(t, want.Version, got.Version, "version of %s", want.ISO3)
+	require.Equal(t, want.Len(), got.Len(), "live facts of %s", want.ISO3)
+	for _, typ := range events.Types() {
+		w, g := want.Facts(typ), got.Facts(typ)
+		require.Equal(t, len(w), len(g), "%s facts of %s", typ, want.ISO3)
+		for i := range w {
+			require.Equal(t, w[i], g[i], "%s fact %d of %s", typ, i, want.ISO3)
+		}
+	}
+	require.Equal(t, len(want.Retracted), len(got.Retracted), "retracted facts of %s", want.ISO3)
+	for id, f := range want.Retracted {
+		require.Equal(t, f, got.Retracted[id], "retracted fact %s of %s", id, want.ISO3)
+	}
+	for _, id := range ids {
+		require.Equal(t, want.Knows(id), got.Knows(id), "%s knows %s", want.ISO3, id)
+	}
+}
+
+// aggregatesOf returns a copy of the aggregate of every scope of evs.
+func aggregatesOf(l *aggregates.Ledger, evs ...[]events.Envelope) map[string]*aggregates.State {
+	out := map[string]*aggregates.State{}
+	for _, part := range evs {
+		for _, e := range part {
+			if _, ok := out[e.Scope()]; !ok {
+				out[e.Scope()] = l.State(e.Scope())
+			}
+		}
+	}
+	return out
+}
+
+func idsOf(evs ...[]events.Envelope) []uuid.UUID {
+	var ids []uuid.UUID
+	for _, part := range evs {
+		for _, e := range part {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids
+}
+
+// secondDeposit returns a deposit the rules refuse after evs: a second one
+// by a State that deposited in evs.
+func secondDeposit(t *testing.T, evs []events.Envelope) events.Envelope {
+	t.Helper()
+	for _, e := range evs {
+		if e.Type == events.Deposited {
+			return deposited(t, e.State, e.Date.AddDate(0, 0, 1).String(), e.Payload.(*events.Deposit).Instrument)
+		}
+	}
+	t.Fatal("no deposit")
+	return events.Envelope{}
+}
+
+// An import decides on the ledger's own aggregates and takes its facts back
+// when it is refused, or when it only checks: the aggregates are then as
+// they were, retractions of stored facts and of the import's own included.
+func TestRefusedImportLeavesTheAggregatesAsTheyWere(t *testing.T) {
+	ctx := context.Background()
+	all := synth.Generate(6000, 7)
+	stored, rest := all[:3000], all[3000:]
+	var retractions int
+	for _, e := range rest {
+		if e.Type == events.Retracted {
+			retractions++
+		}
+	}
+	require.NotZero(t, retractions, "the input retracts facts")
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	_, err := l.Import(ctx, stored, nil)
+	require.NoError(t, err)
+	before := aggregatesOf(l, all)
+	conv := l.Convention()
+	ids := idsOf(all)
+
+	bad := secondDeposit(t, rest)
+	_, err = l.Import(ctx, append(slices.Clone(rest), bad), nil)
+	var ie *aggregates.ImportError
+	require.ErrorAs(t, err, &ie)
+	require.Len(t, ie.Problems, 1, "%v", err)
+	assert.Equal(t, len(rest), ie.Problems[0].Index)
+	for scope, s := range aggregatesOf(l, all) {
+		assertSameAggregate(t, before[scope], s, ids)
+	}
+	assert.Equal(t, conv, l.Convention())
+	assert.Equal(t, uint64(len(stored)), msgs(t, log), "nothing of the refused import is stored")
+
+	res, err := l.Check(ctx, rest)
+	require.NoError(t, err)
+	assert.Equal(t, len(rest), res.Appended)
+	for scope, s := range aggregatesOf(l, all) {
+		assertSameAggregate(t, before[scope], s, ids)
+	}
+
+	_, err = l.Import(ctx, rest, nil)
+	require.NoError(t, err)
+	fresh := aggregates.NewLedger(log, today)
+	_, err = fresh.Sync(ctx)
+	require.NoError(t, err)
+	want := aggregatesOf(fresh, all)
+	for scope, s := range aggregatesOf(l, all) {
+		assertSameAggregate(t, want[scope], s, ids)
+	}
+	assert.Equal(t, fresh.Convention(), l.Convention())
+}
+
+// brokenStore stores the events of its chains up to the at-th, then fails:
+// with a conflict, or, when extra is set, with an error after storing extra
+// events more than it acknowledges (an answer lost).
+type brokenStore struct {
+	aggregates.Store
+	at, extra int
+	stored    int
+	broken    bool
+	calls     int
+}
+
+func (s *brokenStore) AppendChain(ctx context.Context, after uint64, evs []events.Envelope, progress func(int)) (int, uint64, error) {
+	s.calls++
+	if s.broken || s.stored+len(evs) <= s.at {
+		n, last, err := s.Store.AppendChain(ctx, after, evs, progress)
+		s.stored += n
+		return n, last, err
+	}
+	s.broken = true
+	k := s.at - s.stored
+	n, last, err := s.Store.AppendChain(ctx, after, evs[:k+s.extra], progress)
+	if err != nil {
+		return n, last, err
+	}
+	if s.extra > 0 {
+		return k, last - uint64(s.extra), errors.New("no answer")
+	}
+	return n, last, fmt.Errorf("chain broken after %d events: %w", n, events.ErrConflict)
+}
+
+// An import longer than a link of its chain breaks in a later link: what
+// the earlier links stored is the import's, the rest is decided again, and
+// the ledger ends as a read of the log.
+func TestImportRecoversFromALaterLinkBroken(t *testing.T) {
+	ctx := context.Background()
+	input := synth.Generate(17_000, 3)
+	for _, tc := range []struct {
+		name      string
+		at, extra int
+	}{
+		{"conflict", 12_345, 0},
+		{"unanswered, two more stored", 9_000, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := openLog(t, natstest.RunServer(t))
+			store := &brokenStore{Store: log, at: tc.at, extra: tc.extra}
+			l := aggregates.NewLedger(store, today)
+			res, err := l.Import(ctx, input, nil)
+			require.NoError(t, err)
+			require.True(t, store.broken)
+			assert.GreaterOrEqual(t, store.calls, 3, "appended in several links")
+			assert.Equal(t, 2, res.Attempts)
+			assert.Equal(t, []int{tc.at, len(input) - tc.at - tc.extra}, res.Stored)
+			assert.Equal(t, len(input), res.Appended, "every event appended once")
+			assert.Zero(t, res.Skipped)
+			assert.Equal(t, uint64(len(input)), res.LastSeq)
+			assertEachOnce(t, log, input, 0)
+
+			fresh := aggregates.NewLedger(log, today)
+			_, err = fresh.Sync(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, fresh.Seq(), l.Seq())
+			want, ids := aggregatesOf(fresh, input), idsOf(input)
+			for scope, s := range aggregatesOf(l, input) {
+				assertSameAggregate(t, want[scope], s, ids)
+			}
+			assert.Equal(t, fresh.Convention(), l.Convention())
+		})
+	}
+}
+
+// An import's decisions follow DecisionOrder whatever the order of its
+// input, and read it a batch at a time.
+func TestImportFromReadsItsSourceInBatches(t *testing.T) {
+	ctx := context.Background()
+	input := synth.Generate(10_000, 5)
+	rand.New(rand.NewSource(5)).Shuffle(len(input), func(i, j int) { input[i], input[j] = input[j], input[i] })
+	src := &countingSource{evs: input}
+	log := openLog(t, natstest.RunServer(t))
+	l := aggregates.NewLedger(log, today)
+	res, err := l.ImportFrom(ctx, src, nil)
+	require.NoError(t, err)
+	assert.Equal(t, len(input), res.Appended)
+	assert.Equal(t, 1, src.reads, "decided once")
+	assert.Greater(t, src.batches, 1)
+	assert.Less(t, src.largest, len(input))
+	var want []uuid.UUID
+	for _, i := range aggregates.DecisionOrder(input) {
+		want = append(want, input[i].ID)
+	}
+	var got []uuid.UUID
+	for _, e := range stored(t, log) {
+		got = append(got, e.ID)
+	}
+	assert.Equal(t, want, got, "stored in decision order")
+}
+
+// countingSource is an ImportSource over events in memory that counts how
+// it is read.
+type countingSource struct {
+	evs                     []events.Envelope
+	reads, batches, largest int
+}
+
+func (s *countingSource) Len() int                             { return len(s.evs) }
+func (s *countingSource) Key(i int) (events.Date, events.Type) { return s.evs[i].Date, s.evs[i].Type }
+func (s *countingSource) Events(order []int32, fn func(int, []events.Envelope) error) error {
+	s.reads++
+	const batch = 3000
+	for at := 0; at < len(order); at += batch {
+		var evs []events.Envelope
+		for _, i := range order[at:min(at+batch, len(order))] {
+			evs = append(evs, s.evs[i])
+		}
+		s.batches++
+		s.largest = max(s.largest, len(evs))
+		if err := fn(at, evs); err != nil {
+			return err
+		}
+	}
+	return nil
 }

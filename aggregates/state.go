@@ -229,3 +229,97 @@ func (s *State) Clone() *State {
 	}
 	return c
 }
+
+// factIndex returns where the live fact id, of type t dated d, stands in
+// the list of its type, or -1.
+func (s *State) factIndex(id uuid.UUID, t events.Type, d events.Date) int {
+	fs := s.facts[t]
+	for i := sort.Search(len(fs), func(i int) bool { return fs[i].Date >= d }); i < len(fs) && fs[i].Date == d; i++ {
+		if fs[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// locate returns the type of the live fact id and where it stands in the
+// list of its type (-1: it is not live).
+func (s *State) locate(id uuid.UUID) (events.Type, int) {
+	t, ok := s.known[id]
+	if !ok {
+		return "", -1
+	}
+	for i, f := range s.facts[t] {
+		if f.ID == id {
+			return t, i
+		}
+	}
+	return t, -1
+}
+
+// appliedFact returns the fact id dated d, live or retracted.
+func (s *State) appliedFact(id uuid.UUID, d events.Date) (Fact, bool) {
+	t := s.known[id]
+	if i := s.factIndex(id, t, d); i >= 0 {
+		return s.facts[t][i], true
+	}
+	f, ok := s.Retracted[id]
+	return f, ok
+}
+
+// unapply takes back the fact id dated d, not stored, that Apply folded in
+// after every other event the aggregate holds: the aggregate is again as it
+// was before.
+func (s *State) unapply(id uuid.UUID, d events.Date) {
+	t := s.known[id]
+	delete(s.known, id)
+	i := s.factIndex(id, t, d)
+	if i < 0 {
+		return
+	}
+	fs := s.facts[t]
+	copy(fs[i:], fs[i+1:])
+	fs[len(fs)-1] = Fact{}
+	if fs = fs[:len(fs)-1]; len(fs) == 0 {
+		delete(s.facts, t)
+		return
+	}
+	s.facts[t] = fs
+}
+
+// unretract takes back the retraction id of target, not stored, that Apply
+// folded in after every other event the aggregate holds: target, of type t,
+// goes back where it stood in the list of its type (at; -1 when the
+// retraction took nothing back).
+func (s *State) unretract(id, target uuid.UUID, t events.Type, at int) {
+	delete(s.known, id)
+	f, ok := s.Retracted[target]
+	if !ok || at < 0 {
+		return
+	}
+	delete(s.Retracted, target)
+	fs := append(s.facts[t], Fact{})
+	copy(fs[at+1:], fs[at:])
+	fs[at] = f
+	s.facts[t] = fs
+}
+
+// stamp gives the event id dated d, applied before it was stored, the
+// stream sequence seq it was stored at, as stampSeqs does for many.
+func (s *State) stamp(id uuid.UUID, d events.Date, seq uint64) {
+	if seq > s.Version {
+		s.Version = seq
+	}
+	t := s.known[id]
+	if t == events.Retracted {
+		return
+	}
+	if i := s.factIndex(id, t, d); i >= 0 {
+		s.facts[t][i].Seq = seq
+		return
+	}
+	if f, ok := s.Retracted[id]; ok && f.Seq == 0 {
+		f.Seq = seq
+		s.Retracted[id] = f
+	}
+}
