@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"unicode/utf8"
 
@@ -76,7 +79,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		case errors.As(err, &ie):
 			out := &importError{input: name, err: err}
 			for _, p := range ie.Problems {
-				out.problems = append(out.problems, fmt.Sprintf("line %d: %s %s %s: %v", res.lines[p.Index], p.Event.Type, p.Event.Scope(), p.Event.Date, p.Err))
+				out.problems = append(out.problems, fmt.Sprintf("line %d: %s %s %s: %v", res.line(p.Index), p.Event.Type, p.Event.Scope(), p.Event.Date, p.Err))
 			}
 			return out
 		case errors.As(err, &re):
@@ -112,18 +115,21 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 // through the command service.
 type importResult struct {
 	cmdservice.ImportReply
-	lines []int // the input line of each event, on a data directory
+	line func(i int) int // the input line of each event, on a data directory
 }
 
 // importHere validates the whole input, then decides and records it as the
 // ledger of a data directory.
 func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dryRun, bundled bool) (importResult, error) {
 	// The whole input is read and validated before the ledger is opened:
-	// a malformed file never touches the log.
-	evs, lines, err := events.ReadLines(input)
+	// a malformed file never touches the log. Only where each event's line
+	// is is kept: the ledger reads the events again as it decides them
+	// (a pipe is copied to a temporary file as it is read).
+	in, err := events.IndexLines(input)
 	if err != nil {
 		return importResult{}, err
 	}
+	defer in.Close()
 	c.noRecord = c.noRecord || bundled
 	b, err := m.open(ctx, c, openOptions{})
 	if err != nil {
@@ -137,21 +143,58 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 	if isTerminal(m.Stderr) {
 		progress = func(done, total int) { fmt.Fprintf(m.Stderr, "\rccm: recorded %d of %d events", done, total) }
 	}
+	if _, err := b.ledger.Sync(ctx); err != nil {
+		return importResult{}, err
+	}
+	defer importMemoryLimit(in)()
 	var res aggregates.ImportResult
 	if dryRun {
-		res, err = b.ledger.Check(ctx, evs)
+		res, err = b.ledger.CheckFrom(ctx, in)
 	} else {
-		res, err = b.ledger.Import(ctx, evs, progress)
+		res, err = b.ledger.ImportFrom(ctx, in, progress)
 	}
 	if progress != nil {
 		fmt.Fprintln(m.Stderr)
 	}
-	out := importResult{lines: lines, ImportReply: cmdservice.ImportReply{Events: len(evs), Recorded: res.Appended,
+	out := importResult{line: in.Line, ImportReply: cmdservice.ImportReply{Events: in.Len(), Recorded: res.Appended,
 		AlreadyRecorded: res.Skipped, LastSeq: res.LastSeq, Attempts: res.Attempts, StoredPerAttempt: res.Stored}}
 	if err == nil && !dryRun {
+		// Signing reads the log, not the aggregates: let them and the
+		// index go first, since the one-shot ledger is done.
+		b.ledger, out.line = nil, nil
+		in.Close()
 		_, err = b.signHead(ctx)
 	}
 	return out, err
+}
+
+// importMemoryLimit sets the soft memory limit of the Go runtime
+// (runtime/debug.SetMemoryLimit) for the import of in by a process that has
+// read the log: what the process holds, plus 32 MiB, plus 640 bytes an event
+// and the length of its line. It returns the function that restores the
+// limit before. A limit already in force (GOMEMLIMIT) or GOGC set is the
+// operator's choice and left alone.
+//
+// An import keeps what it records: the aggregates (the facts, each id twice,
+// the source and the data: about 330 bytes an event of the synthetic
+// ledger), and while it appends, the server keeps the ids of the last two
+// minutes (about 125 bytes), the import its index of the input and its
+// steps (about 60): about 640 bytes an event of 172 bytes in all. Left to
+// GOGC=100 the heap would grow to twice that before each collection; under
+// the limit the collector runs more often as the import nears its end
+// instead, and the resident set stays under 1 KB an event. An input whose
+// events keep more than the limit allows is still imported: the runtime
+// then lets the heap pass the limit, and bounds the collector's share of
+// the processor.
+func importMemoryLimit(in *events.LineIndex) (restore func()) {
+	if os.Getenv("GOGC") != "" || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return func() {}
+	}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	held := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	prev := debug.SetMemoryLimit(held + 32<<20 + 640*int64(in.Len()) + in.Bytes())
+	return func() { debug.SetMemoryLimit(prev) }
 }
 
 // importRemote sends the input to the ledger's command service as it reads
