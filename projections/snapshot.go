@@ -15,10 +15,15 @@ import (
 //
 //	_index          the snapshots present: meeting, as-of date, sequence
 //	<M>._meta       snapshot of meeting M: as-of date, sequence covered,
-//	                record time, per-State key revisions and deposits,
-//	                the Convention's own facts
+//	                record time, the intervals it reads and, per State,
+//	                the revisions of its keys and its deposits, the
+//	                Convention's own facts
 //	<M>._status     the status of every State as of M's last day
-//	<M>.<ISO3>      the State's facts dated on or before M's last day
+//	<M>.<ISO3>      the State's facts dated in M's interval: after the
+//	                previous meeting's last day, up to M's
+//
+// The snapshot of M is read from the keys of M's interval and of every
+// earlier meeting's: a fact is stored once, and an event rewrites one key.
 //
 // Every value has a one-byte tag: 'j' JSON, 'f' facts in a binary form
 // (see encodeFacts), 'J' gzip-compressed JSON (from compressAbove bytes),
@@ -26,16 +31,18 @@ import (
 // because it is larger than partSize.
 // Format 2: facts come from gated folds (aggregates.Gate), and the meta
 // counts the stored messages kept out. A snapshot of format 1 may hold what
-// the rules reject, so it is built again.
+// the rules reject, so it is built again. Format 3: a State's key holds the
+// facts of one interval (format 2: every fact dated on or before the
+// meeting).
 const (
-	snapshotFormat = 2
+	snapshotFormat = 3
 	indexKey       = "_index"
 )
 
 // latestCode names the snapshot of every fact whatever its date: it serves
 // the dates after the last meeting, and is what the rules judge the events
-// recorded after a snapshot against (aggregates.Gate). It has no stored
-// statuses.
+// recorded after a snapshot against (aggregates.Gate). Its interval follows
+// the last meeting's. It has no stored statuses.
 const latestCode = "_latest"
 
 // latestAsOf is the as-of date of the latest snapshot: the last date the
@@ -68,6 +75,32 @@ type indexEntry struct {
 	Seq     uint64      `json:"seq"`
 }
 
+// interval names the keys of one meeting's facts: those dated after the
+// previous interval's AsOf (any date for the first), up to its own.
+type interval struct {
+	Meeting string      `json:"meeting"`
+	AsOf    events.Date `json:"as_of"`
+}
+
+// layout is a run of intervals in date order, each following the one
+// before.
+type layout []interval
+
+// find returns the index of the interval holding the facts dated d
+// (len(l) when d is after the last).
+func (l layout) find(d events.Date) int {
+	return sort.Search(len(l), func(i int) bool { return l[i].AsOf >= d })
+}
+
+// same reports whether interval i of l holds the same dates as interval j
+// of o, under the same key.
+func (l layout) same(i int, o layout, j int) bool {
+	if l[i] != o[j] || (i == 0) != (j == 0) {
+		return false
+	}
+	return i == 0 || l[i-1].AsOf == o[j-1].AsOf
+}
+
 // snapMeta describes one meeting's snapshot.
 type snapMeta struct {
 	Format  int         `json:"format"`
@@ -84,6 +117,9 @@ type snapMeta struct {
 	// sequence at which they were written.
 	Rule      string `json:"rule"`
 	StatusRev uint64 `json:"status_rev"`
+	// Intervals are those the snapshot is read from: every meeting's up to
+	// its own, the last.
+	Intervals layout `json:"intervals"`
 	// States has an entry for each State with facts dated on or before
 	// AsOf.
 	States map[string]snapState `json:"states"`
@@ -91,13 +127,18 @@ type snapMeta struct {
 	Convention []factRec `json:"convention"`
 }
 
-// snapState is the meta's entry for one State: the sequence at which its
-// key was written, what the key holds, and its live deposits (for the
-// Convention's entry into force).
+// snapState is the meta's entry for one State: the sequence at which each
+// of its keys was written, what the key of the snapshot's own interval
+// holds, and its live deposits (for the Convention's entry into force).
 type snapState struct {
-	Rev   uint64 `json:"rev"`
-	Facts int    `json:"facts"`
-	Bytes int    `json:"bytes"`
+	// Revs has one entry per interval of the meta: the sequence at which
+	// the State's key of that interval was written, 0 when the State has
+	// no fact dated in it (and no key).
+	Revs []uint64 `json:"revs"`
+	// Facts and Bytes are the facts and the size of the State's key of
+	// the snapshot's own interval (0: none).
+	Facts int `json:"facts,omitempty"`
+	Bytes int `json:"bytes,omitempty"`
 	// First is the date of the State's earliest live fact (zero if all
 	// are retracted).
 	First    events.Date   `json:"first,omitempty"`
@@ -109,12 +150,6 @@ type stateValue struct {
 	State string    `json:"state"`
 	Rev   uint64    `json:"rev"`
 	Facts []factRec `json:"facts"`
-}
-
-// statusValue is the value of a meeting's _status key.
-type statusValue struct {
-	Rev      uint64   `json:"rev"`
-	Statuses []Status `json:"statuses"`
 }
 
 // convention derives the Convention's entry into force as of the meeting
@@ -156,8 +191,10 @@ type SnapshotInfo struct {
 	Behind   uint64    `json:"behind"`
 	Created  time.Time `json:"created"`
 	Updated  time.Time `json:"updated"`
-	// States counts the States with facts dated on or before AsOf, Facts
-	// their facts, Bytes the size of their keys.
+	// States counts the States with facts dated on or before AsOf; Facts
+	// and Bytes count the facts and the size of the keys of the
+	// snapshot's own interval (those dated after the previous meeting),
+	// so that their sums over the snapshots are those of the bucket.
 	States int    `json:"states"`
 	Facts  int    `json:"facts"`
 	Bytes  int    `json:"bytes"`

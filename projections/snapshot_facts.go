@@ -32,17 +32,9 @@ type retraction struct {
 	Seq uint64
 }
 
-// recOf returns the snapshot form of a fact. data, when not nil, keeps the
-// canonical data of the facts already seen, for a fold written into many
-// snapshots.
-func recOf(f aggregates.Fact, data map[uuid.UUID][]byte) factRec {
-	d, ok := data[f.ID]
-	if !ok {
-		d = events.Envelope{Payload: f.Payload}.Data()
-		if data != nil {
-			data[f.ID] = d
-		}
-	}
+// recOf returns the snapshot form of a fact.
+func recOf(f aggregates.Fact) factRec {
+	d := events.Envelope{Payload: f.Payload}.Data()
 	return factRec{ID: f.ID, Type: f.Type, Date: f.Date, Seq: f.Seq, Data: d, Source: f.Source}
 }
 
@@ -70,32 +62,41 @@ func decodePayload(t events.Type, data []byte) (events.Payload, error) {
 
 // recsOf returns the facts of s dated on or before upTo, live and
 // retracted, in stream order.
-func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction, data map[uuid.UUID][]byte) []factRec {
-	var out []factRec
+func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction) []factRec {
+	return split(s, layout{{AsOf: upTo}}, rby)[0]
+}
+
+// split returns the facts of s, live and retracted, by interval of l (those
+// dated after the last are left out), each in stream order.
+func split(s *aggregates.State, l layout, rby map[uuid.UUID]retraction) [][]factRec {
+	out := make([][]factRec, len(l)+1)
 	for _, t := range events.Types() {
 		for _, f := range s.Facts(t) {
-			if f.Date <= upTo {
-				out = append(out, recOf(f, data))
+			if i := l.find(f.Date); i < len(l) {
+				out[i] = append(out[i], recOf(f))
 			}
 		}
 	}
 	for id, f := range s.Retracted {
-		if f.Date > upTo {
+		i := l.find(f.Date)
+		if i == len(l) {
 			continue
 		}
-		r := recOf(f, data)
+		r := recOf(f)
 		if by, ok := rby[id]; ok {
 			r.RetractedBy, r.RetractedSeq = by.ID.String(), by.Seq
 		}
-		out = append(out, r)
+		out[i] = append(out[i], r)
 	}
-	slices.SortFunc(out, func(a, b factRec) int {
-		if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.ID[:], b.ID[:])
-	})
-	return out
+	for _, recs := range out {
+		slices.SortFunc(recs, func(a, b factRec) int {
+			if c := cmp.Compare(a.Seq, b.Seq); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.ID[:], b.ID[:])
+		})
+	}
+	return out[:len(l)]
 }
 
 // stateOf rebuilds the aggregate of scope from its snapshot facts, and

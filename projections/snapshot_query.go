@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -207,12 +209,50 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 	if want == nil {
 		want = sortedKeys(m.States)
 	}
-	for _, iso3 := range want {
-		if err := e.loadInto(ctx, f, m, iso3, nil); err != nil {
-			return nil, err
-		}
+	if err := e.loadAllInto(ctx, f, m, want); err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// loadWorkers is how many States loadAllInto reads at once: each reads
+// one key per interval, and a read waits on the store more than it works.
+const loadWorkers = 8
+
+// loadAllInto puts the facts of the States iso3s from snapshot m into f,
+// but for those f holds, reading several States at once.
+func (e *Engine) loadAllInto(ctx context.Context, f *Fold, m *snapMeta, iso3s []string) error {
+	var todo []string
+	for _, iso3 := range iso3s {
+		if _, ok := f.scopes[iso3]; !ok && !slices.Contains(todo, iso3) {
+			todo = append(todo, iso3)
+		}
+	}
+	states := make([]*aggregates.State, len(todo))
+	errs := make([]error, len(todo))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(loadWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				states[i], errs[i] = e.loadState(ctx, m, todo[i], nil)
+			}
+		}()
+	}
+	for i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, iso3 := range todo {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		f.scopes[iso3] = states[i]
+	}
+	return nil
 }
 
 // readAfter reads the events recorded after snapshot m and known at b, and

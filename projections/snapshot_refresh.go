@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
 	"github.com/ccm-ledger/ccm-ledger/events"
@@ -29,19 +28,22 @@ type RefreshStats struct {
 	Unchanged int `json:"unchanged"`
 	// Deleted counts snapshots of meetings no longer recorded.
 	Deleted int `json:"deleted"`
-	// States counts the per-State keys written.
+	// States counts the per-State keys written: one per State and
+	// interval whose facts changed, shared by every snapshot that reads
+	// the interval.
 	States int `json:"states"`
 	// Events counts the events read from the log.
 	Events int `json:"events"`
 }
 
 // RefreshSnapshots creates or brings up to date the snapshot of every
-// meeting recorded: a missing one is built from a fold of the log; an
-// existing one reads only what was recorded after the sequence it covers,
-// and rewrites the keys of the States whose facts dated on or before the
-// meeting changed, its statuses, and its meta (an event dated after the
-// meeting touches no key of it: only its sequence moves). It is idempotent
-// and reads nothing but the index when the log did not grow.
+// meeting recorded. An event rewrites the key of its State in the interval
+// of its date (the one of the first meeting on or after it), and the
+// statuses and meta of the snapshots of that meeting and the later ones;
+// the others only move to the new head. A missing snapshot, or an interval
+// whose dates changed (a meeting recorded, moved or retracted), is built
+// from a fold of the whole log. It is idempotent and reads nothing but the
+// index when the log did not grow.
 func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 	if e.snaps == nil {
 		return RefreshStats{}, errors.New("refresh snapshots: no snapshot store")
@@ -50,8 +52,7 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 	if err != nil {
 		return RefreshStats{}, fmt.Errorf("refresh snapshots: %w", err)
 	}
-	r := &refresh{e: e, st: RefreshStats{Head: head}, head: head, from: head + 1,
-		log: logTail{rby: map[uuid.UUID]retraction{}, read: head + 1}}
+	r := &refresh{e: e, st: RefreshStats{Head: head}, head: head, now: e.clock().UTC(), log: logTail{read: head + 1}}
 	idx, idxOK, err := e.loadIndex(ctx)
 	if err != nil {
 		return r.st, err
@@ -63,371 +64,218 @@ func (e *Engine) RefreshSnapshots(ctx context.Context) (RefreshStats, error) {
 	if err := r.plan(ctx); err != nil {
 		return r.st, err
 	}
-	if idxOK {
-		if err := r.deleteGone(ctx, idx); err != nil {
-			return r.st, err
-		}
-	}
-	from := r.from
-	if r.create {
-		from = 1
-	}
-	if err := r.read(ctx, from); err != nil {
+	if err := r.compute(ctx); err != nil {
 		return r.st, err
 	}
-	r.now = e.clock().UTC()
-	if err := r.update(ctx); err != nil {
+	if err := r.write(ctx); err != nil {
 		return r.st, err
 	}
-	if r.create {
-		if err := r.build(ctx); err != nil {
-			return r.st, err
-		}
+	if err := r.cleanup(ctx, idx, idxOK); err != nil {
+		return r.st, err
 	}
 	return r.st, r.writeIndex(ctx)
 }
 
-// refresh is one run of RefreshSnapshots.
+// refresh is one run of RefreshSnapshots: plan (this file), what the log
+// says (snapshot_refresh_log.go), what is written (snapshot_refresh_write.go).
 type refresh struct {
 	e    *Engine
 	st   RefreshStats
 	head uint64
 	now  time.Time
-	// plans has one entry per meeting recorded at head, and the latest
-	// snapshot's last.
-	plans []plan
-	// from is the first sequence the updates read; create is set when
-	// some snapshot is built from a fold of the whole log.
-	from   uint64
-	create bool
-	log    logTail
+
+	// chain has the meetings recorded at the head in date order, then
+	// the latest snapshot; intervals has the interval of each.
+	chain     []Meeting
+	intervals layout
+	// metas has the meta of each entry of chain that can be brought to
+	// the head in place, kept those that are (the others are built from a
+	// fold of the whole log). They all stand at base; ref is the one with
+	// the most intervals.
+	metas []*snapMeta
+	kept  []bool
+	base  uint64
+	ref   *snapMeta
+	// rewrite has the intervals whose keys are all written anew from a
+	// fold of the whole log; keys, by interval and State, the State keys
+	// as they will stand.
+	rewrite map[string]bool
+	keys    map[string]map[string]keyInfo
+
+	log     logTail
+	full    *Fold                        // the fold of the whole log, when read
+	states  map[string]*aggregates.State // by scope, every fact at the head, of the scopes read
+	changed map[string]events.Date       // by scope, the earliest date of a fact changed after base
+	dirty   []map[string]bool            // by interval, the States whose facts in it changed
+	// rejected counts the events after base that the rules keep out.
+	rejected int
+
+	writes []keyWrite
+	out    []metaWrite
 }
 
-// plan is what a refresh does with one snapshot.
-type plan struct {
-	m    Meeting
-	meta *snapMeta // existing, nil to create
-	old  *snapMeta // replaced by a new one
+// keyInfo describes a State key: the sequence it was written at, its facts
+// and its size.
+type keyInfo struct {
+	rev          uint64
+	facts, bytes int
 }
 
-// logTail is the part of the log a refresh read.
-type logTail struct {
-	evs  []events.Envelope
-	kept []uint64 // the messages of evs's range that are not events
-	rby  map[uuid.UUID]retraction
-	read uint64    // the first sequence in evs
-	time time.Time // the record time of head
-}
-
-// plan reads the meta of every meeting recorded at the head and decides
-// whether to create, update or leave it.
+// plan lists the meetings recorded at the head, reads their metas, and
+// decides which are built anew and which intervals are written anew.
 func (r *refresh) plan(ctx context.Context) error {
-	if r.head == 0 {
-		return nil
+	if r.head > 0 {
+		ms, err := r.e.meetings(ctx, Bounds{KnownAtSeq: r.head})
+		if err != nil {
+			return err
+		}
+		sort.SliceStable(ms, func(i, j int) bool {
+			if ms[i].End != ms[j].End {
+				return ms[i].End < ms[j].End
+			}
+			return ms[i].Code < ms[j].Code
+		})
+		r.chain = append(ms, Meeting{Code: latestCode, End: latestAsOf})
 	}
-	meetings, err := r.e.meetings(ctx, Bounds{KnownAtSeq: r.head})
-	if err != nil {
-		return err
-	}
-	meetings = append(meetings, Meeting{Code: latestCode, End: latestAsOf})
-	for _, m := range meetings {
+	r.intervals = make(layout, len(r.chain))
+	r.metas = make([]*snapMeta, len(r.chain))
+	for i, m := range r.chain {
+		r.intervals[i] = interval{Meeting: m.Code, AsOf: m.End}
 		meta, ok, err := r.e.loadMeta(ctx, m.Code)
 		if err != nil {
 			return err
 		}
-		switch {
-		case !ok || meta.AsOf != m.End || meta.Rule != aggregates.DefaultAnnualRule.Name || meta.Seq > r.head:
-			r.plans = append(r.plans, plan{m: m, old: meta})
-			r.create = true
-		case meta.Seq == r.head:
-			r.st.Unchanged++
-			r.plans = append(r.plans, plan{m: m, meta: meta})
-		default:
-			r.plans = append(r.plans, plan{m: m, meta: meta})
-			r.from = min(r.from, meta.Seq+1)
+		if ok && usable(meta, r.intervals[i], r.head) {
+			r.metas[i] = meta
 		}
 	}
+	r.chooseBase()
+	r.rewrite = map[string]bool{}
 	return nil
 }
 
-// deleteGone deletes the snapshots of the index whose meetings the log no
-// longer holds (retracted).
-func (r *refresh) deleteGone(ctx context.Context, idx snapIndex) error {
-	seen := map[string]bool{}
-	for _, p := range r.plans {
-		seen[p.m.Code] = true
-	}
-	for _, s := range idx.Snapshots {
-		if seen[s.Meeting] {
-			continue
-		}
-		if err := r.e.deleteSnapshot(ctx, s.Meeting); err != nil {
-			return err
-		}
-		r.st.Deleted++
-	}
-	return nil
+// usable reports whether m can be brought to head in place: it is as of
+// its meeting's date, with the rule of the stored statuses, and read from
+// intervals ending with its own.
+func usable(m *snapMeta, own interval, head uint64) bool {
+	n := len(m.Intervals)
+	return m.AsOf == own.AsOf && m.Rule == aggregates.DefaultAnnualRule.Name && m.Seq <= head && n > 0 && m.Intervals[n-1] == own
 }
 
-// read reads the log from the sequence from to the head, unless what was
-// read already starts there or before.
-func (r *refresh) read(ctx context.Context, from uint64) error {
-	t := &r.log
-	if from >= t.read {
-		return nil
+// chooseBase keeps the metas of the latest sequence that agree on the keys
+// they share.
+func (r *refresh) chooseBase() {
+	for _, m := range r.metas {
+		if m != nil {
+			r.base = max(r.base, m.Seq)
+		}
 	}
-	t.evs, t.kept, t.read = nil, nil, from
-	clear(t.rby)
-	rg := Range{From: from, To: r.head, Quarantine: func(q events.Quarantined) {
-		t.kept = append(t.kept, q.Seq)
-		if q.Seq == r.head {
-			t.time = q.Recorded
+	for i := len(r.metas) - 1; i >= 0 && r.ref == nil; i-- {
+		if m := r.metas[i]; m != nil && m.Seq == r.base {
+			r.ref = m
 		}
-	}}
-	if _, err := r.e.src.Read(ctx, rg, func(ev events.Envelope) error {
-		if ev.Seq == r.head {
-			t.time = ev.Recorded
-		}
-		t.evs = append(t.evs, ev)
-		if ev.Type == events.Retracted {
-			t.rby[ev.Payload.(*events.Retraction).Event] = retraction{ID: ev.ID, Seq: ev.Seq}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("refresh snapshots: read the log: %w", err)
 	}
-	r.st.Events += len(t.evs)
-	return nil
+	r.kept = make([]bool, len(r.metas))
+	if r.ref == nil || !coherent(r.ref, r.ref) {
+		return
+	}
+	for i, m := range r.metas {
+		r.kept[i] = m != nil && m.Seq == r.base && coherent(m, r.ref)
+	}
 }
 
-// update brings every existing snapshot behind the head to it from the
-// events recorded after its sequence. A snapshot that cannot be read back
-// (another binary format, or torn by a concurrent refresh) is planned to
-// be built again.
-func (r *refresh) update(ctx context.Context) error {
-	t := &r.log
-	for i, p := range r.plans {
-		meta := p.meta
-		if meta == nil || meta.Seq == r.head {
-			continue
-		}
-		k := sort.Search(len(t.evs), func(i int) bool { return t.evs[i].Seq > meta.Seq })
-		notEvents := len(t.kept) - sort.Search(len(t.kept), func(i int) bool { return t.kept[i] > meta.Seq })
-		u := update{head: r.head, time: t.time, notEvents: notEvents, now: r.now}
-		n, facts, err := r.e.updateSnapshot(ctx, meta, t.evs[k:], t.rby, u)
-		switch {
-		case errors.Is(err, errStale):
-			r.plans[i].meta, r.plans[i].old = nil, meta
-			r.create = true
-			continue
-		case err != nil:
-			return err
-		}
-		r.st.States += n
-		if facts {
-			r.st.Updated++
-		} else {
-			r.st.Bumped++
+// coherent reports whether m reads the first intervals of ref, with the
+// same keys at the same revisions.
+func coherent(m, ref *snapMeta) bool {
+	n := len(m.Intervals)
+	if n > len(ref.Intervals) || !slices.Equal(m.Intervals, ref.Intervals[:n]) {
+		return false
+	}
+	for iso3, st := range m.States {
+		rs, ok := ref.States[iso3]
+		if !ok || len(st.Revs) != n || len(rs.Revs) != len(ref.Intervals) || !slices.Equal(st.Revs, rs.Revs[:n]) {
+			return false
 		}
 	}
-	return nil
+	for iso3, rs := range ref.States {
+		if _, ok := m.States[iso3]; !ok && len(rs.Revs) >= n && slices.ContainsFunc(rs.Revs[:n], func(v uint64) bool { return v != 0 }) {
+			return false
+		}
+	}
+	return true
 }
 
-// build creates the snapshots planned for creation from a fold of the
-// whole log.
-func (r *refresh) build(ctx context.Context) error {
-	if err := r.read(ctx, 1); err != nil {
-		return err
-	}
-	t := &r.log
-	full := NewFold()
-	gate := aggregates.NewGate(func(events.Quarantined) { full.Quarantined++ })
-	for _, ev := range t.evs {
-		if gate.Admit(ev) {
-			full.Apply(ev)
+// planKeys lists the keys of the intervals kept as ref records them, and
+// plans the others for rewriting: those of the snapshots built anew, and
+// those whose dates changed.
+func (r *refresh) planKeys() {
+	r.keys = map[string]map[string]keyInfo{}
+	for i, iv := range r.intervals {
+		j := -1
+		if r.kept[i] && !r.rewrite[iv.Meeting] {
+			// A kept meta is coherent with ref: its own interval is ref's j.
+			j = len(r.metas[i].Intervals) - 1
+			if !r.intervals.same(i, r.ref.Intervals, j) {
+				j = -1
+			}
 		}
-	}
-	full.Seq, full.Time, full.Quarantined = r.head, t.time, full.Quarantined+len(t.kept)
-	data := map[uuid.UUID][]byte{}
-	for i, p := range r.plans {
-		if p.meta != nil {
+		ks := map[string]keyInfo{}
+		r.keys[iv.Meeting] = ks
+		if j < 0 {
+			r.rewrite[iv.Meeting] = true
 			continue
 		}
-		created, n, err := r.e.createSnapshot(ctx, full, p.m, p.old, t.rby, data, r.now)
-		if err != nil {
-			return err
-		}
-		r.plans[i].meta = created
-		r.st.Created++
-		r.st.States += n
-	}
-	return nil
-}
-
-// writeIndex writes the index of the snapshots planned, at the head.
-func (r *refresh) writeIndex(ctx context.Context) error {
-	entries := make([]indexEntry, 0, len(r.plans))
-	for _, p := range r.plans {
-		entries = append(entries, indexEntry{Meeting: p.meta.Meeting, AsOf: p.meta.AsOf, Seq: p.meta.Seq})
-	}
-	_, err := r.e.putValue(ctx, indexKey, snapIndex{Format: snapshotFormat, Head: r.head, Snapshots: entries})
-	return err
-}
-
-// createSnapshot writes the snapshot of meeting m from a fold of the whole
-// log. old, when not nil, is the snapshot it replaces. It returns the meta
-// and the number of per-State keys written.
-func (e *Engine) createSnapshot(ctx context.Context, full *Fold, m Meeting, old *snapMeta, rby map[uuid.UUID]retraction, data map[uuid.UUID][]byte, now time.Time) (*snapMeta, int, error) {
-	meta := &snapMeta{Format: snapshotFormat, Meeting: m.Code, AsOf: m.End, Seq: full.Seq, Time: full.Time, Quarantined: full.Quarantined,
-		Created: now, Updated: now, Rule: aggregates.DefaultAnnualRule.Name, StatusRev: full.Seq, States: map[string]snapState{}}
-	n := 0
-	for _, iso3 := range full.Scopes() {
-		s := full.State(iso3)
-		recs := recsOf(s, m.End, rby, data)
-		if len(recs) == 0 {
-			continue
-		}
-		size, err := e.putState(ctx, stateKey(m.Code, iso3), stateValue{State: iso3, Rev: full.Seq, Facts: recs})
-		if err != nil {
-			return nil, 0, err
-		}
-		n++
-		meta.States[iso3] = snapState{Rev: full.Seq, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, m.End), Deposits: liveDeposits(s, m.End)}
-	}
-	meta.Convention = recsOf(full.State(events.ConventionScope), m.End, rby, data)
-	if m.Code != latestCode {
-		if err := e.putStatuses(ctx, full, meta); err != nil {
-			return nil, 0, err
-		}
-	}
-	if _, err := e.putValue(ctx, metaKey(m.Code), meta); err != nil {
-		return nil, 0, err
-	}
-	if old != nil {
-		for iso3 := range old.States {
-			if _, ok := meta.States[iso3]; !ok {
-				if err := e.snaps.Delete(ctx, stateKey(m.Code, iso3)); err != nil {
-					return nil, 0, fmt.Errorf("delete snapshot %s: %w", stateKey(m.Code, iso3), err)
-				}
+		for iso3, rs := range r.ref.States {
+			if rev := rs.Revs[j]; rev != 0 {
+				own := r.metas[i].States[iso3]
+				ks[iso3] = keyInfo{rev: rev, facts: own.Facts, bytes: own.Bytes}
 			}
 		}
 	}
-	return meta, n, nil
 }
 
-// update is where a refresh brings a snapshot: the head of the log and its
-// record time, the stored messages after the snapshot that are not events,
-// and the refresh's time.
-type update struct {
-	head      uint64
-	time      time.Time
-	notEvents int
-	now       time.Time
-}
-
-// putStatuses stores the status of every State of the snapshot meta as of
-// its meeting, evaluated from full.
-func (e *Engine) putStatuses(ctx context.Context, full *Fold, meta *snapMeta) error {
-	conv := full.Convention(meta.AsOf)
-	sv := statusValue{Rev: full.Seq, Statuses: make([]Status, 0, len(meta.States))}
-	for _, iso3 := range sortedKeys(meta.States) {
-		sv.Statuses = append(sv.Statuses, statusOf(full, conv, iso3, meta.AsOf, Options{}))
-	}
-	_, err := e.putValue(ctx, statusKey(meta.Meeting), sv)
-	return err
-}
-
-// updateSnapshot brings the snapshot m to u.head from news, the events
-// recorded after m.Seq. It returns the per-State keys written and whether
-// any fact of the snapshot changed; m is updated in place.
-func (e *Engine) updateSnapshot(ctx context.Context, m *snapMeta, news []events.Envelope, rby map[uuid.UUID]retraction, u update) (int, bool, error) {
-	if m.Seq >= u.head {
-		return 0, false, nil
-	}
-	f := NewFold()
-	changed, rejected, err := e.refold(ctx, f, m, news, rby)
-	if err != nil {
-		return 0, false, err
-	}
-	oldEIF, oldThirtieth := m.convention()
-	written, err := e.putChanged(ctx, f, m, changed, rby, u.head)
-	if err != nil {
-		return 0, false, err
-	}
-	if err := e.restatus(ctx, f, m, changed, oldEIF, oldThirtieth, rby, u.head); err != nil {
-		return 0, false, err
-	}
-	m.Seq, m.Time, m.Updated = u.head, u.time, u.now
-	m.Quarantined += u.notEvents + rejected
-	if _, err := e.putValue(ctx, metaKey(m.Meeting), m); err != nil {
-		return 0, false, err
-	}
-	return written, len(changed) > 0, nil
-}
-
-// putChanged rewrites, at sequence last, the keys of the States of f whose
-// facts changed, and their entries (and the Convention's facts) in m. It
-// returns the keys written.
-func (e *Engine) putChanged(ctx context.Context, f *Fold, m *snapMeta, changed map[string]bool, rby map[uuid.UUID]retraction, last uint64) (int, error) {
-	dm := m.AsOf
-	written := 0
-	for _, iso3 := range sortedKeys(changed) {
-		s := f.scopes[iso3]
-		if iso3 == events.ConventionScope {
-			m.Convention = recsOf(s, dm, rby, nil)
-			continue
+// markRewrite plans the keys of the interval of code for rewriting, or of
+// every interval when code is empty.
+func (r *refresh) markRewrite(code string) {
+	for _, iv := range r.intervals {
+		if code == "" || iv.Meeting == code {
+			r.rewrite[iv.Meeting] = true
 		}
-		recs := recsOf(s, dm, rby, nil)
-		size, err := e.putState(ctx, stateKey(m.Meeting, iso3), stateValue{State: iso3, Rev: last, Facts: recs})
-		if err != nil {
-			return 0, err
-		}
-		written++
-		m.States[iso3] = snapState{Rev: last, Facts: len(recs), Bytes: size, First: firstLiveUpTo(s, dm), Deposits: liveDeposits(s, dm)}
 	}
-	return written, nil
 }
 
-// restatus rewrites, at sequence last, the stored statuses of m that
-// changed: those of the changed States, or every one when the Convention's
-// entry into force moved from oldEIF (its dates move every State's).
-func (e *Engine) restatus(ctx context.Context, f *Fold, m *snapMeta, changed map[string]bool, oldEIF, oldThirtieth events.Date, rby map[uuid.UUID]retraction, last uint64) error {
-	if m.Meeting == latestCode {
+// compute works out everything the refresh writes, reading the log and
+// the keys but writing nothing: from the events after base and the keys
+// they touch, or, when some interval is written anew, from a fold of the
+// whole log. A key that cannot be read back (torn by a concurrent refresh,
+// or of another binary format) has its interval written anew.
+func (r *refresh) compute(ctx context.Context) error {
+	if len(r.chain) == 0 {
 		return nil
 	}
-	newEIF, newThirtieth := m.convention()
-	recompute := map[string]bool{}
-	for iso3 := range changed {
-		if iso3 != events.ConventionScope {
-			recompute[iso3] = true
+	for {
+		r.planKeys()
+		err := r.computeOnce(ctx)
+		var sk *staleKeyError
+		if r.full != nil || !errors.As(err, &sk) {
+			return err
 		}
+		r.markRewrite(sk.code)
 	}
-	if newEIF != oldEIF || newThirtieth != oldThirtieth {
-		for iso3 := range m.States {
-			if err := e.loadInto(ctx, f, m, iso3, rby); err != nil {
-				return err
-			}
-			recompute[iso3] = true
-		}
+}
+
+func (r *refresh) computeOnce(ctx context.Context) error {
+	r.full, r.states, r.changed, r.rejected = nil, map[string]*aggregates.State{}, map[string]events.Date{}, 0
+	r.dirty = make([]map[string]bool, len(r.intervals))
+	var err error
+	if len(r.rewrite) > 0 {
+		err = r.foldAll(ctx)
+	} else {
+		err = r.foldNews(ctx)
 	}
-	if len(recompute) == 0 {
-		return nil
-	}
-	sts, err := e.loadStatuses(ctx, m)
 	if err != nil {
 		return err
 	}
-	c := aggregates.Convention{EntryIntoForce: newEIF, ThirtiethDeposit: newThirtieth}
-	for iso3 := range recompute {
-		sts[iso3] = statusOf(f, c, iso3, m.AsOf, Options{})
-	}
-	sv := statusValue{Rev: last, Statuses: make([]Status, 0, len(sts))}
-	for _, iso3 := range sortedKeys(sts) {
-		sv.Statuses = append(sv.Statuses, sts[iso3])
-	}
-	if _, err := e.putValue(ctx, statusKey(m.Meeting), sv); err != nil {
-		return err
-	}
-	m.StatusRev = last
-	return nil
+	r.planWrites()
+	return r.planMetas(ctx)
 }

@@ -171,11 +171,6 @@ func (e *Engine) getValue(ctx context.Context, key string, v any) (bool, error) 
 	return true, nil
 }
 
-// putState stores the facts of a State under its key.
-func (e *Engine) putState(ctx context.Context, key string, v stateValue) (int, error) {
-	return e.putBlob(ctx, key, kindFacts, encodeFacts(v))
-}
-
 // loadIndex reads the index; ok is false when it is absent or unreadable.
 func (e *Engine) loadIndex(ctx context.Context) (snapIndex, bool, error) {
 	var idx snapIndex
@@ -203,49 +198,82 @@ func (e *Engine) loadMeta(ctx context.Context, code string) (*snapMeta, bool, er
 	return &m, true, nil
 }
 
-// loadState reads the facts of one State from a snapshot. A State the
-// snapshot does not hold is empty. errStale is returned when the key was
-// rewritten after the meta was read.
+// loadState reads the facts of one State from a snapshot: its keys of
+// every interval of m. A State the snapshot does not hold is empty.
+// errStale is returned when a key was rewritten after the meta was read.
 func (e *Engine) loadState(ctx context.Context, m *snapMeta, iso3 string, rby map[uuid.UUID]retraction) (*aggregates.State, error) {
 	ent, ok := m.States[iso3]
 	if !ok {
 		return aggregates.NewState(iso3), nil
 	}
-	key := stateKey(m.Meeting, iso3)
-	k, body, found, err := e.getBlob(ctx, key)
+	if len(ent.Revs) != len(m.Intervals) {
+		return nil, fmt.Errorf("%s: %d revisions of %s for %d intervals: %w", metaKey(m.Meeting), len(ent.Revs), iso3, len(m.Intervals), errStale)
+	}
+	keys := make([]keyRef, 0, len(ent.Revs))
+	for i, rev := range ent.Revs {
+		if rev != 0 {
+			keys = append(keys, keyRef{code: m.Intervals[i].Meeting, rev: rev})
+		}
+	}
+	return e.loadKeys(ctx, iso3, keys, rby)
+}
+
+// keyRef names the key of a State in the interval of meeting code, as
+// written at sequence rev.
+type keyRef struct {
+	code string
+	rev  uint64
+}
+
+// staleKeyError is errStale for one State key (code is empty when it is
+// not known which of the State's keys is unreadable).
+type staleKeyError struct {
+	code, iso3 string
+	err        error
+}
+
+func (e *staleKeyError) Error() string { return e.err.Error() }
+func (e *staleKeyError) Unwrap() error { return e.err }
+
+// loadKeys rebuilds the aggregate of a State from its keys, and notes the
+// retractions of their facts in rby. A key that is absent, cannot be
+// decoded or was written at another sequence is a *staleKeyError.
+func (e *Engine) loadKeys(ctx context.Context, iso3 string, keys []keyRef, rby map[uuid.UUID]retraction) (*aggregates.State, error) {
+	var recs []factRec
+	for _, k := range keys {
+		facts, err := e.loadFacts(ctx, k, iso3)
+		if errors.Is(err, errStale) {
+			return nil, &staleKeyError{code: k.code, iso3: iso3, err: err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, facts...)
+	}
+	s, err := stateOf(iso3, recs, rby)
+	if err != nil {
+		// Which key holds the fact is not known: every one is suspect.
+		return nil, &staleKeyError{iso3: iso3, err: fmt.Errorf("facts of %s: %v: %w", iso3, err, errStale)}
+	}
+	return s, nil
+}
+
+// loadFacts reads the facts of the key k of a State.
+func (e *Engine) loadFacts(ctx context.Context, k keyRef, iso3 string) ([]factRec, error) {
+	key := stateKey(k.code, iso3)
+	kind, body, found, err := e.getBlob(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if !found || k != kindFacts {
+	if !found || kind != kindFacts {
 		return nil, fmt.Errorf("%s: no facts: %w", key, errStale)
 	}
 	v, err := decodeFacts(body)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v: %w", key, err, errStale)
 	}
-	if v.Rev != ent.Rev || v.State != iso3 {
-		return nil, fmt.Errorf("%s: facts of %s at %d, meta says %d: %w", m.Meeting, iso3, v.Rev, ent.Rev, errStale)
+	if v.Rev != k.rev || v.State != iso3 {
+		return nil, fmt.Errorf("%s: facts of %s at %d, meta says %d: %w", key, v.State, v.Rev, k.rev, errStale)
 	}
-	s, err := stateOf(iso3, v.Facts, rby)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %w", stateKey(m.Meeting, iso3), err, errStale)
-	}
-	return s, nil
-}
-
-// loadStatuses reads the stored statuses of a snapshot, by State.
-func (e *Engine) loadStatuses(ctx context.Context, m *snapMeta) (map[string]Status, error) {
-	var v statusValue
-	found, err := e.getValue(ctx, statusKey(m.Meeting), &v)
-	if err != nil {
-		return nil, err
-	}
-	if !found || v.Rev != m.StatusRev {
-		return nil, fmt.Errorf("%s: statuses at %d, meta says %d: %w", m.Meeting, v.Rev, m.StatusRev, errStale)
-	}
-	out := make(map[string]Status, len(v.Statuses))
-	for _, st := range v.Statuses {
-		out[st.State] = st
-	}
-	return out, nil
+	return v.Facts, nil
 }

@@ -224,8 +224,10 @@ func TestSnapshotQueriesMatchTheFold(t *testing.T) {
 }
 
 // An event dated after a meeting touches nothing of that meeting's
-// snapshot but its sequence; the snapshots of later meetings rewrite the
-// State's key.
+// snapshot but its sequence. It rewrites one State key, the State's in the
+// interval of its date (after the 2014 meeting, up to the 2015 one), which
+// the snapshots of 2015 and later read: of those only the statuses and the
+// meta move.
 func TestBackdatedEventAfterAMeetingLeavesItsKeysUntouched(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 800, 21)
@@ -235,6 +237,7 @@ func TestBackdatedEventAfterAMeetingLeavesItsKeysUntouched(t *testing.T) {
 	require.NoError(t, err)
 	m2014, m2015 := synth.MeetingCode(2014), synth.MeetingCode(2015)
 	before2014, before2015 := store.revisions(m2014+"."), store.revisions(m2015+".")
+	before := store.revisions("")
 
 	// Dated after the 2014 meeting, before the 2015 one.
 	e := mustEvent(t, events.AssistanceProvided, "SWE", "2015-01-15", &events.Assistance{Areas: []string{"clearance"}})
@@ -263,8 +266,25 @@ func TestBackdatedEventAfterAMeetingLeavesItsKeysUntouched(t *testing.T) {
 		}
 	}
 	// The latest snapshot holds every date: it is updated too.
-	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: after + 1, Bumped: len(h.meetings) - after, States: after + 1, Events: 1}, st,
+	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: after + 1, Bumped: len(h.meetings) - after, States: 1, Events: 1}, st,
 		"refresh after one event about SWE dated 2015-01-15")
+	// Exactly these keys are written: the State's key of the interval, the
+	// statuses of the meetings on or after the event, every meta, the index.
+	want := []string{"_index", m2015 + ".SWE", "_latest._meta"}
+	for _, m := range h.meetings {
+		code := synth.MeetingCode(m.Time().Year())
+		want = append(want, code+"._meta")
+		if m >= events.MustDate("2015-01-15") {
+			want = append(want, code+"._status")
+		}
+	}
+	var written []string
+	for k, rev := range store.revisions("") {
+		if rev != before[k] {
+			written = append(written, k)
+		}
+	}
+	assert.ElementsMatch(t, want, written, "keys written by the refresh after one event about SWE dated 2015-01-15")
 }
 
 func TestRefreshSnapshots(t *testing.T) {
@@ -294,7 +314,8 @@ func TestRefreshSnapshots(t *testing.T) {
 	h.src.record(mustEvent(t, events.AssistanceRequested, "NOR", "2009-01-02", nil))
 	st, err = eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: n, States: n, Events: 1}, st, "event dated before every meeting")
+	assert.Equal(t, projections.RefreshStats{Head: uint64(len(h.src.evs)), Updated: n, States: 1, Events: 1}, st,
+		"event dated before every meeting: one key (the State's in the first interval), read by every snapshot")
 
 	infos, err := eng.Snapshots(ctx)
 	require.NoError(t, err)
@@ -317,7 +338,9 @@ func TestRefreshSnapshots(t *testing.T) {
 }
 
 // A meeting retracted loses its snapshot; recorded again with another
-// date, it gets a new one.
+// date, it gets a new one. Either way only the State keys of the intervals
+// whose dates change are written, and the later snapshots are updated, not
+// built anew.
 func TestRefreshFollowsMeetings(t *testing.T) {
 	ctx := context.Background()
 	h := newHistory(t, 600, 6)
@@ -332,10 +355,16 @@ func TestRefreshFollowsMeetings(t *testing.T) {
 			meeting = e
 		}
 	}
+	before := store.revisions("")
 	h.src.record(mustRetraction(t, meeting, events.MustDate("2016-12-01")))
 	st, err := eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Deleted, "snapshots deleted (%+v)", st)
+	assert.Zero(t, st.Created, "snapshots created after a meeting's retraction (%+v)", st)
+	next := synth.MeetingCode(2017)
+	assert.Equal(t, map[string]bool{next: true}, stateKeysWritten(store, before),
+		"State keys written after a meeting's retraction: those of the next meeting's interval, which now starts after the previous meeting")
+	checkAgainstFold(t, h, eng, uint64(len(h.src.evs)), projections.Options{})
 	keys, err := store.Keys(ctx)
 	require.NoError(t, err)
 	for _, k := range keys {
@@ -343,10 +372,14 @@ func TestRefreshFollowsMeetings(t *testing.T) {
 	}
 	moved := mustEvent(t, events.MeetingHeld, "", "2016-10-07", &events.Meeting{Code: code, Name: "Synthetic meeting 2016, moved",
 		Start: events.MustDate("2016-10-04"), End: events.MustDate("2016-10-07")})
+	before = store.revisions("")
 	h.src.record(moved)
 	st, err = eng.RefreshSnapshots(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Created, "snapshots created (%+v)", st)
+	assert.Equal(t, map[string]bool{code: true, next: true}, stateKeysWritten(store, before),
+		"State keys written after a meeting was recorded between two others: those of the two intervals it splits")
+	checkAgainstFold(t, h, eng, uint64(len(h.src.evs)), projections.Options{})
 	b := projections.Bounds{AsOf: events.MustDate("2016-10-07")}
 	r, err := eng.Report(ctx, b)
 	require.NoError(t, err)
