@@ -51,7 +51,10 @@ type Ledger struct {
 	owner       map[uuid.UUID]string          // id -> scope of the event that holds it
 	retractions map[uuid.UUID]events.Envelope // the retractions held (facts keep the rest)
 	seq         uint64                        // every event up to seq has been applied
-	readAt      time.Time                     // when the log was last read
+	// stored is, by scope, the last message stored on its subjects,
+	// admitted or quarantined: what the log checks an append against.
+	stored map[string]uint64
+	readAt time.Time // when the log was last read
 
 	// Freshness bounds how old a read of the log a decision may rest on:
 	// past it, a command reads the log first. Keep it under the stream's
@@ -70,7 +73,7 @@ func NewLedger(store Store, clock func() time.Time) *Ledger {
 	if clock == nil {
 		clock = time.Now
 	}
-	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness, Conflicts: retry.Conflict}
+	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness, Conflicts: retry.Conflict, stored: map[string]uint64{}}
 	l.gate = NewGate(l.noteQuarantined)
 	return l
 }
@@ -80,7 +83,24 @@ func NewLedger(store Store, clock func() time.Time) *Ledger {
 // within which the server itself refuses an id stored by another writer.
 const DefaultFreshness = time.Minute
 
-func (l *Ledger) noteQuarantined(q events.Quarantined) { l.quarantined = append(l.quarantined, q) }
+func (l *Ledger) noteQuarantined(q events.Quarantined) {
+	l.quarantined = append(l.quarantined, q)
+	scope := q.Scope
+	if sc, ok := events.ScopeOfSubject(q.Subject); ok {
+		scope = sc // the subject, not what the message claims, is what the log checks
+	}
+	l.noteStored(scope, q.Seq)
+}
+
+func (l *Ledger) noteStored(scope string, seq uint64) {
+	if scope != "" && seq > l.stored[scope] {
+		l.stored[scope] = seq
+	}
+}
+
+// expected is the version to append to a scope with: its last admitted
+// event, or a later message stored on its subjects that no read admits.
+func (l *Ledger) expected(scope string, s *State) uint64 { return max(s.Version, l.stored[scope]) }
 
 // Quarantined returns the stored messages the Ledger read and does not
 // count, in stream order.
@@ -125,6 +145,7 @@ func (l *Ledger) Apply(e events.Envelope) {
 }
 
 func (l *Ledger) apply(e events.Envelope) {
+	l.noteStored(e.Scope(), e.Seq)
 	if !l.gate.Admit(e) {
 		return
 	}
@@ -325,7 +346,7 @@ func (l *Ledger) pending(evs []events.Envelope, out []Outcome) ([]events.Envelop
 func (l *Ledger) decideAndAppend(ctx context.Context, scope string, evs []events.Envelope) (uint64, error) {
 	s := l.scope(scope)
 	conv, today := l.convention(), l.today()
-	version := s.Version
+	version := l.expected(scope, s)
 	var t importTrial
 	err := func() error {
 		defer l.undo(&t, 0)
