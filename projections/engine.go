@@ -56,7 +56,8 @@ type Source interface {
 // SnapshotStore is a key/value bucket for snapshots (deploy/jetstream/jslog keeps it
 // in the KV bucket CCM_SNAPSHOTS). Keys use the characters A-Z, a-z, 0-9,
 // '-', '_' and '.'. Values stay under 512 KiB: larger ones are split by
-// the engine.
+// the engine. It must be safe for concurrent use: a query reads several
+// keys at once.
 type SnapshotStore interface {
 	// Get returns the value stored under key; found is false (and err
 	// nil) when the key is absent or deleted.
