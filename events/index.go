@@ -369,16 +369,7 @@ func (col *indexCollector) add(c *chunk) error {
 	for i, d := range c.out {
 		lineNo, from, to := c.first+i, start, c.ends[i]
 		start = to
-		switch {
-		case d.skip:
-			continue
-		case d.tooLong:
-			col.problem(&FieldError{Line: lineNo, Reason: tooLong})
-			continue
-		case len(d.probs) > 0:
-			for _, p := range d.probs {
-				col.problem(&FieldError{Line: lineNo, Field: p.field, Reason: p.reason})
-			}
+		if !usableLine(col.problem, lineNo, d) {
 			continue
 		}
 		e := d.e

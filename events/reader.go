@@ -320,6 +320,24 @@ func (col *collector) problem(fe *FieldError) {
 	col.more++
 }
 
+// usableLine reports whether a decoded line holds an event, and gives its
+// problems to problem when it does not (a blank or comment line has none).
+func usableLine(problem func(*FieldError), lineNo int, d decodedLine) bool {
+	switch {
+	case d.skip:
+		return false
+	case d.tooLong:
+		problem(&FieldError{Line: lineNo, Reason: tooLong})
+		return false
+	case len(d.probs) > 0:
+		for _, p := range d.probs {
+			problem(&FieldError{Line: lineNo, Field: p.field, Reason: p.reason})
+		}
+		return false
+	}
+	return true
+}
+
 func (col *collector) reserve(size int64, lines int, read int64) { col.evs.reserve(size, lines, read) }
 
 func (col *collector) events() int { return col.evs.n }
@@ -330,16 +348,7 @@ func (col *collector) add(c *chunk) error {
 	}
 	for i, d := range c.out {
 		lineNo := c.first + i
-		switch {
-		case d.skip:
-			continue
-		case d.tooLong:
-			col.problem(&FieldError{Line: lineNo, Reason: tooLong})
-			continue
-		case len(d.probs) > 0:
-			for _, p := range d.probs {
-				col.problem(&FieldError{Line: lineNo, Field: p.field, Reason: p.reason})
-			}
+		if !usableLine(col.problem, lineNo, d) {
 			continue
 		}
 		e := d.e

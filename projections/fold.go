@@ -53,9 +53,13 @@ func (f *Fold) State(scope string) *aggregates.State {
 
 // Scopes returns the codes of every State the fold knows something about,
 // sorted, without the Convention scope.
-func (f *Fold) Scopes() []string {
-	out := make([]string, 0, len(f.scopes))
-	for k := range f.scopes {
+func (f *Fold) Scopes() []string { return stateCodes(f.scopes) }
+
+// stateCodes returns the keys of a map by scope, sorted, without the
+// Convention scope.
+func stateCodes[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
 		if k != events.ConventionScope {
 			out = append(out, k)
 		}

@@ -350,16 +350,7 @@ func (sc *liveScope) at(p point, upTo events.Date) (*aggregates.State, bool) {
 }
 
 // stateNames returns the States the view holds something of, sorted.
-func (v *liveView) stateNames() []string {
-	out := make([]string, 0, len(v.scopes))
-	for name := range v.scopes {
-		if name != events.ConventionScope {
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func (v *liveView) stateNames() []string { return stateCodes(v.scopes) }
 
 // liveAt reports whether the scope has a live fact dated on or before upTo
 // in the fold at p (a report lists only those States), without building

@@ -307,14 +307,7 @@ func (b *bencher) appendScenario(ctx context.Context, evs []events.Envelope) (be
 		if err != nil {
 			return r, err
 		}
-		d, err = b.timed("append-ledger", run, func() error {
-			for _, e := range evs {
-				if _, err := led.Record(ctx, e); err != nil {
-					return fmt.Errorf("%s %s %s: %w", e.Type, e.Scope(), e.Date, err)
-				}
-			}
-			return nil
-		})
+		d, err = b.timed("append-ledger", run, func() error { return recordEach(ctx, led, evs) })
 		stop()
 		if err != nil {
 			return r, fmt.Errorf("ledger append: %w", err)
@@ -414,6 +407,16 @@ func ledgerImport(ctx context.Context, led *aggregates.Ledger, jsonl []byte) err
 		err = fmt.Errorf("recorded %d of %d", res.Appended, len(in))
 	}
 	return err
+}
+
+// recordEach records the events one command at a time.
+func recordEach(ctx context.Context, led *aggregates.Ledger, evs []events.Envelope) error {
+	for _, e := range evs {
+		if _, err := led.Record(ctx, e); err != nil {
+			return fmt.Errorf("%s %s %s: %w", e.Type, e.Scope(), e.Date, err)
+		}
+	}
+	return nil
 }
 
 // loadPart bounds one import of loaded, under the limit of one input

@@ -172,14 +172,7 @@ func (b *bencher) pgAppends(ctx context.Context, conn *pgx.Conn, evs []events.En
 		if err != nil {
 			return r, err
 		}
-		d, err = b.timed("postgres-ccm-append", run, func() error {
-			for _, e := range evs {
-				if _, err := led.Record(ctx, e); err != nil {
-					return fmt.Errorf("%s %s %s: %w", e.Type, e.Scope(), e.Date, err)
-				}
-			}
-			return nil
-		})
+		d, err = b.timed("postgres-ccm-append", run, func() error { return recordEach(ctx, led, evs) })
 		stop()
 		if err != nil {
 			return r, fmt.Errorf("ledger append: %w", err)
