@@ -521,7 +521,7 @@ func (l *Ledger) ImportFrom(ctx context.Context, src ImportSource, progress func
 			return retry.Permanent(err)
 		}
 		res.Appended, res.Skipped = mine, t.skipped-mine
-		if len(t.steps) == 0 {
+		if t.steps.n == 0 {
 			res.LastSeq = l.seq
 			return nil
 		}
@@ -573,10 +573,10 @@ type chainEnd struct {
 // at. On a failure, the events not acknowledged are taken back.
 func (l *Ledger) appendTrial(ctx context.Context, t *importTrial, progress func(done int)) (chainEnd, error) {
 	var end chainEnd
-	buf := make([]events.Envelope, 0, min(importBatch, len(t.steps)))
-	for end.stored < len(t.steps) {
+	buf := make([]events.Envelope, 0, min(importBatch, t.steps.n))
+	for end.stored < t.steps.n {
 		from := end.stored
-		link := t.events(buf[:0], from, min(from+importBatch, len(t.steps)))
+		link := t.events(buf[:0], from, min(from+importBatch, t.steps.n))
 		after := l.seq
 		n, last, err := l.store.AppendChain(ctx, after, link, func(done int) { progress(from + done) })
 		if n > 0 {
@@ -591,6 +591,7 @@ func (l *Ledger) appendTrial(ctx context.Context, t *importTrial, progress func(
 			l.undo(t, end.stored)
 			return end, err
 		}
+		t.steps.release(end.stored)
 		clear(link)
 	}
 	return end, nil
@@ -631,7 +632,7 @@ func (l *Ledger) CheckFrom(ctx context.Context, src ImportSource) (ImportResult,
 	if err != nil {
 		return ImportResult{LastSeq: l.seq}, err
 	}
-	res := ImportResult{Appended: len(t.steps), Skipped: t.skipped, LastSeq: l.seq}
+	res := ImportResult{Appended: t.steps.n, Skipped: t.skipped, LastSeq: l.seq}
 	l.undo(t, 0)
 	return res, nil
 }
@@ -711,7 +712,7 @@ func decisionOrder(src ImportSource) ([]int32, error) {
 // which it changes in place: the events accepted, in decision order, and how
 // to take each back.
 type importTrial struct {
-	steps   []importStep
+	steps   stepList
 	rets    []retractionStep
 	skipped int
 	// scopes are the aggregates of the steps, each once: a step names its
@@ -729,6 +730,45 @@ type importStep struct {
 	date  events.Date
 	scope int32 // index in scopes
 	ret   int32 // 1 + its index in rets for a retraction; else 0
+}
+
+// stepList holds the steps of a trial in blocks of importBatch, one a link
+// of the chain: the block of a link is let go once the link is stored.
+type stepList struct {
+	blocks [][]importStep
+	n      int
+}
+
+func (l *stepList) at(k int) importStep { return l.blocks[k/importBatch][k%importBatch] }
+
+func (l *stepList) push(st importStep) {
+	if l.n%importBatch == 0 && l.n/importBatch == len(l.blocks) {
+		l.blocks = append(l.blocks, nil)
+	}
+	b := &l.blocks[l.n/importBatch]
+	*b = append(*b, st)
+	l.n++
+}
+
+// truncate drops the steps from n on.
+func (l *stepList) truncate(n int) {
+	for k := len(l.blocks) - 1; k >= 0 && k*importBatch >= n; k-- {
+		l.blocks[k] = nil
+	}
+	l.blocks = l.blocks[:(n+importBatch-1)/importBatch]
+	if r := n % importBatch; r > 0 {
+		b := &l.blocks[len(l.blocks)-1]
+		clear((*b)[r:])
+		*b = (*b)[:r]
+	}
+	l.n = n
+}
+
+// release lets go of the blocks of the steps before n, stored.
+func (l *stepList) release(n int) {
+	for k := range n / importBatch {
+		l.blocks[k] = nil
+	}
 }
 
 // state returns the aggregate of st.
@@ -760,17 +800,17 @@ func (l *Ledger) try(t *importTrial, s *State, e events.Envelope) {
 		st.ret = int32(len(t.rets))
 	}
 	s.Apply(e)
-	t.steps = append(t.steps, st)
+	t.steps.push(st)
 }
 
 // undo takes back the steps of t from step from on, last first, and drops
 // them: the aggregates are as they were before them.
 func (l *Ledger) undo(t *importTrial, from int) {
-	if len(t.steps) <= from {
+	if t.steps.n <= from {
 		return
 	}
-	for k := len(t.steps) - 1; k >= from; k-- {
-		st := t.steps[k]
+	for k := t.steps.n - 1; k >= from; k-- {
+		st := t.steps.at(k)
 		if st.ret > 0 {
 			r := t.rets[st.ret-1]
 			t.state(st).unretract(st.id, r.e.Payload.(*events.Retraction).Event, r.t, r.at)
@@ -779,15 +819,15 @@ func (l *Ledger) undo(t *importTrial, from int) {
 		}
 		t.state(st).unapply(st.id, st.date)
 	}
-	clear(t.steps[from:])
-	t.steps = t.steps[:from]
+	t.steps.truncate(from)
 	l.dirty = true
 }
 
 // events appends to dst the events of steps from to to, as the aggregates
 // hold them.
 func (t *importTrial) events(dst []events.Envelope, from, to int) []events.Envelope {
-	for _, st := range t.steps[from:to] {
+	for k := from; k < to; k++ {
+		st := t.steps.at(k)
 		if st.ret > 0 {
 			dst = append(dst, t.rets[st.ret-1].e)
 			continue
@@ -809,7 +849,7 @@ func (t *importTrial) events(dst []events.Envelope, from, to int) []events.Envel
 func (l *Ledger) commit(t *importTrial, from int, stored []events.Envelope, last uint64) {
 	first := last - uint64(len(stored)-1)
 	for k, e := range stored {
-		st, seq := t.steps[from+k], first+uint64(k)
+		st, seq := t.steps.at(from+k), first+uint64(k)
 		t.state(st).stamp(st.id, st.date, seq)
 		e.Seq = seq
 		l.own(e)
@@ -824,7 +864,7 @@ func (l *Ledger) commit(t *importTrial, from int, stored []events.Envelope, last
 // rules reject, or whose id the ledger holds for another event) with the
 // aggregates as they were.
 func (l *Ledger) decide(src ImportSource, order []int32) (*importTrial, error) {
-	t := &importTrial{steps: make([]importStep, 0, len(order))}
+	t := &importTrial{}
 	conv := l.convention()
 	today := l.today()
 	var bad ImportError

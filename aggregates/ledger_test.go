@@ -32,7 +32,7 @@ func today() time.Time { return time.Date(2026, time.June, 30, 12, 0, 0, 0, time
 
 // openLog opens the log on a new connection to srv: each clerk of a test
 // has its own.
-func openLog(t *testing.T, srv *natstest.Server) *jslog.Log {
+func openLog(t testing.TB, srv *natstest.Server) *jslog.Log {
 	t.Helper()
 	l, err := jslog.Create(context.Background(), srv.Conn(t), jslog.Config{})
 	require.NoError(t, err, "open the log")
@@ -957,4 +957,27 @@ func (s *countingSource) Events(order []int32, fn func(int, []events.Envelope) e
 		}
 	}
 	return nil
+}
+
+// BenchmarkCheckIntoABigLedger decides a small input (the next 100 events
+// of a synthetic history) against a ledger that holds 200,000: what an
+// import costs besides its appends, when it touches many States of a big
+// ledger.
+//
+//	go test ./aggregates -run '^$' -bench CheckIntoABigLedger -benchtime 20x
+func BenchmarkCheckIntoABigLedger(b *testing.B) {
+	ctx := context.Background()
+	all := synth.Generate(200_100, 42)
+	l := aggregates.NewLedger(openLog(b, natstest.RunServer(b)), today)
+	if _, err := l.Import(ctx, all[:200_000], nil); err != nil {
+		b.Fatal(err)
+	}
+	small := all[200_000:]
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := l.Check(ctx, small)
+		if err != nil || res.Appended != len(small) {
+			b.Fatalf("check: %+v, %v", res, err)
+		}
+	}
 }

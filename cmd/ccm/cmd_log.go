@@ -170,7 +170,7 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 
 // importMemoryLimit sets the soft memory limit of the Go runtime
 // (runtime/debug.SetMemoryLimit) for the import of in by a process that has
-// read the log: what the process holds, plus 32 MiB, plus 640 bytes an event
+// read the log: what the process holds, plus 32 MiB, plus 600 bytes an event
 // and the length of its line. It returns the function that restores the
 // limit before. A limit already in force (GOMEMLIMIT) or GOGC set is the
 // operator's choice and left alone.
@@ -178,8 +178,8 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 // An import keeps what it records: the aggregates (the facts, each id twice,
 // the source and the data: about 330 bytes an event of the synthetic
 // ledger), and while it appends, the server keeps the ids of the last two
-// minutes (about 125 bytes), the import its index of the input and its
-// steps (about 60): about 640 bytes an event of 172 bytes in all. Left to
+// minutes (about 125 bytes) and the import its index of the input (36) and
+// the links in flight: about 570 bytes an event of 172 bytes in all. Left to
 // GOGC=100 the heap would grow to twice that before each collection; under
 // the limit the collector runs more often as the import nears its end
 // instead, and the resident set stays under 1 KB an event. An input whose
@@ -193,7 +193,7 @@ func importMemoryLimit(in *events.LineIndex) (restore func()) {
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
 	held := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
-	prev := debug.SetMemoryLimit(held + 32<<20 + 640*int64(in.Len()) + in.Bytes())
+	prev := debug.SetMemoryLimit(held + 32<<20 + 600*int64(in.Len()) + in.Bytes())
 	return func() { debug.SetMemoryLimit(prev) }
 }
 
