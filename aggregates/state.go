@@ -189,30 +189,6 @@ func (s *State) LastMembership(d events.Date) (Membership, bool) {
 	return Membership{}, false
 }
 
-// stampSeqs sets the stream sequence of facts applied before they were
-// stored (an import decides on copies, then stores them), and the version.
-func (s *State) stampSeqs(seqs map[uuid.UUID]uint64) {
-	stamp := func(f *Fact) {
-		if f.Seq == 0 {
-			f.Seq = seqs[f.ID]
-		}
-	}
-	for _, fs := range s.facts {
-		for i := range fs {
-			stamp(&fs[i])
-		}
-	}
-	for id, f := range s.Retracted {
-		stamp(&f)
-		s.Retracted[id] = f
-	}
-	for id := range s.known {
-		if q := seqs[id]; q > s.Version {
-			s.Version = q
-		}
-	}
-}
-
 // Clone returns a deep copy of the aggregate, for deciding a batch of
 // events without touching the original.
 func (s *State) Clone() *State {
@@ -305,7 +281,7 @@ func (s *State) unretract(id, target uuid.UUID, t events.Type, at int) {
 }
 
 // stamp gives the event id dated d, applied before it was stored, the
-// stream sequence seq it was stored at, as stampSeqs does for many.
+// stream sequence seq it was stored at.
 func (s *State) stamp(id uuid.UUID, d events.Date, seq uint64) {
 	if seq > s.Version {
 		s.Version = seq
