@@ -54,6 +54,9 @@ type Ledger struct {
 	// stored is, by scope, the last message stored on its subjects,
 	// admitted or quarantined: what the log checks an append against.
 	stored map[string]uint64
+	// ahead holds the sequences of events this Ledger recorded and
+	// applied beyond seq, while messages before them are still unread.
+	ahead  map[uint64]bool
 	readAt time.Time // when the log was last read
 
 	// Freshness bounds how old a read of the log a decision may rest on:
@@ -73,7 +76,7 @@ func NewLedger(store Store, clock func() time.Time) *Ledger {
 	if clock == nil {
 		clock = time.Now
 	}
-	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness, Conflicts: retry.Conflict, stored: map[string]uint64{}}
+	l := &Ledger{store: store, clock: clock, Freshness: DefaultFreshness, Conflicts: retry.Conflict, stored: map[string]uint64{}, ahead: map[uint64]bool{}}
 	l.gate = NewGate(l.noteQuarantined)
 	return l
 }
@@ -145,6 +148,10 @@ func (l *Ledger) Apply(e events.Envelope) {
 }
 
 func (l *Ledger) apply(e events.Envelope) {
+	if l.ahead[e.Seq] {
+		delete(l.ahead, e.Seq) // recorded by this Ledger, applied then
+		return
+	}
 	l.noteStored(e.Scope(), e.Seq)
 	if !l.gate.Admit(e) {
 		return
@@ -367,9 +374,20 @@ func (l *Ledger) decideAndAppend(ctx context.Context, scope string, evs []events
 	if err != nil {
 		return 0, err
 	}
+	first := seq - uint64(len(evs)-1)
 	for i, e := range evs {
-		e.Seq = seq - uint64(len(evs)-1-i)
+		e.Seq = first + uint64(i)
 		l.apply(e)
+	}
+	if first == l.seq+1 {
+		l.seq = seq
+	} else {
+		// Others stored messages in between: the next read meets these
+		// again and must not count them twice (nor quarantine them as
+		// duplicates of themselves).
+		for s := first; s <= seq; s++ {
+			l.ahead[s] = true
+		}
 	}
 	return seq, nil
 }

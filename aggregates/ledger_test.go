@@ -636,6 +636,41 @@ func TestApplyFromAFollower(t *testing.T) {
 	assert.Equal(t, uint64(60), last)
 }
 
+// A Ledger reading the log again meets the events it recorded itself:
+// they were counted when recorded and must be neither counted again nor
+// quarantined as duplicates of themselves, also when another writer stored
+// messages in between.
+func TestOwnRecordsAreNotReadTwice(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := openLog(t, srv)
+	l := aggregates.NewLedger(log, today)
+	other := aggregates.NewLedger(openLog(t, srv), today)
+
+	_, err := l.Record(ctx, signed(t, "SWE", "2008-12-03"))
+	require.NoError(t, err)
+	_, err = other.Record(ctx, signed(t, "NOR", "2008-12-03"))
+	require.NoError(t, err)
+	_, err = l.Record(ctx, deposited(t, "SWE", "2012-04-23", events.Ratification))
+	require.NoError(t, err)
+	_, err = l.Record(ctx, signed(t, "DNK", "2008-12-03"))
+	require.NoError(t, err)
+
+	last, err := l.Sync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), last)
+	assert.Empty(t, l.Quarantined(), "the ledger's own events are not duplicates")
+	assert.Len(t, l.State("SWE").Facts(events.Signed), 1)
+	assert.Len(t, l.State("NOR").Facts(events.Signed), 1, "the other writer's event is read")
+	assert.Equal(t, uint64(3), l.State("SWE").Version)
+
+	_, err = l.Record(ctx, signed(t, "FIN", "2008-12-03"))
+	require.NoError(t, err)
+	_, err = l.Sync(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, l.Quarantined())
+}
+
 func TestCheckDecidesWithoutRecording(t *testing.T) {
 	ctx := context.Background()
 	log := openLog(t, natstest.RunServer(t))
