@@ -137,13 +137,47 @@ func (l *Ledger) sync(ctx context.Context) error {
 }
 
 // Apply folds an event read from the log by someone else (a live follower)
-// into the Ledger. Events must come in stream order.
+// into the Ledger. Events must come in stream order; one the Ledger has
+// read or recorded already is ignored.
 func (l *Ledger) Apply(e events.Envelope) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if e.Seq <= l.seq {
+		return
+	}
 	l.apply(e)
-	if e.Seq > l.seq {
-		l.seq = e.Seq
+	l.seq = e.Seq
+}
+
+// Skip notes a stored message a follower read that is not an event of its
+// subject (see Apply): it is quarantined, and the next append to its scope
+// expects it.
+func (l *Ledger) Skip(q events.Quarantined) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if q.Seq <= l.seq {
+		return
+	}
+	l.noteQuarantined(q)
+	l.seq = q.Seq
+}
+
+// ReadTo tells the Ledger that a follower gave it every stored message up
+// to head, in a read that ended at time at: decisions rest on it for
+// Freshness.
+func (l *Ledger) ReadTo(head uint64, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if head > l.seq {
+		l.seq = head
+		for s := range l.ahead {
+			if s <= head {
+				delete(l.ahead, s)
+			}
+		}
+	}
+	if at.After(l.readAt) {
+		l.readAt = at
 	}
 }
 

@@ -43,7 +43,23 @@ type Live struct {
 	heads    headRounds
 	convMu   sync.Mutex
 	convs    map[convKey]aggregates.Convention
+	feed     Feed
 }
+
+// Feed receives what a live fold reads, in stream order, from the
+// goroutine that reads: every stored event (admitted or not: the receiver
+// judges it again), every stored message that is not an event of its
+// subject, and after each read the head it reached. `ccm serve`'s writer
+// (aggregates.Ledger) keeps its aggregates from it instead of reading the
+// log again. A Feed must not call back into the Live.
+type Feed interface {
+	Apply(events.Envelope)
+	Skip(events.Quarantined)
+	ReadTo(head uint64, at time.Time)
+}
+
+// LiveFeed makes f receive what the fold reads (see Feed).
+func LiveFeed(f Feed) LiveOption { return func(l *Live) { l.feed = f } }
 
 // published is what queries read: the last view and a channel closed when
 // the next one is published.
@@ -244,9 +260,15 @@ func (l *Live) advance(ctx context.Context) (*liveView, error) {
 	r := Range{From: from, Quarantine: func(q events.Quarantined) {
 		record(q.Seq, q.Recorded)
 		b.quarantined = append(b.quarantined, q.Seq)
+		if l.feed != nil {
+			l.feed.Skip(q)
+		}
 	}}
 	last, err := l.src.Read(ctx, r, func(ev events.Envelope) error {
 		record(ev.Seq, ev.Recorded)
+		if l.feed != nil {
+			l.feed.Apply(ev)
+		}
 		sc := l.scope(ev.Scope())
 		if aerr := sc.state.Admissible(ev); aerr != nil {
 			b.quarantined = append(b.quarantined, ev.Seq)
@@ -258,6 +280,9 @@ func (l *Live) advance(ctx context.Context) (*liveView, error) {
 	// The read stops where it started at the latest: the head it saw.
 	if err == nil {
 		b.head = max(b.head, last)
+		if l.feed != nil {
+			l.feed.ReadTo(b.head, time.Now())
+		}
 	}
 	if b.head < from && l.now.Load().view != nil {
 		return nil, err

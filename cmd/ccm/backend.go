@@ -273,8 +273,8 @@ func (b *backend) queries(opt projections.Options) *projections.Engine {
 
 // startLive reads the log into a live fold and keeps it following the log
 // until stop; it returns once the fold has read the log.
-func (b *backend) startLive(ctx context.Context) (stop func(), err error) {
-	l := projections.NewLive(logsource.New(b.log))
+func (b *backend) startLive(ctx context.Context, opts ...projections.LiveOption) (stop func(), err error) {
+	l := projections.NewLive(logsource.New(b.log), opts...)
 	lctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

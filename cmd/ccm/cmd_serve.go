@@ -58,7 +58,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if b.srv != nil {
 		natsURL = b.srv.ClientURL()
 	}
-	stopLive, err := b.startLive(ctx)
+	// One read of the log at start: the writer's ledger is fed by the
+	// live fold rather than reading the log again.
+	wl := newWriterLedger(b, m.Now)
+	stopLive, err := b.startLive(ctx, projections.LiveFeed(wl.ledger))
 	if err != nil {
 		return err
 	}
@@ -105,7 +108,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintln(m.Stderr, "ccm: the log is damaged: every write is refused, and nothing is signed, until it is recovered (docs/recovery.md)")
 	}
-	w, err := m.startWriter(ctx, b, n, *partTimeout)
+	w, err := m.startWriter(ctx, b, wl, n, *partTimeout)
 	if err != nil {
 		return err
 	}

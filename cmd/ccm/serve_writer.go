@@ -50,14 +50,21 @@ func (g guarded) Import(ctx context.Context, evs []events.Envelope, progress fun
 	return g.Ledger.Import(ctx, evs, progress)
 }
 
-// startWriter reads the log, then answers the recorders' commands on the
-// ledger's connection.
-func (m *Main) startWriter(ctx context.Context, b *backend, n *notary.Notary, partTimeout time.Duration) (*writer, error) {
+// newWriterLedger returns the writer's ledger, not yet read: the live fold
+// feeds it (projections.LiveFeed).
+func newWriterLedger(b *backend, now func() time.Time) *writer {
 	w := &writer{store: httpapi.CountStore(b.log)}
-	w.ledger = aggregates.NewLedger(w.store, m.Now)
+	w.ledger = aggregates.NewLedger(w.store, now)
+	return w
+}
+
+// startWriter answers the recorders' commands on the ledger's connection
+// with w's ledger.
+func (m *Main) startWriter(ctx context.Context, b *backend, w *writer, n *notary.Notary, partTimeout time.Duration) (*writer, error) {
 	w.guarded = guarded{Ledger: w.ledger, damaged: n.Damaged}
-	// Read the log now, so that the first commands decide on what is
-	// recorded rather than learning it from a conflict.
+	// Read what the live fold has not given it yet, so that the first
+	// commands decide on what is recorded rather than learning it from a
+	// conflict.
 	if _, err := w.ledger.Sync(ctx); err != nil {
 		return nil, err
 	}
