@@ -298,6 +298,7 @@ func TestRecordCountsAgreeWithSources(t *testing.T) {
 			return ok && string(d.Instrument) == i
 		}
 	}
+	close3 := events.MustDate("2012-09-14")
 	oslo := func(e events.Envelope) bool {
 		return e.Type == events.Signed && (e.Date == events.MustDate("2008-12-03") || e.Date == events.MustDate("2008-12-04"))
 	}
@@ -307,10 +308,12 @@ func TestRecordCountsAgreeWithSources(t *testing.T) {
 		want int
 		why  string
 	}{
-		{"deposits", ofType(events.Deposited), 75, "seed para 4 and appendix table III: 75 States Parties; states.csv has 75 rows"},
+		{"deposits", ofType(events.Deposited), 113, "UNTC XXVI-6 header 'Parties112' and Lithuania, withdrawn: 75 States Parties at the 3MSP (seed para 4, states.csv) and 38 deposits after it (later_facts.csv)"},
+		{"deposits by the 3MSP", func(e events.Envelope) bool { return e.Type == events.Deposited && e.Date <= close3 }, 75, "seed para 4 and appendix table III: 75 States Parties; states.csv has 75 rows"},
+		{"withdrawals", ofType(events.WithdrawalNotified), 1, "Lithuania, the only State to withdraw (CCM-ISU, 6 Sep 2024)"},
 		{"signatures", ofType(events.Signed), 108, "UNTC XXVI-6: 108 signatories (72 States Parties that signed + 36 signatories in appendix table III)"},
 		{"signatures at the Oslo conference, 3-4 Dec 2008", oslo, 94, "CMC 2009-01-13 and French MFA: 94 States signed at Oslo"},
-		{"accessions", instrument("accession"), 3, "states.csv: Grenada, Swaziland, Trinidad and Tobago (first, second and third accessions)"},
+		{"accessions", instrument("accession"), 17, "treaty_actions research: 17 States acceded; by the 3MSP Grenada, Swaziland, Trinidad and Tobago (states.csv)"},
 		{"acceptances", instrument("acceptance"), 1, "states.csv and MOFA 2015-02-10: Japan deposited an instrument of acceptance"},
 		{"meetings", ofType(events.MeetingHeld), 27, "meetings.csv has 28 rows; 3RC has no known dates and is left out (meetings_found.csv)"},
 	} {
@@ -320,23 +323,25 @@ func TestRecordCountsAgreeWithSources(t *testing.T) {
 
 func TestRecordFactsAreConsistent(t *testing.T) {
 	// Facts of one State must fit together as the Convention requires.
-	evs := recordEvents(t)
-	eif := events.MustDate("2010-08-01")    // the Convention's entry into force (Art. 17(1))
-	close3 := events.MustDate("2012-09-14") // the close of the 3MSP, the record's horizon
+	// Retracted facts are left out, as every fold leaves them out.
+	evs := live(recordEvents(t))
+	eif := events.MustDate("2010-08-01")     // the Convention's entry into force (Art. 17(1))
+	horizon := events.MustDate("2025-09-19") // the close of the 13MSP, the last fact the sources reach
 	type history struct {
 		signed, deposited      []events.Envelope
 		declared, contaminated []events.Date
+		withdrawn              []events.Date
 		instrument             events.Instrument
 	}
 	hs := map[string]*history{}
 	codes := map[string]int{}
 	for _, e := range evs {
+		assert.Falsef(t, e.Date > horizon, "%s %s %s is after the 13MSP's close: no source of the record reaches it", e.Type, e.State, e.Date)
 		if e.Type == events.MeetingHeld {
 			m := e.Payload.(*events.Meeting)
 			codes[m.Code]++
 			continue
 		}
-		assert.Falsef(t, e.Date > close3, "%s %s %s is after the 3MSP's close: the record ends there", e.Type, e.State, e.Date)
 		h := hs[e.State]
 		if h == nil {
 			h = &history{}
@@ -349,6 +354,9 @@ func TestRecordFactsAreConsistent(t *testing.T) {
 		case events.Deposited:
 			h.deposited = append(h.deposited, e)
 			h.instrument = e.Payload.(*events.Deposit).Instrument
+		case events.WithdrawalNotified:
+			assert.NotEmptyf(t, h.deposited, "%s notifies its withdrawal on %s before any deposit", e.State, e.Date)
+			h.withdrawn = append(h.withdrawn, e.Date)
 		case events.StockpileDeclared:
 			h.declared = append(h.declared, e.Date)
 		case events.StockpileDestructionCompleted:
@@ -357,6 +365,13 @@ func TestRecordFactsAreConsistent(t *testing.T) {
 			h.contaminated = append(h.contaminated, e.Date)
 		case events.ClearanceCompleted:
 			assert.Truef(t, before(h.contaminated, e.Date), "%s completes clearance on %s without an earlier contamination-declared", e.State, e.Date)
+		case events.ExtensionGranted:
+			x := e.Payload.(*events.Extension)
+			basis := h.declared
+			if x.Article == 4 {
+				basis = h.contaminated
+			}
+			assert.Truef(t, before(basis, e.Date+1), "%s is granted an Article %d extension on %s without a declaration of the obligation", e.State, x.Article, e.Date)
 		case events.ReportSubmitted:
 			if r := e.Payload.(*events.Report); r.Kind == events.AnnualReport {
 				assert.Equalf(t, e.Date.Year()-1, r.Year, "%s annual report of %s covers %d; an annual report covers the previous calendar year", e.State, e.Date, r.Year)
@@ -369,6 +384,7 @@ func TestRecordFactsAreConsistent(t *testing.T) {
 	for iso, h := range hs {
 		assert.LessOrEqualf(t, len(h.deposited), 1, "%s has %d deposits", iso, len(h.deposited))
 		assert.LessOrEqualf(t, len(h.signed), 1, "%s has %d signatures", iso, len(h.signed))
+		assert.LessOrEqualf(t, len(h.withdrawn), 1, "%s notified %d withdrawals", iso, len(h.withdrawn))
 		if len(h.deposited) == 0 {
 			continue
 		}
@@ -378,6 +394,77 @@ func TestRecordFactsAreConsistent(t *testing.T) {
 			assert.Truef(t, h.signed[0].Date <= h.deposited[0].Date, "%s signed on %s after depositing on %s", iso, h.signed[0].Date, h.deposited[0].Date)
 		}
 	}
+}
+
+// live returns the events that no retraction of evs takes back, without the
+// retractions.
+func live(evs []events.Envelope) []events.Envelope {
+	gone := map[string]bool{}
+	for _, e := range evs {
+		if r, ok := e.Payload.(*events.Retraction); ok {
+			gone[r.Event.String()] = true
+		}
+	}
+	var out []events.Envelope
+	for _, e := range evs {
+		if e.Type != events.Retracted && !gone[e.ID.String()] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestSeedFilesStopAtThe3MSP(t *testing.T) {
+	// The data files and seed_facts.csv hold the record to the close of the
+	// 3MSP (14 Sep 2012), and the meetings whose dates are known; every
+	// later fact comes from later_facts.csv.
+	facts, err := build.Facts("sources")
+	require.NoError(t, err)
+	close3 := events.MustDate("2012-09-14")
+	later := 0
+	for _, f := range facts {
+		e := f.Event
+		switch {
+		case f.File == build.LaterFactsFile:
+			later++
+		case f.File == build.RetractionsFile, e.Type == events.MeetingHeld:
+		default:
+			assert.Falsef(t, e.Date > close3, "%s line %d: %s %s %s is after the 3MSP's close; later facts go to %s", f.File, f.Line, e.Type, e.State, e.Date, build.LaterFactsFile)
+		}
+	}
+	assert.Positive(t, later, "facts of %s", build.LaterFactsFile)
+}
+
+func TestRecordRetractions(t *testing.T) {
+	// Every retraction names a fact of the record: an earlier line, not a
+	// retraction, of the same State and the same date (a retraction is
+	// dated on the fact it takes back, so that an import meets it right
+	// after it), with a reason; no fact is retracted twice.
+	evs := recordEvents(t)
+	at := map[string]int{}
+	done := map[string]bool{}
+	n := 0
+	for i, e := range evs {
+		at[e.ID.String()] = i
+		r, ok := e.Payload.(*events.Retraction)
+		if !ok {
+			continue
+		}
+		n++
+		id := r.Event.String()
+		j, known := at[id]
+		if !assert.Truef(t, known, "line %d retracts %s, which no earlier line of the record is", i+1, id) {
+			continue
+		}
+		target := evs[j]
+		assert.NotEqualf(t, events.Retracted, target.Type, "line %d retracts a retraction (line %d)", i+1, j+1)
+		assert.Equalf(t, target.State, e.State, "line %d: a retraction of a fact of %q", i+1, target.State)
+		assert.Equalf(t, target.Date, e.Date, "line %d: a retraction is dated on the fact it retracts (line %d)", i+1, j+1)
+		assert.NotEmptyf(t, strings.TrimSpace(r.Reason), "line %d: a retraction without a reason", i+1)
+		assert.Falsef(t, done[id], "line %d: %s is retracted twice", i+1, id)
+		done[id] = true
+	}
+	t.Logf("%d retractions", n)
 }
 
 // before reports whether some date in ds is strictly before d.

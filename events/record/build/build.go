@@ -11,7 +11,9 @@
 //	signatures.csv      the signature date and source of each signatory (signed)
 //	meetings.csv        the Convention's meetings (meeting-held)
 //	meetings_found.csv  dates missing from meetings.csv, or why a meeting is left out
-//	seed_facts.csv      every other fact, from the seed report or found elsewhere
+//	seed_facts.csv      every other fact to the 3MSP, from the seed report or found elsewhere
+//	later_facts.csv     facts after the 3MSP and corrected facts (same columns as seed_facts.csv)
+//	retractions.csv     facts of the other files taken back (retracted), each named by its content
 //
 // Every row becomes at most one event, validated with events.Decode. The
 // output is sorted by date, State, type (in the order of events.Types()),
@@ -79,7 +81,12 @@ const (
 	MeetingsFile      = "meetings.csv"
 	MeetingsFoundFile = "meetings_found.csv"
 	SeedFactsFile     = "seed_facts.csv"
+	LaterFactsFile    = "later_facts.csv"
+	RetractionsFile   = "retractions.csv"
 )
+
+// factsHeader is the header of seed_facts.csv and later_facts.csv.
+var factsHeader = []string{"state", "type", "date", "date_basis", "data", "source", "note"}
 
 // Date bases of seed_facts.csv: how the date of a fact was chosen. Exact
 // dates are given by the source; every other basis is a bound or a date the
@@ -122,8 +129,8 @@ func Record(dir string) ([]byte, error) {
 // Facts reads the source files in dir and returns every fact, validated and
 // sorted, or a *SourceError.
 func Facts(dir string) ([]Fact, error) {
-	r := &reader{dir: dir, seen: map[string]Fact{}}
-	steps := []func() error{r.states, r.signatories, r.meetings, r.seedFacts}
+	r := &reader{dir: dir, seen: map[string]Fact{}, signed: map[string]events.Date{}, meetingCodes: map[string]bool{}}
+	steps := []func() error{r.states, r.signatories, r.meetings, r.seedFacts, r.laterFacts, r.retractions}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -191,14 +198,18 @@ func less(a, b events.Envelope) bool {
 
 // reader accumulates the facts of the source files.
 type reader struct {
-	dir     string
-	facts   []Fact
-	seen    map[string]Fact       // fact key -> first row, to refuse duplicates
-	parties map[string]stateDates // dates of the States Parties, from states.csv
+	dir          string
+	facts        []Fact
+	seen         map[string]Fact        // fact key -> first row, to refuse duplicates
+	parties      map[string]stateDates  // dates of the States Parties: states.csv, then later deposits
+	signed       map[string]events.Date // signatures of signatories.csv, for States that deposit later
+	thirtieth    events.Date            // the thirtieth deposit (Art. 17(1)), from states.csv
+	meetingCodes map[string]bool        // codes of the meetings of meetings.csv
 }
 
-// stateDates are the dates of one State Party in states.csv, against which
-// the derived date bases of seed_facts.csv are checked.
+// stateDates are the dates of one State Party in states.csv (or of a later
+// deposit in later_facts.csv), against which the derived date bases of the
+// facts files are checked.
 type stateDates struct {
 	signature, deposit, eif events.Date
 }
@@ -274,19 +285,11 @@ func (rw row) date(field string) (events.Date, error) {
 // add validates one event with events.Decode, exactly as an import would,
 // and keeps it. data is the JSON object of the payload, or nil.
 func (r *reader) add(rw row, basis string, t events.Type, state string, date events.Date, data json.RawMessage, source string) error {
-	l, err := json.Marshal(line{Type: string(t), State: state, Date: date.String(), Data: data, Source: source})
+	e, err := decodeRow(rw, t, state, date, data, source)
 	if err != nil {
-		return rw.fail("data", "cannot encode: "+err.Error(), err)
+		return err
 	}
-	e, err := events.Decode(l)
-	if err != nil {
-		var fe *events.FieldError
-		if errors.As(err, &fe) {
-			return rw.fail(fe.Field, fe.Reason, err)
-		}
-		return rw.fail("", err.Error(), err)
-	}
-	key := fmt.Sprintf("%s|%s|%s|%s", e.Type, e.State, e.Date, e.Data())
+	key := factKey(e)
 	if first, dup := r.seen[key]; dup {
 		return rw.fail("", fmt.Sprintf("the same %s event (State %q, date %s, same data) is already given by %s line %d", e.Type, e.State, e.Date, first.File, first.Line), nil)
 	}
@@ -294,6 +297,44 @@ func (r *reader) add(rw row, basis string, t events.Type, state string, date eve
 	r.seen[key] = f
 	r.facts = append(r.facts, f)
 	return nil
+}
+
+// decodeRow encodes the event of a row and decodes it with events.Decode,
+// which derives its id as an import does. A field the decoder refuses is
+// reported as the row's field.
+func decodeRow(rw row, t events.Type, state string, date events.Date, data json.RawMessage, source string) (events.Envelope, error) {
+	l, err := json.Marshal(line{Type: string(t), State: state, Date: date.String(), Data: data, Source: source})
+	if err != nil {
+		return events.Envelope{}, rw.fail("data", "cannot encode: "+err.Error(), err)
+	}
+	e, err := events.Decode(l)
+	if err != nil {
+		var fe *events.FieldError
+		if errors.As(err, &fe) {
+			return events.Envelope{}, rw.fail(fe.Field, fe.Reason, err)
+		}
+		return events.Envelope{}, rw.fail("", err.Error(), err)
+	}
+	return e, nil
+}
+
+// data returns the data field of a row: a JSON object, or nil when empty.
+func (rw row) data() (json.RawMessage, error) {
+	s := rw.get("data")
+	if s == "" {
+		return nil, nil
+	}
+	if !json.Valid([]byte(s)) || !strings.HasPrefix(s, "{") {
+		return nil, rw.fail("data", "must be a JSON object", nil)
+	}
+	return json.RawMessage(s), nil
+}
+
+// factKey identifies a fact by its content without its source: type,
+// State, date and canonical data. Two rows with the same key are the same
+// fact given twice.
+func factKey(e events.Envelope) string {
+	return fmt.Sprintf("%s|%s|%s|%s", e.Type, e.State, e.Date, e.Data())
 }
 
 // cite appends the name of the source file to a row's source, so that a
@@ -340,7 +381,33 @@ func (r *reader) states() error {
 		}
 		r.parties[iso] = sd
 	}
+	r.thirtieth = thirtiethDeposit(r.parties)
 	return nil
+}
+
+// thirtiethDeposit returns the date of the thirtieth instrument among the
+// deposits of parties (Art. 17(1)), zero with fewer than thirty.
+func thirtiethDeposit(parties map[string]stateDates) events.Date {
+	ds := make([]events.Date, 0, len(parties))
+	for _, sd := range parties {
+		ds = append(ds, sd.deposit)
+	}
+	if len(ds) < 30 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[29]
+}
+
+// entryIntoForce returns the entry into force for a State that deposits on
+// d (Art. 17): the Convention's own for the first thirty instruments, else
+// the first day of the sixth month after the month of deposit.
+func (r *reader) entryIntoForce(d events.Date) events.Date {
+	if r.thirtieth != 0 && d <= r.thirtieth {
+		d = r.thirtieth
+	}
+	y, m, _ := d.YMD()
+	return events.MakeDate(y, m+6, 1)
 }
 
 // signatories reads other_states.csv and signatures.csv: every signatory
@@ -385,6 +452,7 @@ func (r *reader) signatories() error {
 		if err := r.add(rw, BasisExact, events.Signed, iso, d, nil, cite(rw.get("source"), SignaturesFile)); err != nil {
 			return err
 		}
+		r.signed[iso] = d
 	}
 	for iso, o := range signatory {
 		if !done[iso] {
@@ -420,6 +488,7 @@ func (r *reader) meetings() error {
 			return rw.fail("code", code+" appears twice", nil)
 		}
 		codes[code] = true
+		r.meetingCodes[code] = true
 		src, _, _ := strings.Cut(rw.get("source"), " | NOTE:")
 		from, file := rw, MeetingsFile
 		f, hasExtra := extra[code]
@@ -463,35 +532,145 @@ func (r *reader) meetings() error {
 }
 
 // seedFacts reads seed_facts.csv, checking each date against its basis.
-func (r *reader) seedFacts() error {
-	rows, err := r.read(SeedFactsFile, []string{"state", "type", "date", "date_basis", "data", "source", "note"})
+func (r *reader) seedFacts() error { return r.factsFile(SeedFactsFile) }
+
+// laterFacts reads later_facts.csv: the facts after the 3MSP, and the
+// corrected facts that replace the ones retractions.csv takes back.
+func (r *reader) laterFacts() error { return r.factsFile(LaterFactsFile) }
+
+// factsFile reads a file of facts, one event per row. Its deposits (States
+// that joined after states.csv was made) are registered first, so that the
+// deposit, signature and eif bases of its other rows are checked against
+// them.
+func (r *reader) factsFile(name string) error {
+	rows, err := r.read(name, factsHeader)
 	if err != nil {
 		return err
 	}
+	if err := r.registerDeposits(rows); err != nil {
+		return err
+	}
 	for _, rw := range rows {
-		d, err := rw.date("date")
-		if err != nil {
-			return err
-		}
-		basis := rw.get("date_basis")
-		if err := r.checkBasis(rw, basis, d); err != nil {
-			return err
-		}
-		var data json.RawMessage
-		if s := rw.get("data"); s != "" {
-			if !json.Valid([]byte(s)) || !strings.HasPrefix(s, "{") {
-				return rw.fail("data", "must be a JSON object", nil)
-			}
-			data = json.RawMessage(s)
-		}
-		if rw.get("source") == "" {
-			return rw.fail("source", "is required", nil)
-		}
-		if err := r.add(rw, basis, events.Type(rw.get("type")), rw.get("state"), d, data, rw.get("source")); err != nil {
+		if err := r.factRow(rw); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// registerDeposits adds the States that deposit in rows to the States
+// Parties, with their signature (signatures.csv) and the entry into force
+// their deposit gives. A State deposits once: a second instrument, of a
+// State in states.csv or given twice, is an error.
+func (r *reader) registerDeposits(rows []row) error {
+	for _, rw := range rows {
+		if events.Type(rw.get("type")) != events.Deposited {
+			continue
+		}
+		iso := rw.get("state")
+		if _, dup := r.parties[iso]; dup {
+			return rw.fail("state", iso+" has already deposited an instrument ("+StatesFile+" or an earlier row)", nil)
+		}
+		d, err := rw.date("date")
+		if err != nil {
+			return err
+		}
+		r.parties[iso] = stateDates{signature: r.signed[iso], deposit: d, eif: r.entryIntoForce(d)}
+	}
+	return nil
+}
+
+// factRow turns one row of a facts file into its event.
+func (r *reader) factRow(rw row) error {
+	d, err := rw.date("date")
+	if err != nil {
+		return err
+	}
+	basis := rw.get("date_basis")
+	if err := r.checkBasis(rw, basis, d); err != nil {
+		return err
+	}
+	data, err := rw.data()
+	if err != nil {
+		return err
+	}
+	if rw.get("source") == "" {
+		return rw.fail("source", "is required", nil)
+	}
+	t := events.Type(rw.get("type"))
+	if err := r.add(rw, basis, t, rw.get("state"), d, data, rw.get("source")); err != nil {
+		return err
+	}
+	if t != events.MeetingHeld {
+		return nil
+	}
+	code := r.facts[len(r.facts)-1].Event.Payload.(*events.Meeting).Code
+	if r.meetingCodes[code] {
+		return rw.fail("data.code", "meeting "+code+" is already in "+MeetingsFile+" or an earlier row", nil)
+	}
+	r.meetingCodes[code] = true
+	return nil
+}
+
+// retractions reads retractions.csv. Each row names a fact of the other
+// files by its content (state, type, date and data, as the row that gives
+// it) and takes it back: a retracted event whose data names the fact's id,
+// derived from its content as an import derives it, with the row's reason.
+// The retraction is dated on the retracted fact's date, so that an import,
+// which decides in date order and a retraction after the facts of its day,
+// meets it right after the fact it takes back. A fact is retracted once.
+func (r *reader) retractions() error {
+	rows, err := r.read(RetractionsFile, []string{"state", "type", "date", "data", "reason", "source", "note"})
+	if err != nil {
+		return err
+	}
+	done := map[string]row{}
+	for _, rw := range rows {
+		target, err := r.target(rw)
+		if err != nil {
+			return err
+		}
+		id := target.Event.ID.String()
+		if first, twice := done[id]; twice {
+			return rw.fail("", fmt.Sprintf("the fact of %s line %d is already retracted by line %d", target.File, target.Line, first.line), nil)
+		}
+		done[id] = rw
+		for _, f := range []string{"reason", "source"} {
+			if rw.get(f) == "" {
+				return rw.fail(f, "is required", nil)
+			}
+		}
+		data, _ := json.Marshal(map[string]string{"event": id, "reason": rw.get("reason")})
+		if err := r.add(rw, BasisExact, events.Retracted, target.Event.State, target.Event.Date, data, rw.get("source")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// target returns the fact a row of retractions.csv names.
+func (r *reader) target(rw row) (Fact, error) {
+	d, err := rw.date("date")
+	if err != nil {
+		return Fact{}, err
+	}
+	data, err := rw.data()
+	if err != nil {
+		return Fact{}, err
+	}
+	t := events.Type(rw.get("type"))
+	if t == events.Retracted {
+		return Fact{}, rw.fail("type", "a retraction cannot be retracted; record the fact again instead", nil)
+	}
+	e, err := decodeRow(rw, t, rw.get("state"), d, data, "the retracted fact")
+	if err != nil {
+		return Fact{}, err
+	}
+	f, ok := r.seen[factKey(e)]
+	if !ok {
+		return Fact{}, rw.fail("date", fmt.Sprintf("no %s fact of State %q dated %s with this data is in the record", e.Type, e.State, e.Date), nil)
+	}
+	return f, nil
 }
 
 // checkBasis verifies that a date chosen by rule is the date the rule gives.
@@ -511,7 +690,7 @@ func (r *reader) checkBasis(rw row, basis string, d events.Date) error {
 		want, what = events.Adoption, "the Convention's adoption"
 	case BasisDeposit, BasisSignature, BasisEIF:
 		if !party {
-			return rw.fail("date_basis", basis+" needs a State Party of "+StatesFile, nil)
+			return rw.fail("date_basis", basis+" needs a State Party of "+StatesFile+" or a deposit in the same file", nil)
 		}
 		switch basis {
 		case BasisDeposit:
@@ -520,6 +699,9 @@ func (r *reader) checkBasis(rw row, basis string, d events.Date) error {
 			want, what = sd.signature, "its signature"
 		case BasisEIF:
 			want, what = sd.eif, "its entry into force"
+		}
+		if want == 0 {
+			return rw.fail("date_basis", rw.get("state")+" has no date for "+what, nil)
 		}
 	}
 	if want != d {

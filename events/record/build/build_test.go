@@ -81,7 +81,11 @@ func TestRecordIsDeterministic(t *testing.T) {
 }
 
 func TestBadSourceRows(t *testing.T) {
-	const facts = build.SeedFactsFile
+	const (
+		facts       = build.SeedFactsFile
+		later       = build.LaterFactsFile
+		retractions = build.RetractionsFile
+	)
 	for _, c := range []struct {
 		name  string
 		spoil func(t *testing.T, dir string) (file string, line int)
@@ -124,6 +128,31 @@ func TestBadSourceRows(t *testing.T) {
 		{"duplicate fact", func(t *testing.T, dir string) (string, int) {
 			return facts, appendRow(t, dir, facts, `GNB,victims-declared,2012-09-14,bound,,another source,`)
 		}, "", "already given"},
+		{"second deposit of a State Party", func(t *testing.T, dir string) (string, int) {
+			return later, appendRow(t, dir, later, `SWE,deposited,2013-01-07,exact,"{""instrument"":""ratification""}",a source,`)
+		}, "state", "already deposited"},
+		{"eif basis of a later deposit with another date", func(t *testing.T, dir string) (string, int) {
+			return later, appendRow(t, dir, later, `IRQ,victims-declared,2013-10-01,eif,,a source,`)
+		}, "date", "2013-11-01"},
+		{"signature basis of a State that acceded", func(t *testing.T, dir string) (string, int) {
+			return later, appendRow(t, dir, later, `AND,victims-declared,2013-04-09,signature,,a source,`)
+		}, "date_basis", "no date for its signature"},
+		{"meeting code already in meetings.csv", func(t *testing.T, dir string) (string, int) {
+			return later, appendRow(t, dir, later, `,meeting-held,2013-09-12,exact,"{""code"":""4MSP"",""name"":""Fourth Meeting of States Parties"",""city"":""Lusaka"",""start"":""2013-09-10"",""end"":""2013-09-12""}",a source,`)
+		}, "data.code", "already"},
+		{"retraction of a fact the record does not hold", func(t *testing.T, dir string) (string, int) {
+			return retractions, appendRow(t, dir, retractions, `SWE,victims-declared,2012-09-14,,a reason,a source,`)
+		}, "date", "no victims-declared fact"},
+		{"retraction without a reason", func(t *testing.T, dir string) (string, int) {
+			return retractions, appendRow(t, dir, retractions, `GNB,victims-declared,2012-09-14,,,a source,`)
+		}, "reason", "required"},
+		{"retraction of a retraction", func(t *testing.T, dir string) (string, int) {
+			return retractions, appendRow(t, dir, retractions, `GNB,retracted,2012-09-14,,a reason,a source,`)
+		}, "type", "cannot be retracted"},
+		{"fact retracted twice", func(t *testing.T, dir string) (string, int) {
+			appendRow(t, dir, retractions, `GNB,victims-declared,2012-09-14,,a reason,a source,`)
+			return retractions, appendRow(t, dir, retractions, `GNB,victims-declared,2012-09-14,,another reason,another source,`)
+		}, "", "already retracted"},
 		{"header changed", func(t *testing.T, dir string) (string, int) {
 			replace(t, dir, build.StatesFile, "iso3,name_in_seed,region,", "iso,name_in_seed,region,")
 			return build.StatesFile, 1
