@@ -789,12 +789,15 @@ func TestAcceptanceDiff2MSPTo3MSP(t *testing.T) {
 	// was undone by the 3MSP does not show in it; the walk through the
 	// events of the period does: the completions and declarations of
 	// stockpiles between the 2MSP and the 3MSP (rows 3 and 18 of
-	// docs/discrepancies.md).
+	// docs/discrepancies.md). A fact the record retracts (Bulgaria's and
+	// FYR Macedonia's declarations bounded at the 3MSP's close, replaced by
+	// the dated ones, docs/record.md) is a step of the replay marked
+	// retracted, and is left out.
 	steps, err := e.Replay(ctx, resolveAt(t, e, "3MSP"), "")
 	require.NoError(t, err, "replay to the 3MSP")
 	within := map[events.Type][]string{}
 	for _, st := range steps {
-		if st.Event != nil && st.Date > v.diff.From.AsOf && st.Date <= v.diff.To.AsOf {
+		if st.Event != nil && st.Retracted == nil && st.Date > v.diff.From.AsOf && st.Date <= v.diff.To.AsOf {
 			within[st.Event.Type] = append(within[st.Event.Type], st.State+" "+st.Date.String())
 		}
 	}
@@ -804,9 +807,14 @@ func TestAcceptanceDiff2MSPTo3MSP(t *testing.T) {
 		"stockpile destruction completed between the 2MSP and the 3MSP")
 	// fn 23: Bulgaria, Bosnia and Herzegovina, Spain, FYR Macedonia,
 	// Mozambique, Netherlands; and the three States that joined with
-	// stockpiles, on their deposits.
-	assert.Equal(t, []string{"ITA 2011-09-21", "NLD 2011-12-01", "SWE 2012-04-23", "CHE 2012-07-17", "BIH 2012-08-20",
-		"BGR 2012-09-14", "ESP 2012-09-14", "MKD 2012-09-14", "MOZ 2012-09-14"}, within[events.StockpileDeclared],
+	// stockpiles, on their deposits. Bulgaria's declaration is dated by its
+	// initial report (27 Mar 2012), FYR Macedonia's by the intersessional
+	// meeting of April 2012 (CMC 2012-04-20): corrections of the record's
+	// bounds at the 3MSP's close, retracted (events/record/sources/
+	// retractions.csv); both stay between the two meetings, so no figure
+	// of the diff changes.
+	assert.Equal(t, []string{"ITA 2011-09-21", "NLD 2011-12-01", "BGR 2012-03-27", "MKD 2012-04-19", "SWE 2012-04-23", "CHE 2012-07-17", "BIH 2012-08-20",
+		"ESP 2012-09-14", "MOZ 2012-09-14"}, within[events.StockpileDeclared],
 		"stockpiles declared between the 2MSP and the 3MSP")
 	t.Logf("events between the 2MSP and the 3MSP (replay): stockpile-destruction-completed %v; stockpile-declared %v",
 		within[events.StockpileDestructionCompleted], within[events.StockpileDeclared])
