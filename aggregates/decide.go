@@ -49,6 +49,7 @@ const (
 	RuleAlreadyRetracted        = "already-retracted"
 	RuleRetractionBreaksHistory = "retraction-breaks-history"
 	RuleMeetingCodeTaken        = "meeting-code-taken"
+	RuleCoverageBeyondToday     = "coverage-beyond-today"
 )
 
 // Decide reports whether event e is possible for the aggregate s, given what
@@ -120,6 +121,10 @@ func (s *State) Decide(e events.Envelope, conv Convention, today events.Date) er
 			if f.Payload.(*events.Meeting).Code == code {
 				return reject(RuleMeetingCodeTaken, "meeting %s is already recorded (event %s)", code, f.ID)
 			}
+		}
+	case events.CoverageDeclared:
+		if c := e.Payload.(*events.Coverage); today != 0 && c.Through > today {
+			return reject(RuleCoverageBeyondToday, "the record cannot be complete for %s through %s: today is %s", c.Facts, c.Through, today)
 		}
 	}
 	return nil
@@ -241,7 +246,7 @@ func (s *State) redecide(facts []Fact, skip uuid.UUID, conv Convention, today ev
 		if f.ID == skip {
 			continue
 		}
-		e := events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Payload: f.Payload, Source: f.Source, Seq: f.Seq}
+		e := events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Precision: f.Precision, Payload: f.Payload, Source: f.Source, Seq: f.Seq}
 		out[i] = fresh.Decide(e, conv, today)
 		fresh.Apply(e)
 	}

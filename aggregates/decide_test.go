@@ -325,6 +325,11 @@ func decideCases(t *testing.T) []decideCase {
 		{name: "a meeting code whose meeting was retracted", given: []events.Envelope{msp3, msp3Gone},
 			when: meeting(t, "3MSP", "2012-09-10", "2012-09-14")},
 		{name: "a retraction of a meeting", given: []events.Envelope{msp3}, when: msp3Gone},
+
+		// Coverage of the record (the Convention's aggregate).
+		{name: "a coverage through a past day", when: ev(t, events.CoverageDeclared, "", "2008-05-30", &events.Coverage{Facts: events.TreatyFacts, Through: d("2012-09-14")})},
+		{name: "a coverage through a day after today", when: ev(t, events.CoverageDeclared, "", "2008-05-30", &events.Coverage{Facts: events.TreatyFacts, Through: d("2099-01-01")}),
+			then: aggregates.RuleCoverageBeyondToday},
 	}
 }
 

@@ -32,12 +32,13 @@ func (e *IDConflictError) Unwrap() error { return events.ErrIDConflict }
 
 // heldEvent is an event the ledger holds, as much of it as an id needs.
 type heldEvent struct {
-	Scope   string
-	Type    events.Type
-	Date    events.Date
-	Seq     uint64
-	Payload events.Payload
-	Source  string
+	Scope     string
+	Type      events.Type
+	Date      events.Date
+	Precision events.Precision
+	Seq       uint64
+	Payload   events.Payload
+	Source    string
 }
 
 // SeqOf returns the stream sequence of the event the ledger holds under
@@ -56,7 +57,7 @@ func (l *Ledger) held(id uuid.UUID) (heldEvent, bool) {
 		return heldEvent{}, false
 	}
 	if r, ok := l.retractions[id]; ok {
-		return heldEvent{Scope: scope, Type: r.Type, Date: r.Date, Seq: r.Seq, Payload: r.Payload, Source: r.Source}, true
+		return heldEvent{Scope: scope, Type: r.Type, Date: r.Date, Precision: r.Precision, Seq: r.Seq, Payload: r.Payload, Source: r.Source}, true
 	}
 	s := l.scope(scope)
 	if f, ok := s.Retracted[id]; ok {
@@ -73,7 +74,7 @@ func (l *Ledger) held(id uuid.UUID) (heldEvent, bool) {
 }
 
 func heldOf(scope string, f Fact) heldEvent {
-	return heldEvent{Scope: scope, Type: f.Type, Date: f.Date, Seq: f.Seq, Payload: f.Payload, Source: f.Source}
+	return heldEvent{Scope: scope, Type: f.Type, Date: f.Date, Precision: f.Precision, Seq: f.Seq, Payload: f.Payload, Source: f.Source}
 }
 
 // sameEvent reports whether e is the event held: the same scope, type,
@@ -83,7 +84,7 @@ func sameEvent(h heldEvent, e events.Envelope) bool {
 	if state == events.ConventionScope {
 		state = ""
 	}
-	return e.SameFact(events.Envelope{Type: h.Type, State: state, Date: h.Date, Payload: h.Payload, Source: h.Source})
+	return e.SameFact(events.Envelope{Type: h.Type, State: state, Date: h.Date, Precision: h.Precision, Payload: h.Payload, Source: h.Source})
 }
 
 func idConflict(h heldEvent, e events.Envelope) error {

@@ -733,6 +733,7 @@ var lifecycleRank = map[events.Type]int{
 	events.AssistanceProvided:            14,
 	events.WithdrawalNotified:            15,
 	events.Retracted:                     16,
+	events.CoverageDeclared:              17,
 }
 
 // decisionOrder returns the indexes of src's events in the order of
@@ -890,7 +891,7 @@ func (t *importTrial) events(dst []events.Envelope, from, to int) []events.Envel
 		if state == events.ConventionScope {
 			state = ""
 		}
-		dst = append(dst, events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Payload: f.Payload, Source: f.Source})
+		dst = append(dst, events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Precision: f.Precision, Payload: f.Payload, Source: f.Source})
 	}
 	return dst
 }

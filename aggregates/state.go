@@ -14,7 +14,9 @@ type Fact struct {
 	ID   uuid.UUID
 	Type events.Type
 	Date events.Date
-	Seq  uint64
+	// Precision is how well Date is known (events.Day when the day is).
+	Precision events.Precision
+	Seq       uint64
 	// Payload is the event's decoded data (events.Empty for types without).
 	Payload events.Payload
 	// Source is where a reader can check the fact.
@@ -94,7 +96,7 @@ func (s *State) Apply(e events.Envelope) {
 		}
 		return
 	}
-	f := Fact{ID: e.ID, Type: e.Type, Date: e.Date, Seq: e.Seq, Payload: e.Payload, Source: e.Source}
+	f := Fact{ID: e.ID, Type: e.Type, Date: e.Date, Precision: e.Precision, Seq: e.Seq, Payload: e.Payload, Source: e.Source}
 	fs := s.facts[e.Type]
 	i := sort.Search(len(fs), func(i int) bool {
 		return fs[i].Date > f.Date || (fs[i].Date == f.Date && fs[i].Seq > f.Seq && f.Seq != 0)

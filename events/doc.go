@@ -11,6 +11,23 @@
 // Event type names and payload field names are part of the public wire
 // format. They are never renamed: a changed payload is a new type.
 //
+// # The envelope
+//
+// A line is a JSON object with the fields id (optional: derived from the
+// content when absent), type, state (absent for Convention-wide types),
+// date, precision (optional), data (the payload of the type, absent when
+// it has none) and source. An export adds seq and recorded, which an
+// import ignores.
+//
+// The date is always the latest day the source allows. precision, added
+// after the first release, says how well it is known: "day" (the default,
+// what a line without the field means), "month" (dated at the last day of
+// the month), "year" (dated at 31 December) or "on-or-before" (the source
+// says only "by" the date). A precision other than the day is part of the
+// fact: it is written after the date in the stored form and enters the
+// derived id, so every line written before the field existed keeps its
+// id. The golden files of testdata/golden/precision show it.
+//
 // # What the wire format refuses
 //
 // Decode, New, ReadAll and ReadLines refuse, each with the line, the field
@@ -32,6 +49,9 @@
 //     other than the one DeriveID gives the event's content: derived ids
 //     are predictable and an id is forever, so none may be taken ahead of
 //     the fact it names. Omit the id, or give a random (version 4) one;
+//   - a precision other than day, month, year and on-or-before, and a date
+//     that is not the last day its precision allows (the last day of the
+//     month, 31 December);
 //   - an event larger than MaxStoredBytes once stored (the stored form can
 //     be longer than its line: escapes, the id), which the log would refuse.
 //

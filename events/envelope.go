@@ -24,14 +24,16 @@ var Adoption = MustDate("2008-05-30")
 // once the event is stored: the stream sequence and the record time that
 // JetStream assigned, which no client can forge.
 type Envelope struct {
-	ID       uuid.UUID
-	Type     Type
-	State    string // ISO 3166-1 alpha-3; empty for Convention-wide types
-	Date     Date   // valid date: when it happened in the world
-	Payload  Payload
-	Source   string
-	Seq      uint64
-	Recorded time.Time
+	ID    uuid.UUID
+	Type  Type
+	State string // ISO 3166-1 alpha-3; empty for Convention-wide types
+	Date  Date   // valid date: when it happened in the world (the latest day the source allows)
+	// Precision says how well Date is known (Day when the day is).
+	Precision Precision
+	Payload   Payload
+	Source    string
+	Seq       uint64
+	Recorded  time.Time
 }
 
 // idNamespace is the namespace of name-based event ids. It never changes:
@@ -43,6 +45,13 @@ var idNamespace = uuid.MustParse("5d0c6f43-2f0b-5b0e-9b55-0c3c1e2f7a10")
 // fact twice therefore yields the same id, also long after the stream's
 // duplicate window.
 func DeriveID(t Type, state string, date Date, data []byte, source string) uuid.UUID {
+	return DeriveIDAt(t, state, date, Day, data, source)
+}
+
+// DeriveIDAt is DeriveID of an event whose date has precision p: a
+// precision other than the day follows the date ("2012-04-30~month"), so
+// that every event written before precisions existed keeps its id.
+func DeriveIDAt(t Type, state string, date Date, p Precision, data []byte, source string) uuid.UUID {
 	var b bytes.Buffer
 	b.Grow(64 + len(data) + len(source))
 	b.WriteString("ccm-event/1\x00")
@@ -51,6 +60,10 @@ func DeriveID(t Type, state string, date Date, data []byte, source string) uuid.
 	b.WriteString(state)
 	b.WriteByte(0)
 	b.WriteString(date.String())
+	if p != Day {
+		b.WriteByte('~')
+		b.WriteString(string(p))
+	}
 	b.WriteByte(0)
 	b.Write(data)
 	b.WriteByte(0)
@@ -62,10 +75,15 @@ func DeriveID(t Type, state string, date Date, data []byte, source string) uuid.
 // id is derived from the content (see DeriveID). A nil payload stands for
 // Empty. The error is a *FieldError or *InputError wrapping ErrInvalid.
 func New(id uuid.UUID, t Type, state string, date Date, p Payload, source string) (Envelope, error) {
+	return NewAt(id, t, state, date, Day, p, source)
+}
+
+// NewAt is New of an event whose date has precision prec (see Precision).
+func NewAt(id uuid.UUID, t Type, state string, date Date, prec Precision, p Payload, source string) (Envelope, error) {
 	if p == nil {
 		p = Empty{}
 	}
-	e := Envelope{ID: id, Type: t, State: state, Date: date, Payload: p, Source: source}
+	e := Envelope{ID: id, Type: t, State: state, Date: date, Precision: prec, Payload: p, Source: source}
 	// The text is checked as given: the canonical JSON below replaces
 	// invalid UTF-8.
 	if probs := e.checkInput(p, e.checkEnvelope()); len(probs) > 0 {
@@ -103,8 +121,8 @@ func (e *Envelope) seal(given bool, lineLen int) []fieldProblem {
 	data := e.Data()
 	switch {
 	case !given:
-		e.ID = DeriveID(e.Type, e.State, e.Date, data, e.Source)
-	case e.ID.Version() == 5 && e.ID != DeriveID(e.Type, e.State, e.Date, data, e.Source):
+		e.ID = DeriveIDAt(e.Type, e.State, e.Date, e.Precision, data, e.Source)
+	case e.ID.Version() == 5 && e.ID != DeriveIDAt(e.Type, e.State, e.Date, e.Precision, data, e.Source):
 		probs = append(probs, fieldProblem{"id", e.ID.String() + " is a name-based (version 5) id, but not the one derived from this event's content: " + idAdvice})
 	}
 	if lineLen == 0 || 6*lineLen+storedOverhead > MaxStoredBytes {
@@ -143,7 +161,7 @@ func (e Envelope) Data() []byte {
 // State, valid date, data and source, whatever their ids and where they are
 // stored. An id given twice is fine only for the same fact.
 func (e Envelope) SameFact(o Envelope) bool {
-	return e.Type == o.Type && e.State == o.State && e.Date == o.Date && e.Source == o.Source && bytes.Equal(e.Data(), o.Data())
+	return e.Type == o.Type && e.State == o.State && e.Date == o.Date && e.Precision == o.Precision && e.Source == o.Source && bytes.Equal(e.Data(), o.Data())
 }
 
 // Subject returns the JetStream subject of the event:
@@ -214,6 +232,7 @@ func (e *Envelope) checkEnvelope() []fieldProblem {
 	case e.Date < Adoption:
 		probs = append(probs, fieldProblem{"date", e.Date.String() + " is before the Convention's adoption on " + Adoption.String()})
 	}
+	probs = append(probs, checkPrecision(e.Precision, e.Date)...)
 	if strings.TrimSpace(e.Source) == "" {
 		probs = append(probs, fieldProblem{"source", "is required: every fact needs a source a reader can check"})
 	}
@@ -255,20 +274,21 @@ func (e *Envelope) checkInput(p Payload, probs []fieldProblem) []fieldProblem {
 
 // wire is the JSON object of one event in the JSON Lines format.
 type wire struct {
-	ID       string          `json:"id"`
-	Type     Type            `json:"type"`
-	State    string          `json:"state,omitempty"`
-	Date     Date            `json:"date"`
-	Data     json.RawMessage `json:"data,omitempty"`
-	Source   string          `json:"source"`
-	Seq      uint64          `json:"seq,omitempty"`
-	Recorded string          `json:"recorded,omitempty"`
+	ID        string          `json:"id"`
+	Type      Type            `json:"type"`
+	State     string          `json:"state,omitempty"`
+	Date      Date            `json:"date"`
+	Precision string          `json:"precision,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	Source    string          `json:"source"`
+	Seq       uint64          `json:"seq,omitempty"`
+	Recorded  string          `json:"recorded,omitempty"`
 }
 
 // MarshalJSON writes the event in the wire format. Seq and recorded are
 // included once the event is stored.
 func (e Envelope) MarshalJSON() ([]byte, error) {
-	w := wire{ID: e.ID.String(), Type: e.Type, State: e.State, Date: e.Date, Data: e.Data(), Source: e.Source, Seq: e.Seq}
+	w := wire{ID: e.ID.String(), Type: e.Type, State: e.State, Date: e.Date, Precision: string(e.Precision), Data: e.Data(), Source: e.Source, Seq: e.Seq}
 	if !e.Recorded.IsZero() {
 		w.Recorded = e.Recorded.UTC().Format(time.RFC3339Nano)
 	}
@@ -284,7 +304,7 @@ func (e Envelope) StoredJSON() []byte {
 // envelopeFields are the fields a line may carry. seq and recorded are
 // accepted (an export can be imported into another ledger) and ignored: the
 // receiving log assigns its own.
-var envelopeFields = map[string]bool{"id": true, "type": true, "state": true, "date": true, "data": true, "source": true, "seq": true, "recorded": true}
+var envelopeFields = map[string]bool{"id": true, "type": true, "state": true, "date": true, "precision": true, "data": true, "source": true, "seq": true, "recorded": true}
 
 // Decode parses and validates one line of the JSON Lines format: every
 // field, the payload of its type, the State code and the date. A missing id
@@ -347,7 +367,7 @@ func decodeEnvelope(fields map[string]json.RawMessage) (Envelope, []fieldProblem
 	var probs []fieldProblem
 	for _, k := range sortedKeys(fields) {
 		if !envelopeFields[k] {
-			probs = append(probs, fieldProblem{k, "is not a field of an event (id, type, state, date, data, source)"})
+			probs = append(probs, fieldProblem{k, "is not a field of an event (id, type, state, date, precision, data, source)"})
 		}
 	}
 	var e Envelope
@@ -387,6 +407,14 @@ func decodeEnvelope(fields map[string]json.RawMessage) (Envelope, []fieldProblem
 			reported["date"] = true
 		} else {
 			e.Date = d
+		}
+	}
+	var precision string
+	if str("precision", &precision) {
+		if pr, ok := ParsePrecision(precision); ok {
+			e.Precision = pr
+		} else {
+			probs = append(probs, fieldProblem{"precision", strconv.Quote(precision) + " is not a precision (" + strings.Join(Precisions(), ", ") + ")"})
 		}
 	}
 	str("source", &e.Source)
@@ -577,5 +605,9 @@ func decodeStored(body []byte, seq uint64, recorded time.Time) (Envelope, error)
 	if len(probs) > 0 {
 		return Envelope{}, fmt.Errorf("stored event %d: %s: %s", seq, probs[0].field, probs[0].reason)
 	}
-	return Envelope{ID: id, Type: w.Type, State: w.State, Date: w.Date, Payload: p, Source: w.Source, Seq: seq, Recorded: recorded}, nil
+	precision, ok := ParsePrecision(w.Precision)
+	if !ok && w.Precision != "" {
+		return Envelope{}, fmt.Errorf("stored event %d: precision: %q is not a precision", seq, w.Precision)
+	}
+	return Envelope{ID: id, Type: w.Type, State: w.State, Date: w.Date, Precision: precision, Payload: p, Source: w.Source, Seq: seq, Recorded: recorded}, nil
 }

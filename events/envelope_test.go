@@ -759,13 +759,13 @@ func stateFor(t Type) string {
 
 func TestTypes(t *testing.T) {
 	types := Types()
-	require.Len(t, types, 17)
+	require.Len(t, types, 18)
 	seen := map[Type]bool{}
 	for _, typ := range types {
 		assert.True(t, typ.Known(), "%s", typ)
 		assert.False(t, seen[typ], "%s listed twice", typ)
 		seen[typ] = true
-		assert.Equal(t, typ == MeetingHeld, typ.ConventionWide(), "ConventionWide(%s)", typ)
+		assert.Equal(t, typ == MeetingHeld || typ == CoverageDeclared, typ.ConventionWide(), "ConventionWide(%s)", typ)
 	}
 	assert.False(t, Type("ratified").Known())
 	assert.False(t, Type("").Known())

@@ -420,6 +420,23 @@ func fastExtension(v *fastjson.Value) (Payload, bool) {
 	})
 }
 
+func fastCoverage(v *fastjson.Value) (Payload, bool) {
+	p := &Coverage{}
+	return p, fields(v, func(k string, v *fastjson.Value) bool {
+		switch k {
+		case "facts":
+			s, ok := str(v)
+			p.Facts = FactClass(s)
+			return ok
+		case "through":
+			d, ok := date(v)
+			p.Through = d
+			return ok
+		}
+		return false
+	})
+}
+
 func fastAssistance(v *fastjson.Value) (Payload, bool) {
 	p := &Assistance{}
 	ok := fields(v, func(k string, v *fastjson.Value) bool {
@@ -516,6 +533,11 @@ func decodeStoredFast(body []byte, seq uint64, recorded time.Time) (Envelope, bo
 			data, good = v, true
 		case "source":
 			e.Source, good = str(v)
+		case "precision":
+			var s string
+			if s, good = str(v); good {
+				e.Precision, good = ParsePrecision(s)
+			}
 		default:
 			good = true
 		}

@@ -27,7 +27,11 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, path := range invalid {
+	precise, err := filepath.Glob(filepath.Join(goldenDir, "precision", "*.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, path := range append(invalid, precise...) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
@@ -95,7 +99,7 @@ func FuzzDecode(f *testing.F) {
 			!bytes.Contains(bytes.ToLower(line), []byte(`\ufffd`)) {
 			t.Fatalf("Decode(%q) accepted %s: a U+FFFD the line does not have", line, w)
 		}
-		if e.ID.Version() == 5 && e.ID != DeriveID(e.Type, e.State, e.Date, e.Data(), e.Source) {
+		if e.ID.Version() == 5 && e.ID != DeriveIDAt(e.Type, e.State, e.Date, e.Precision, e.Data(), e.Source) {
 			t.Fatalf("Decode(%q) accepted the id %s, derived from other content", line, e.ID)
 		}
 
@@ -127,7 +131,7 @@ func FuzzDecode(f *testing.F) {
 		assertSameEvent(t, e, stored, "DecodeStored(StoredJSON(Decode(%q)))", line)
 
 		// New accepts the same parts and builds the same event.
-		n, err := New(e.ID, e.Type, e.State, e.Date, e.Payload, e.Source)
+		n, err := NewAt(e.ID, e.Type, e.State, e.Date, e.Precision, e.Payload, e.Source)
 		if err != nil {
 			t.Fatalf("New refuses the parts of %q: %v", line, err)
 		}
@@ -267,7 +271,7 @@ func assertSameEvent(t *testing.T, a, b Envelope, format string, args ...any) {
 	t.Helper()
 	aw, _ := a.MarshalJSON()
 	bw, _ := b.MarshalJSON()
-	if a.ID != b.ID || a.Type != b.Type || a.State != b.State || a.Date != b.Date || a.Source != b.Source ||
+	if a.ID != b.ID || a.Type != b.Type || a.State != b.State || a.Date != b.Date || a.Precision != b.Precision || a.Source != b.Source ||
 		a.Seq != b.Seq || !a.Recorded.Equal(b.Recorded) || !samePayload(a.Payload, b.Payload) {
 		t.Fatalf(format+":\n got %s\nwant %s", append(args, bw, aw)...)
 	}
@@ -312,6 +316,9 @@ func samePayload(a, b Payload) bool {
 		return ok && *a == *b
 	case *Retraction:
 		b, ok := b.(*Retraction)
+		return ok && *a == *b
+	case *Coverage:
+		b, ok := b.(*Coverage)
 		return ok && *a == *b
 	}
 	return false

@@ -84,6 +84,8 @@ func goldenEvents(tb testing.TB) map[Type]Envelope {
 			"SEED para 8; meetings.csv 3MSP"},
 		{Retracted, "BDI", "2009-12-25", &Retraction{Event: burundiTypo(tb).ID, Reason: "misprint in MON-STATUS-2016: Burundi deposited on 25 Sep 2009 (UNTC; TRB; MON-STATUS-2022)"},
 			"states.csv BDI (UNTC; MON-STATUS-2022; TRB)"},
+		{CoverageDeclared, "", "2008-05-30", &Coverage{Facts: AnnualReports, Through: MustDate("2012-09-14")},
+			"SEED appendix table IX (annual reports for 2011 as of the close of the 3MSP, 14 Sep 2012)"},
 	}
 	out := make(map[Type]Envelope, len(facts))
 	for _, f := range facts {

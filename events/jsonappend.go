@@ -189,6 +189,10 @@ func (e Envelope) appendStored(dst []byte) []byte {
 	}
 	dst = append(dst, `,"date":`...)
 	dst = appendDate(dst, e.Date)
+	if e.Precision != Day {
+		dst = append(dst, `,"precision":`...)
+		dst = appendJSONString(dst, string(e.Precision))
+	}
 	if data := e.Data(); len(data) > 0 {
 		dst = append(dst, `,"data":`...)
 		dst = append(dst, data...)

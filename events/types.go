@@ -33,6 +33,7 @@ const (
 	AssistanceProvided            Type = "assistance-provided"             // Art. 6
 	MeetingHeld                   Type = "meeting-held"                    // a meeting of the Convention
 	Retracted                     Type = "retracted"                       // correction of an earlier event
+	CoverageDeclared              Type = "coverage-declared"               // the record is complete for a class of facts over a period
 )
 
 // Types returns every event type in a stable order.
@@ -46,7 +47,7 @@ var typeOrder = []Type{
 	Signed, Deposited, WithdrawalNotified, StockpileDeclared, StockpileDestroyed,
 	StockpileDestructionCompleted, RetentionDeclared, ContaminationDeclared, ClearanceCompleted,
 	VictimsDeclared, ReportSubmitted, LegislationStatus, ExtensionGranted, AssistanceRequested,
-	AssistanceProvided, MeetingHeld, Retracted,
+	AssistanceProvided, MeetingHeld, Retracted, CoverageDeclared,
 }
 
 // Scope says whose events a type describes.
@@ -86,6 +87,7 @@ var specs = map[Type]spec{
 	AssistanceProvided:            {stateScope, decodeInto(func() Payload { return &Assistance{} }), fastAssistance},
 	MeetingHeld:                   {conventionScope, decodeInto(func() Payload { return &Meeting{} }), fastMeeting},
 	Retracted:                     {stateScope | conventionScope, decodeInto(func() Payload { return &Retraction{} }), fastRetraction},
+	CoverageDeclared:              {conventionScope, decodeInto(func() Payload { return &Coverage{} }), fastCoverage},
 }
 
 // Known reports whether t is an event type of the wire format.

@@ -157,7 +157,7 @@ func keep(f *Fold, ev events.Envelope, upTo events.Date) {
 
 // derivedID reports whether ev's id is the one derived from its content.
 func derivedID(ev events.Envelope) bool {
-	return ev.ID.Version() == 5 && ev.ID == events.DeriveID(ev.Type, ev.State, ev.Date, ev.Data(), ev.Source)
+	return ev.ID.Version() == 5 && ev.ID == events.DeriveIDAt(ev.Type, ev.State, ev.Date, ev.Precision, ev.Data(), ev.Source)
 }
 
 // matchesAny reports whether subject matches one of filters.

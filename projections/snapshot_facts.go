@@ -19,6 +19,7 @@ type factRec struct {
 	ID           uuid.UUID       `json:"i"`
 	Type         events.Type     `json:"t"`
 	Date         events.Date     `json:"d"`
+	Precision    string          `json:"pr,omitempty"`
 	Seq          uint64          `json:"s"`
 	Data         json.RawMessage `json:"p,omitempty"`
 	Source       string          `json:"src"`
@@ -35,7 +36,7 @@ type retraction struct {
 // recOf returns the snapshot form of a fact.
 func recOf(f aggregates.Fact) factRec {
 	d := events.Envelope{Payload: f.Payload}.Data()
-	return factRec{ID: f.ID, Type: f.Type, Date: f.Date, Seq: f.Seq, Data: d, Source: f.Source}
+	return factRec{ID: f.ID, Type: f.Type, Date: f.Date, Precision: string(f.Precision), Seq: f.Seq, Data: d, Source: f.Source}
 }
 
 // envelope rebuilds the stored event of a fact of scope.
@@ -44,7 +45,11 @@ func (r factRec) envelope(scope string) (events.Envelope, error) {
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("fact %s: %w", r.ID, err)
 	}
-	e := events.Envelope{ID: r.ID, Type: r.Type, Date: r.Date, Payload: p, Source: r.Source, Seq: r.Seq}
+	prec, ok := events.ParsePrecision(r.Precision)
+	if !ok && r.Precision != "" {
+		return events.Envelope{}, fmt.Errorf("fact %s: precision %q", r.ID, r.Precision)
+	}
+	e := events.Envelope{ID: r.ID, Type: r.Type, Date: r.Date, Precision: prec, Payload: p, Source: r.Source, Seq: r.Seq}
 	if scope != events.ConventionScope {
 		e.State = scope
 	}

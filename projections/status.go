@@ -29,6 +29,9 @@ const (
 	ReportSubmitted     = "submitted"
 	ReportSubmittedLate = "submitted-late"
 	ReportLate          = "late"
+	// ReportUncertain: submitted, on a date known only to a range that
+	// holds the due date (SubmittedEarliest to Submitted).
+	ReportUncertain = "uncertain"
 )
 
 // Status is one State's state of compliance as of a date, as the ledger knew
@@ -109,7 +112,10 @@ type ReportStatus struct {
 	Year      int         `json:"year,omitempty"` // the calendar year an annual report covers
 	Due       events.Date `json:"due"`
 	Submitted events.Date `json:"submitted"`
-	Status    string      `json:"status"`
+	// SubmittedEarliest is the first day the report may have come, when
+	// its date is known to less than the day (Submitted is the last).
+	SubmittedEarliest events.Date `json:"submitted_earliest,omitempty"`
+	Status            string      `json:"status"`
 }
 
 // Article9 is the status of national implementation measures.
@@ -281,44 +287,54 @@ func article4(s *aggregates.State, eif, asOf events.Date) Obligation {
 	return obligation(declared, completed, eif, deadline, asOf, extended)
 }
 
-func reportStatus(due, submitted, asOf events.Date) string {
-	switch {
-	case submitted != 0 && (due == 0 || submitted <= due):
-		return ReportSubmitted
-	case submitted != 0:
-		return ReportSubmittedLate
-	case due != 0 && due < asOf:
-		return ReportLate
+// reportOf is the status of a report due on due, submitted on a day from
+// the submission's earliest to its date (none when zero), as of asOf: on
+// time or late only when every day of the range agrees.
+func reportOf(due events.Date, sub aggregates.Fact, asOf events.Date) ReportStatus {
+	r := ReportStatus{Due: due, Submitted: sub.Date, Status: ReportNotDue}
+	earliest := sub.Precision.Earliest(sub.Date)
+	if earliest != sub.Date {
+		r.SubmittedEarliest = earliest
 	}
-	return ReportNotDue
+	switch {
+	case sub.Date != 0 && (due == 0 || sub.Date <= due):
+		r.Status = ReportSubmitted
+	case sub.Date != 0 && earliest > due:
+		r.Status = ReportSubmittedLate
+	case sub.Date != 0:
+		r.Status = ReportUncertain
+	case due != 0 && due < asOf:
+		r.Status = ReportLate
+	}
+	return r
 }
 
 func article7(s *aggregates.State, eif, asOf events.Date, rule aggregates.AnnualRule) Article7 {
 	a := Article7{Rule: rule.Name, Annual: []ReportStatus{}}
-	var initial events.Date
-	annual := map[int]events.Date{}
+	var initial aggregates.Fact
+	annual := map[int]aggregates.Fact{}
 	for _, r := range s.Facts(events.ReportSubmitted) {
 		if r.Date > asOf {
 			break
 		}
 		p := r.Payload.(*events.Report)
 		switch {
-		case p.Kind == events.InitialReport && initial == 0:
-			initial = r.Date
+		case p.Kind == events.InitialReport && initial.Date == 0:
+			initial = r
 		case p.Kind == events.AnnualReport:
 			if _, ok := annual[p.Year]; !ok {
-				annual[p.Year] = r.Date
+				annual[p.Year] = r
 			}
 		}
 	}
-	due := aggregates.InitialReportDue(eif)
-	a.Initial = ReportStatus{Due: due, Submitted: initial, Status: reportStatus(due, initial, asOf)}
+	a.Initial = reportOf(aggregates.InitialReportDue(eif), initial, asOf)
 	if eif == 0 || eif > asOf {
 		return a
 	}
 	for y := rule.FirstYear(eif); y < asOf.Year(); y++ {
-		d := aggregates.AnnualReportDue(y)
-		a.Annual = append(a.Annual, ReportStatus{Year: y, Due: d, Submitted: annual[y], Status: reportStatus(d, annual[y], asOf)})
+		r := reportOf(aggregates.AnnualReportDue(y), annual[y], asOf)
+		r.Year = y
+		a.Annual = append(a.Annual, r)
 	}
 	return a
 }
