@@ -192,13 +192,20 @@ func diffOf(ff *Fold, d1 events.Date, tf *Fold, d2 events.Date, opt Options) Dif
 	rt, st := reportAndStatuses(tf, d2, opt)
 	d := Diff{From: DiffPoint{AsOf: d1, Meeting: rf.Meeting, KnownAt: rf.KnownAt}, To: DiffPoint{AsOf: d2, Meeting: rt.Meeting, KnownAt: rt.KnownAt},
 		Tables: []TableChange{}, States: []StateChange{}}
+	// A State is compared where a fact of it is dated by the date; one
+	// with none has the status of a State the ledger knows nothing of
+	// (statusOr), whatever the fold holds of it after the date.
 	before := map[string]Status{}
 	for _, s := range sf {
-		before[s.State] = s
+		if hasFactBy(ff, s.State, d1) {
+			before[s.State] = s
+		}
 	}
 	after := map[string]Status{}
 	for _, s := range st {
-		after[s.State] = s
+		if hasFactBy(tf, s.State, d2) {
+			after[s.State] = s
+		}
 	}
 	scopes := map[string]bool{}
 	for k := range before {
@@ -226,7 +233,7 @@ func diffOf(ff *Fold, d1 events.Date, tf *Fold, d2 events.Date, opt Options) Dif
 		d.Tables = append(d.Tables, tc)
 	}
 	for _, iso3 := range sortedKeys(scopes) {
-		a, b := fieldsOf(statusOr(before, iso3, d1, opt)), fieldsOf(statusOr(after, iso3, d2, opt))
+		a, b := fieldsOf(statusOr(before, iso3, d1, rf.Coverage, opt)), fieldsOf(statusOr(after, iso3, d2, rt.Coverage, opt))
 		var changes []FieldChange
 		for _, name := range fieldNames(a, b) {
 			if a[name] == b[name] {
@@ -247,12 +254,31 @@ func diffOf(ff *Fold, d1 events.Date, tf *Fold, d2 events.Date, opt Options) Dif
 }
 
 // statusOr returns the status of iso3 from m, or the status of a State the
-// fold knows nothing about.
-func statusOr(m map[string]Status, iso3 string, asOf events.Date, opt Options) Status {
+// fold knows nothing about, under the fold's coverage.
+func statusOr(m map[string]Status, iso3 string, asOf events.Date, cov Coverage, opt Options) Status {
 	if s, ok := m[iso3]; ok {
 		return s
 	}
-	return statusOf(NewFold(), aggregates.Convention{}, iso3, asOf, opt)
+	st := factsStatus(NewFold(), aggregates.Convention{}, iso3, asOf, opt)
+	applyCoverage(&st, cov, asOf)
+	return st
+}
+
+// hasFactBy reports whether f holds a fact of iso3, live or retracted,
+// dated on or before d.
+func hasFactBy(f *Fold, iso3 string, d events.Date) bool {
+	s := f.State(iso3)
+	for _, t := range events.Types() {
+		if fs := s.Facts(t); len(fs) > 0 && fs[0].Date <= d {
+			return true
+		}
+	}
+	for _, r := range s.Retracted {
+		if r.Date <= d {
+			return true
+		}
+	}
+	return false
 }
 
 func setOf(l []string) map[string]bool {

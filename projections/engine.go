@@ -354,11 +354,17 @@ type view struct {
 	// stored holds statuses derived as of asOf with the engine's options
 	// that no later event changed; the others are derived from fold.
 	stored map[string]Status
+	// storedUncovered: the stored statuses are those of the facts alone
+	// (a snapshot's), which the fold's coverage then applies to.
+	storedUncovered bool
 }
 
 func (v *view) status(iso3 string, opt Options) Status {
 	if st, ok := v.stored[iso3]; ok {
 		st.KnownAt = knownAt(v.fold)
+		if v.storedUncovered {
+			applyCoverage(&st, coverageAt(v.fold, v.asOf), v.asOf)
+		}
 		return st
 	}
 	return statusOf(v.fold, v.conv, iso3, v.asOf, opt)

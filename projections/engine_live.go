@@ -54,6 +54,7 @@ func (e *Engine) liveViewOf(lv *liveView, b Bounds, want []string) *view {
 	p := lv.point(b)
 	f := lv.fold(b, b.AsOf, []string{events.ConventionScope})
 	v := &view{fold: f, asOf: b.AsOf, conv: e.live.convention(lv, p, b.AsOf), stored: map[string]Status{}}
+	convVersion := lv.version(events.ConventionScope, p.seq)
 	names := want
 	if names == nil {
 		names = lv.stateNames()
@@ -64,7 +65,7 @@ func (e *Engine) liveViewOf(lv *liveView, b Bounds, want []string) *view {
 			continue
 		}
 		v.states = append(v.states, iso3)
-		k := cachedStatusKey{iso3: iso3, version: lv.version(iso3, p.seq), asOf: b.AsOf, eif: v.conv.EntryIntoForce, thirtieth: v.conv.ThirtiethDeposit}
+		k := cachedStatusKey{iso3: iso3, version: lv.version(iso3, p.seq), convention: convVersion, asOf: b.AsOf, eif: v.conv.EntryIntoForce, thirtieth: v.conv.ThirtiethDeposit}
 		st, ok := e.cache.get(k)
 		if !ok {
 			if sc != nil {
@@ -105,8 +106,11 @@ type cachedReportKey struct {
 }
 
 type cachedStatusKey struct {
-	iso3                 string
-	version              uint64
+	iso3    string
+	version uint64
+	// convention is the Convention's version: its coverage events say
+	// which statuses are unknown.
+	convention           uint64
 	asOf, eif, thirtieth events.Date
 }
 

@@ -32,6 +32,26 @@ type Report struct {
 	Article6      Article6Table           `json:"article6"`
 	Article7      Article7Table           `json:"article7"`
 	Article9      Article9Table           `json:"article9"`
+	// Unknown lists, apart from the tables, the States whose status the
+	// record does not know as of the date (see Coverage).
+	Unknown UnknownTable `json:"unknown"`
+	// Coverage says through which day the record is complete, by class
+	// of facts (absent when the ledger declares none).
+	Coverage Coverage `json:"coverage,omitempty"`
+}
+
+// UnknownTable lists the States whose status is unknown, by article: the
+// record stops before the date, and the status rests on a fact that may
+// have come since. A State whose treaty status is unknown is in Treaty
+// only.
+type UnknownTable struct {
+	Treaty          []string `json:"treaty"`
+	Article3        []string `json:"article3"`
+	Article4        []string `json:"article4"`
+	Article5        []string `json:"article5"`
+	Article7Initial []string `json:"article7_initial"`
+	Article7Annual  []string `json:"article7_annual"`
+	Article9        []string `json:"article9"`
 }
 
 // RegionCounts counts States Parties and signatories of one region.
@@ -145,10 +165,16 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 	annualYear := AnnualYearDue(asOf)
 	r.Article7.AnnualYear = annualYear
 	r.Article7.Rule = opt.annualRule().Name
+	if len(sts) > 0 {
+		r.Coverage = sts[0].Coverage
+	}
 	for _, st := range sts {
 		iso3 := st.State
 		rc := r.ByRegion[st.Region]
 		switch st.TreatyStatus {
+		case Unknown:
+			r.Unknown.Treaty = append(r.Unknown.Treaty, iso3)
+			continue
 		case TreatySignatory:
 			r.Signatories = append(r.Signatories, iso3)
 			rc.Signatories++
@@ -180,6 +206,8 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			r.Article3.Overdue = append(r.Article3.Overdue, iso3)
 		case ObligationCompleted:
 			r.Article3.Completed = append(r.Article3.Completed, iso3)
+		case Unknown:
+			r.Unknown.Article3 = append(r.Unknown.Article3, iso3)
 		}
 		if st.Article3.Retained {
 			r.Article3.Retaining = append(r.Article3.Retaining, iso3)
@@ -192,9 +220,14 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			r.Article4.Overdue = append(r.Article4.Overdue, iso3)
 		case ObligationCompleted:
 			r.Article4.Completed = append(r.Article4.Completed, iso3)
+		case Unknown:
+			r.Unknown.Article4 = append(r.Unknown.Article4, iso3)
 		}
-		if st.Article5.Status == "active" {
+		switch st.Article5.Status {
+		case "active":
 			r.Article5.Obligations = append(r.Article5.Obligations, iso3)
+		case Unknown:
+			r.Unknown.Article5 = append(r.Unknown.Article5, iso3)
 		}
 		if st.Article6.Requested != 0 {
 			r.Article6.Requested = append(r.Article6.Requested, iso3)
@@ -203,10 +236,12 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			r.Article6.Provided = append(r.Article6.Provided, iso3)
 		}
 		switch st.Article7.Initial.Status {
-		case ReportSubmitted, ReportSubmittedLate:
+		case ReportSubmitted, ReportSubmittedLate, ReportUncertain:
 			r.Article7.InitialSubmitted = append(r.Article7.InitialSubmitted, iso3)
 		case ReportLate:
 			r.Article7.InitialLate = append(r.Article7.InitialLate, iso3)
+		case Unknown:
+			r.Unknown.Article7Initial = append(r.Unknown.Article7Initial, iso3)
 		case ReportNotDue:
 			r.Article7.InitialNotDue = append(r.Article7.InitialNotDue, iso3)
 		}
@@ -215,9 +250,12 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 				continue
 			}
 			r.Article7.AnnualDue = append(r.Article7.AnnualDue, iso3)
-			if a.Submitted != 0 {
+			switch {
+			case a.Submitted != 0:
 				r.Article7.AnnualSubmitted = append(r.Article7.AnnualSubmitted, iso3)
-			} else {
+			case a.Status == Unknown:
+				r.Unknown.Article7Annual = append(r.Unknown.Article7Annual, iso3)
+			default:
 				r.Article7.AnnualLate = append(r.Article7.AnnualLate, iso3)
 			}
 		}
@@ -228,6 +266,8 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			r.Article9.InProgress = append(r.Article9.InProgress, iso3)
 		case string(events.LegislationDeemedAdequate):
 			r.Article9.DeemedAdequate = append(r.Article9.DeemedAdequate, iso3)
+		case Unknown:
+			r.Unknown.Article9 = append(r.Unknown.Article9, iso3)
 		}
 	}
 	r.normalize()
@@ -243,7 +283,9 @@ func (r *Report) normalize() {
 		&r.Article6.Requested, &r.Article6.Provided,
 		&r.Article7.InitialSubmitted, &r.Article7.InitialLate, &r.Article7.InitialNotDue,
 		&r.Article7.AnnualDue, &r.Article7.AnnualSubmitted, &r.Article7.AnnualLate,
-		&r.Article9.Adopted, &r.Article9.InProgress, &r.Article9.DeemedAdequate} {
+		&r.Article9.Adopted, &r.Article9.InProgress, &r.Article9.DeemedAdequate,
+		&r.Unknown.Treaty, &r.Unknown.Article3, &r.Unknown.Article4, &r.Unknown.Article5,
+		&r.Unknown.Article7Initial, &r.Unknown.Article7Annual, &r.Unknown.Article9} {
 		if *l == nil {
 			*l = []string{}
 		}

@@ -31,8 +31,8 @@ type Locator interface {
 // a signature on its signatures and deposits; a retraction of any of these
 // on the State's other signatures, deposits and withdrawals
 // (RuleRetractionBreaksHistory: no other fact rests on them, and their
-// verdicts rest on no other fact). The Convention's own subjects hold
-// meetings, which no status uses.
+// verdicts rest on no other fact). The Convention's own subjects (its
+// meetings and coverage) are read whole.
 //
 // One more rule reads every event of a State: an event whose id an earlier
 // event of its State has is a duplicate. The events of these types of
@@ -47,10 +47,11 @@ type Locator interface {
 var depositBasis = []events.Type{events.Signed, events.Deposited, events.WithdrawalNotified, events.Retracted}
 
 // statusSubjects returns the subject filters of the events a status of
-// iso3 stands on: every subject of the State, and the subjects of the
+// iso3 stands on: every subject of the State and of the Convention (whose
+// coverage events say what is unknown), and the subjects of the
 // depositBasis types of every scope.
 func statusSubjects(iso3 string) []string {
-	out := []string{events.ScopeFilter(iso3)}
+	out := []string{events.ScopeFilter(iso3), events.ScopeFilter(events.ConventionScope)}
 	for _, t := range depositBasis {
 		out = append(out, events.SubjectPrefix+"*."+string(t))
 	}
@@ -93,8 +94,16 @@ func (e *Engine) scopedStatus(ctx context.Context, loc Locator, iso3 string, b B
 			}
 		}
 		_, err := e.src.Read(ctx, r, func(ev events.Envelope) error {
-			if ev.State == "" || !matchesAny(r.Subjects, ev.Subject()) {
-				return nil // a retraction of the Convention's, or what a source reads beyond the subjects
+			if !matchesAny(r.Subjects, ev.Subject()) {
+				return nil // what a source reads beyond the subjects
+			}
+			if ev.State == "" {
+				// The Convention's own events (its coverage), judged
+				// among themselves as a fold judges them.
+				if gate.Admit(ev) {
+					keep(f, ev, b.AsOf)
+				}
+				return nil
 			}
 			mine := ev.State == iso3
 			if !mine && !derivedID(ev) {

@@ -259,6 +259,17 @@ func newScopedHistory(t *testing.T, n int, seed int64) *scopedHistory {
 			}
 		}
 	}
+	// The Convention's coverage of some classes, recorded late: a scoped
+	// status reads the Convention's subjects for it.
+	for _, c := range events.FactClasses() {
+		if h.rng.IntN(2) == 0 {
+			continue
+		}
+		through := events.MakeDate(2011+h.rng.IntN(14), time.Month(1+h.rng.IntN(12)), 1+h.rng.IntN(28))
+		e, err := events.New(uuid.Nil, events.CoverageDeclared, "", events.Adoption, &events.Coverage{Facts: c, Through: through}, "test: coverage")
+		require.NoError(t, err)
+		held = append(held, e)
+	}
 	h.store(t, first...)
 	// The held events, recorded late in random order (a retraction after
 	// its target), with, between them, what else a log may hold.

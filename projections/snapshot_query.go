@@ -202,7 +202,7 @@ func (e *Engine) viewFrom(ctx context.Context, b Bounds, m *snapMeta, want []str
 		for iso3 := range changed {
 			delete(sts, iso3)
 		}
-		v.stored = sts
+		v.stored, v.storedUncovered = sts, true
 		return v, nil
 	}
 	// Statuses are derived from the facts: load the States asked for.

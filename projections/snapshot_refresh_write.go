@@ -112,7 +112,7 @@ func (r *refresh) created(i int) (metaWrite, error) {
 		conv := full.Convention(iv.AsOf)
 		sv := statusValue{Rev: r.head, Statuses: make([]Status, 0, len(m.States))}
 		for _, iso3 := range sortedKeys(m.States) {
-			sv.Statuses = append(sv.Statuses, statusOf(full, conv, iso3, iv.AsOf, Options{}))
+			sv.Statuses = append(sv.Statuses, factsStatus(full, conv, iso3, iv.AsOf, Options{}))
 		}
 		var err error
 		if w.statuses, err = json.Marshal(sv); err != nil {
@@ -215,7 +215,7 @@ func (r *refresh) restatus(ctx context.Context, old, m *snapMeta, touched []stri
 			return nil, err
 		}
 		f.scopes[iso3] = s
-		raw, err := json.Marshal(statusOf(f, c, iso3, m.AsOf, Options{}))
+		raw, err := json.Marshal(factsStatus(f, c, iso3, m.AsOf, Options{}))
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", statusKey(m.Meeting), err)
 		}

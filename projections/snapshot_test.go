@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -48,6 +49,23 @@ func newHistory(t *testing.T, n int, seed int64) *history {
 			h.held = append(h.held, e)
 		default:
 			first = append(first, e)
+		}
+	}
+	// Coverage of a few classes, one recorded at once, the others later:
+	// statuses resting on facts missing after their through day become
+	// unknown, and every view must follow.
+	for i, c := range events.FactClasses() {
+		if h.rng.Float64() < 0.4 {
+			continue
+		}
+		from := events.Adoption.AddDate(0, 0, h.rng.IntN(900))
+		through := events.MakeDate(2012+h.rng.IntN(13), time.Month(1+h.rng.IntN(12)), 1+h.rng.IntN(28))
+		e, err := events.New(uuid.Nil, events.CoverageDeclared, "", from, &events.Coverage{Facts: c, Through: through}, "test: coverage")
+		require.NoError(t, err)
+		if i == 0 {
+			first = append(first, e)
+		} else {
+			h.held = append(h.held, e)
 		}
 	}
 	h.src.record(first...)

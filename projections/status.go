@@ -38,12 +38,15 @@ const (
 // it at a point of the log. Its JSON form is the public output of
 // `ccm status --format json` and of GET /v1/states/{iso3}.
 type Status struct {
-	State               string      `json:"state"`
-	Name                string      `json:"name"`
-	Region              string      `json:"region"`
-	AsOf                events.Date `json:"as_of"`
-	KnownAt             KnownAt     `json:"known_at"`
-	TreatyStatus        string      `json:"treaty_status"`
+	State        string      `json:"state"`
+	Name         string      `json:"name"`
+	Region       string      `json:"region"`
+	AsOf         events.Date `json:"as_of"`
+	KnownAt      KnownAt     `json:"known_at"`
+	TreatyStatus string      `json:"treaty_status"`
+	// TreatyLastKnown is the treaty status the ledger's facts give when
+	// TreatyStatus is unknown (the record is not complete up to AsOf).
+	TreatyLastKnown     string      `json:"treaty_last_known,omitempty"`
 	Signed              events.Date `json:"signed"`
 	Deposited           events.Date `json:"deposited"`
 	Instrument          string      `json:"instrument"`
@@ -56,6 +59,11 @@ type Status struct {
 	Article6            Article6    `json:"article6"`
 	Article7            Article7    `json:"article7"`
 	Article9            Article9    `json:"article9"`
+	// Coverage says, by class of facts, through which day the record is
+	// complete (absent: the ledger declares no coverage, and is taken as
+	// complete). A status resting on a fact missing after that day is
+	// unknown.
+	Coverage Coverage `json:"coverage,omitempty"`
 }
 
 // KnownAt says which point of the log a view stands for: the last stream
@@ -79,6 +87,9 @@ type Obligation struct {
 	Declared  events.Date `json:"declared"`
 	Completed events.Date `json:"completed"`
 	Extended  bool        `json:"extended"`
+	// LastKnown is the status the ledger's facts give when Status is
+	// unknown.
+	LastKnown string `json:"last_known,omitempty"`
 	// Retained is true when the State declared stockpiles retained under
 	// Art. 3(6) (Article 3 only).
 	Retained bool `json:"retained,omitempty"`
@@ -86,8 +97,9 @@ type Obligation struct {
 
 // Article5 is the status of victim assistance obligations.
 type Article5 struct {
-	Status   string      `json:"status"` // none or active
-	Declared events.Date `json:"declared"`
+	Status    string      `json:"status"` // none, active or unknown
+	Declared  events.Date `json:"declared"`
+	LastKnown string      `json:"last_known,omitempty"`
 }
 
 // Article6 is what a State reported under Article 6 (international
@@ -116,12 +128,14 @@ type ReportStatus struct {
 	// its date is known to less than the day (Submitted is the last).
 	SubmittedEarliest events.Date `json:"submitted_earliest,omitempty"`
 	Status            string      `json:"status"`
+	LastKnown         string      `json:"last_known,omitempty"`
 }
 
 // Article9 is the status of national implementation measures.
 type Article9 struct {
-	Status string      `json:"status"` // none, in-progress, adopted or deemed-adequate
-	Since  events.Date `json:"since"`
+	Status    string      `json:"status"` // none, in-progress, adopted, deemed-adequate or unknown
+	Since     events.Date `json:"since"`
+	LastKnown string      `json:"last_known,omitempty"`
 }
 
 // Options adjust how views are derived.
@@ -146,6 +160,14 @@ func StatusOf(f *Fold, iso3 string, asOf events.Date, opt Options) Status {
 }
 
 func statusOf(f *Fold, conv aggregates.Convention, iso3 string, asOf events.Date, opt Options) Status {
+	st := factsStatus(f, conv, iso3, asOf, opt)
+	applyCoverage(&st, coverageAt(f, asOf), asOf)
+	return st
+}
+
+// factsStatus is the status the facts of the fold give, as if the record
+// were complete.
+func factsStatus(f *Fold, conv aggregates.Convention, iso3 string, asOf events.Date, opt Options) Status {
 	s := f.State(iso3)
 	st := Status{State: iso3, AsOf: asOf, KnownAt: knownAt(f), TreatyStatus: TreatyNone,
 		Article3: Obligation{Status: ObligationNone}, Article4: Obligation{Status: ObligationNone},

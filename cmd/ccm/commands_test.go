@@ -141,7 +141,7 @@ func TestServeIsClosedByDefault(t *testing.T) {
 	require.Equal(t, exitOK, code, errs)
 	var v Verification
 	require.NoError(t, json.Unmarshal([]byte(out), &v))
-	assert.Equal(t, uint64(451), v.Messages, "nothing stored but the bundled record")
+	assert.Equal(t, recordSize, v.Messages, "nothing stored but the bundled record")
 
 	// The credentials are the owner's only.
 	for _, f := range []string{"auth", "auth/ledger.nk", "auth/operator.nk", "auth/recorder.nk"} {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -165,7 +166,7 @@ func TestEvidenceEditedEventOnADataDirectory(t *testing.T) {
 	assert.Equal(t, exitDamaged, code, "verify: %s", errs)
 	assert.Contains(t, out, "TAMPERED OR DAMAGED")
 	assert.Contains(t, out, at+", event "+id)
-	assert.Contains(t, out, "451 messages", "no message added: the refused record stored nothing")
+	assert.Contains(t, out, fmt.Sprintf("%d messages", recordSize), "no message added: the refused record stored nothing")
 	// No proof is made against a damaged log: it could never verify.
 	code, out, errs = run(t, "", "prove", id, "--data", dir, "--allow-damaged")
 	assert.Equal(t, exitDamaged, code, "prove on a damaged log: %s", errs)
@@ -177,7 +178,7 @@ func TestEvidenceEditedEventOnADataDirectory(t *testing.T) {
 	require.NotEmpty(t, v.Evidence.Problems)
 	assert.Equal(t, seq, v.Evidence.Problems[0].Seq)
 	assert.Equal(t, id, v.Evidence.Problems[0].ID)
-	assert.Equal(t, uint64(451), v.Messages)
+	assert.Equal(t, recordSize, v.Messages)
 
 	code, out, errs = run(t, "", "export", "--data", dir)
 	assert.Equal(t, exitDamaged, code, "export: %s", errs)
@@ -191,7 +192,7 @@ func TestEvidenceEditedEventOnADataDirectory(t *testing.T) {
 	// asserted.)
 	code, out, errs = run(t, "", "export", "--data", dir, "--allow-damaged")
 	require.Equal(t, exitOK, code, errs)
-	assert.Len(t, eventLines(out), 451)
+	assert.Len(t, eventLines(out), int(recordSize))
 	f := filepath.Join(t.TempDir(), "damaged.jsonl")
 	require.NoError(t, os.WriteFile(f, []byte(out), 0o644))
 	code, out, errs = run(t, "", "verify", "--file", f, "--key", evPublicKey(t, dir))
@@ -230,7 +231,7 @@ func TestEvidenceLostMessagesOnADataDirectory(t *testing.T) {
 			dir := evLoadedData(t)
 			export := evExport(t, dir)
 			last := uint64(len(eventLines(export)))
-			require.Equal(t, uint64(451), last)
+			require.Equal(t, recordSize, last)
 			_, _, seq, _ := evSweDeposit(t, export)
 			require.NoError(t, tc.tamper(dir, seq))
 			lost := tc.lost(seq, last)
@@ -260,7 +261,7 @@ func TestEvidenceLostMessagesOnADataDirectory(t *testing.T) {
 func TestEvidenceExportRoundTrip(t *testing.T) {
 	dir := evLoadedData(t)
 	export := evExport(t, dir)
-	require.Len(t, eventLines(export), 451)
+	require.Len(t, eventLines(export), int(recordSize))
 	assert.Contains(t, export, "\n# ccm-leaves 1 ")
 	assert.Contains(t, export, "\n# ccm-checkpoint ")
 	tmp := t.TempDir()
@@ -273,14 +274,14 @@ func TestEvidenceExportRoundTrip(t *testing.T) {
 	for _, k := range []string{key, keyFile} {
 		code, out, errs := run(t, "", "verify", "--file", f, "--key", k)
 		require.Equal(t, exitOK, code, "verify --key %s: %s%s", k, out, errs)
-		assert.Contains(t, out, "The export holds 451 messages")
+		assert.Contains(t, out, fmt.Sprintf("The export holds %d messages", recordSize))
 		assert.Contains(t, out, "none missing")
 	}
 	code, out, errs := run(t, export, "verify", "--file", "-", "--key", key, "--format", "json")
 	require.Equal(t, exitOK, code, "from standard input: %s", errs)
 	var r evidence.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
-	assert.Equal(t, uint64(451), r.Messages)
+	assert.Equal(t, recordSize, r.Messages)
 	assert.True(t, r.KeyChecked)
 	assert.Empty(t, r.Problems)
 
@@ -315,7 +316,7 @@ func TestEvidenceExportRoundTrip(t *testing.T) {
 				leaves = append(leaves, evidence.LeafHash(evidence.EventLeafData(e)))
 			}
 			require.GreaterOrEqual(t, at, 0, "the export's leaves line")
-			require.Len(t, leaves, 451, "every message of the bundled record is an event")
+			require.Len(t, leaves, int(recordSize), "every message of the bundled record is an event")
 			require.Less(t, len(leaves), evidence.LeavesPerLine, "one leaves line")
 			l[at] = string(evidence.LeavesLine(1, leaves))
 			return l
@@ -357,7 +358,7 @@ func TestEvidenceExportRoundTrip(t *testing.T) {
 	fresh := filepath.Join(t.TempDir(), "fresh")
 	code, out, errs = run(t, "", "import", f, "--data", fresh, "--no-record")
 	require.Equal(t, exitOK, code, errs)
-	assert.Contains(t, out, "451 events read, recorded 451, 0 already recorded; last sequence 451")
+	assert.Contains(t, out, fmt.Sprintf("%[1]d events read, recorded %[1]d, 0 already recorded; last sequence %[1]d", recordSize))
 	again := evExport(t, fresh)
 	got, want := eventLines(again), eventLines(export)
 	require.Len(t, got, len(want))
@@ -391,12 +392,12 @@ func TestEvidenceProofOfOneEvent(t *testing.T) {
 	assert.Contains(t, errs, "wrote the proof of "+id)
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
-	assert.Less(t, fi.Size(), int64(2<<10), "a proof of one event among 451 is small")
+	assert.Less(t, fi.Size(), int64(2<<10), "a proof of one event of the record is small")
 
 	code, out, errs = run(t, "", "verify", "--proof", p, "--key", key)
 	require.Equal(t, exitOK, code, "%s%s", out, errs)
 	assert.Contains(t, out, "The proof holds: event "+id+" (deposited SWE "+evSweDate+", sequence "+strconv.FormatUint(seq, 10))
-	assert.Contains(t, out, "history of 451 messages")
+	assert.Contains(t, out, fmt.Sprintf("history of %d messages", recordSize))
 
 	raw, err := os.ReadFile(p)
 	require.NoError(t, err)
@@ -491,8 +492,8 @@ func TestEvidenceServe(t *testing.T) {
 	assert.Equal(t, key, cps.PublicKey, "the key of ccm checkpoint --public-key")
 	assert.Empty(t, cps.Damaged)
 	require.NotNil(t, cps.Latest)
-	assert.Equal(t, uint64(451), cps.Latest.Size, "the latest checkpoint covers the log")
-	assert.Equal(t, uint64(451), cps.Latest.LastSeq)
+	assert.Equal(t, recordSize, cps.Latest.Size, "the latest checkpoint covers the log")
+	assert.Equal(t, recordSize, cps.Latest.LastSeq)
 	assert.Equal(t, origin, cps.Latest.Origin)
 	latest, err := evidence.Open([]byte(cps.Latest.Note), origin, key)
 	require.NoError(t, err, "the latest checkpoint is signed by the key")
@@ -502,13 +503,13 @@ func TestEvidenceServe(t *testing.T) {
 		_, err := evidence.Open([]byte(c.Note), origin, key)
 		assert.NoError(t, err, "stored checkpoint %d", i+1)
 	}
-	assert.Equal(t, "size=451 time="+latest.Time.Format(time.RFC3339)+" root="+base64.StdEncoding.EncodeToString(cps.Latest.Root[:]), h.Get(httpapi.CheckpointHeader))
+	assert.Equal(t, fmt.Sprintf("size=%d", recordSize)+" time="+latest.Time.Format(time.RFC3339)+" root="+base64.StdEncoding.EncodeToString(cps.Latest.Root[:]), h.Get(httpapi.CheckpointHeader))
 	assert.Empty(t, h.Get(httpapi.DamagedHeader))
 
 	// A view carries the checkpoint it can be checked against.
 	code, h, body := s.get(t, "/v1/states/SWE?as_of=3MSP")
 	require.Equal(t, http.StatusOK, code, body)
-	assert.Equal(t, "size=451 time="+latest.Time.Format(time.RFC3339)+" root="+base64.StdEncoding.EncodeToString(cps.Latest.Root[:]), h.Get(httpapi.CheckpointHeader))
+	assert.Equal(t, fmt.Sprintf("size=%d", recordSize)+" time="+latest.Time.Format(time.RFC3339)+" root="+base64.StdEncoding.EncodeToString(cps.Latest.Root[:]), h.Get(httpapi.CheckpointHeader))
 	assert.Empty(t, h.Get(httpapi.DamagedHeader))
 	code, h, body = s.get(t, "/v1/report?as_of=3MSP")
 	require.Equal(t, http.StatusOK, code, body)
@@ -536,7 +537,7 @@ func TestEvidenceServe(t *testing.T) {
 	require.NoError(t, err, "the proof served holds with the key")
 	assert.Equal(t, dep.ID, e.ID.String())
 	assert.Equal(t, dep.Seq, e.Seq)
-	assert.Equal(t, uint64(451), c.Size)
+	assert.Equal(t, recordSize, c.Size)
 	_, _, err = evidence.VerifyProof(p, evOtherKey(t))
 	assert.ErrorIs(t, err, evidence.ErrTampered, "not with another ledger's key")
 
@@ -567,7 +568,7 @@ func TestEvidenceServe(t *testing.T) {
 		Seq uint64 `json:"seq"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &rec), out)
-	require.Equal(t, uint64(452), rec.Seq)
+	require.Equal(t, recordSize+1, rec.Seq)
 	code, out, errs = s.ccm(t, "checkpoint", "--format", "json")
 	require.Equal(t, exitOK, code, errs)
 	var cp evidence.Checkpoint
@@ -579,7 +580,7 @@ func TestEvidenceServe(t *testing.T) {
 	// The new checkpoint extends the one of the bundled record: its
 	// consistency proof is published with it.
 	got := evNextCheckpoint(t, sub, string(cp.Note))
-	assert.Equal(t, uint64(451), got.From, "the checkpoint of 452 messages proves it extends the one of 451")
+	assert.Equal(t, recordSize, got.From, "the checkpoint after one more message proves it extends the record's")
 	prev, err := evidence.Open([]byte(cps.Latest.Note), origin, key)
 	require.NoError(t, err)
 	assert.NoError(t, evidence.VerifyConsistency(got.From, signed.Size, got.Consistency, prev.Root, signed.Root))
@@ -604,7 +605,7 @@ func TestEvidenceServe(t *testing.T) {
 	cps, h = s.checkpoints(t)
 	require.NotNil(t, cps.Latest)
 	assert.Equal(t, forced.Note, cps.Latest.Note, "the latest checkpoint is the forced one")
-	assert.Contains(t, h.Get(httpapi.CheckpointHeader), "size=452 ")
+	assert.Contains(t, h.Get(httpapi.CheckpointHeader), fmt.Sprintf("size=%d ", recordSize+1))
 }
 
 // evNextCheckpoint returns the checkpoint of note received on sub, skipping
@@ -652,7 +653,7 @@ func TestEvidenceServeOnADamagedStore(t *testing.T) {
 	assert.Contains(t, cps.Damaged, "sequence "+strconv.FormatUint(seq, 10))
 	assert.Equal(t, "true", h.Get(httpapi.DamagedHeader))
 	require.NotNil(t, cps.Latest, "the checkpoint signed before the edit")
-	assert.Equal(t, uint64(451), cps.Latest.Size)
+	assert.Equal(t, recordSize, cps.Latest.Size)
 
 	code, h, body := s.get(t, "/v1/states/SWE")
 	require.Equal(t, http.StatusOK, code, body)

@@ -60,7 +60,7 @@ func TestStoreOfThePreviousVersionWithRawMessagesReads(t *testing.T) {
 	var v Verification
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
 	assert.Equal(t, uint64(458), v.Messages)
-	assert.Equal(t, 451, v.Counted)
+	assert.Equal(t, 451, v.Counted, "the record of the previous version")
 	rules := map[uint64]string{}
 	for _, q := range v.Quarantined {
 		rules[q.Seq] = q.Rule

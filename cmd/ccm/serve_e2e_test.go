@@ -115,16 +115,17 @@ func TestServeEndToEnd(t *testing.T) {
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	cons, err := js.OrderedConsumer(context.Background(), "CCM_COMPLIANCE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"ccm.compliance.AUS.>"}})
+	cons, err := js.OrderedConsumer(context.Background(), "CCM_COMPLIANCE", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"ccm.compliance.KEN.>"}})
 	require.NoError(t, err)
 	got := make(chan jetstream.Msg, 4096)
 	cc, err := cons.Consume(func(m jetstream.Msg) { got <- m })
 	require.NoError(t, err)
 	defer cc.Stop()
 
-	// Australia's ratification, recorded today, dated 8 October 2012,
-	// with the token ccm serve made in its data directory.
-	body := `{"type":"deposited","state":"AUS","date":"2012-10-08","data":{"instrument":"ratification"},"source":"e2e test: UN depositary notification"}`
+	// A ratification by Kenya (a signatory that, in the record, has not
+	// ratified), a test's own fact dated 8 October 2012, recorded with the
+	// token ccm serve made in its data directory.
+	body := `{"type":"deposited","state":"KEN","date":"2012-10-08","data":{"instrument":"ratification"},"source":"e2e test: UN depositary notification"}`
 	token, err := os.ReadFile(filepath.Join(data, "auth", "http.token"))
 	require.NoError(t, err, "the token file")
 	req, err := http.NewRequest("POST", base+"/v1/events", strings.NewReader(body))
@@ -147,10 +148,10 @@ func TestServeEndToEnd(t *testing.T) {
 			assert.Equal(t, e.ID.String(), m.Headers().Get("Nats-Msg-Id"), "the id is the Nats-Msg-Id")
 			if e.Kind == compliance.EnteredIntoForce {
 				eif = &e
-				assert.Equal(t, "ccm.compliance.AUS.entered-into-force", m.Subject())
+				assert.Equal(t, "ccm.compliance.KEN.entered-into-force", m.Subject())
 			}
 		case <-deadline:
-			t.Fatalf("no entered-into-force for AUS over NATS; stderr:\n%s", &stderr)
+			t.Fatalf("no entered-into-force for KEN over NATS; stderr:\n%s", &stderr)
 		}
 	}
 	assert.Equal(t, "2013-04-01", eif.Date.String(), "first day of the sixth month after the deposit month")
@@ -160,7 +161,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// `ccm watch` with a durable consumer sees the same, from the start.
 	var out bytes.Buffer
-	watch := exec.Command(bin, append([]string{"watch", "--nats-url", "nats://" + natsAddr, "--durable", "e2e", "--from-start", "--format", "json", "--count", "1", "AUS.entered-into-force"}, asService...)...)
+	watch := exec.Command(bin, append([]string{"watch", "--nats-url", "nats://" + natsAddr, "--durable", "e2e", "--from-start", "--format", "json", "--count", "1", "KEN.entered-into-force"}, asService...)...)
 	watch.Env = append(os.Environ(), "CCM_NATS_URL=", "CCM_DATA=")
 	watch.Stdout = &out
 	var werr bytes.Buffer
@@ -174,11 +175,11 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// The human form.
 	out.Reset()
-	watch = exec.Command(bin, append([]string{"watch", "--nats-url", "nats://" + natsAddr, "--from-start", "--count", "1", "AUS.entered-into-force"}, asService...)...)
+	watch = exec.Command(bin, append([]string{"watch", "--nats-url", "nats://" + natsAddr, "--from-start", "--count", "1", "KEN.entered-into-force"}, asService...)...)
 	watch.Env = append(os.Environ(), "CCM_NATS_URL=", "CCM_DATA=")
 	watch.Stdout = &out
 	require.NoError(t, runWithContext(ctx, watch))
-	assert.Contains(t, out.String(), "AUS entered into force on 2013-04-01 [art17-entry-into-force]", "text line")
+	assert.Contains(t, out.String(), "KEN entered into force on 2013-04-01 [art17-entry-into-force]", "text line")
 
 	// Metrics count what was published.
 	res, err = http.Get(base + "/metrics")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,7 +29,7 @@ func TestWitnessKeepsTheCheckpoints(t *testing.T) {
 
 	code, out, errs := s.ccm(t, "witness", "--key", pub, "--out", kept, "--once")
 	require.Equal(t, exitOK, code, errs)
-	assert.Contains(t, out, "kept: 451 messages")
+	assert.Contains(t, out, fmt.Sprintf("kept: %d messages", recordSize))
 	first := witnessLines(t, kept)
 	require.NotEmpty(t, first)
 
@@ -39,32 +40,32 @@ func TestWitnessKeepsTheCheckpoints(t *testing.T) {
 	require.Equal(t, exitOK, code, errs)
 	code, out, errs = s.ccm(t, "witness", "--key", pub, "--out", kept, "--once")
 	require.Equal(t, exitOK, code, errs)
-	assert.Contains(t, out, "kept: 452 messages")
-	assert.NotContains(t, out, "kept: 451 messages", "what was kept is not kept again")
+	assert.Contains(t, out, fmt.Sprintf("kept: %d messages", recordSize+1))
+	assert.NotContains(t, out, fmt.Sprintf("kept: %d messages", recordSize), "what was kept is not kept again")
 	assert.Len(t, witnessLines(t, kept), len(first)+1)
 
 	code, out, errs = s.ccm(t, "verify", "--checkpoints", kept)
 	require.Equal(t, exitOK, code, "%s\n%s", out, errs)
 
-	// Two histories signed with the ledger's key: a checkpoint of 451
+	// Two histories signed with the ledger's key: a checkpoint of the record's
 	// messages with another root, as a ledger that rewrote its log would
 	// sign it.
 	key, err := notary.LoadKey(filepath.Join(data, "auth", notary.KeyFile), evidence.Origin(jslog.DefaultStream))
 	require.NoError(t, err)
-	fork, err := evidence.Sign(key.Private, evidence.Origin(jslog.DefaultStream), 451, evidence.LeafHash([]byte("another history")), 451, time.Now())
+	fork, err := evidence.Sign(key.Private, evidence.Origin(jslog.DefaultStream), recordSize, evidence.LeafHash([]byte("another history")), recordSize, time.Now())
 	require.NoError(t, err)
 	forked := filepath.Join(t.TempDir(), "forked.jsonl")
 	line := string(evidence.CheckpointLine(evidence.Stored{Note: string(fork.Note)}))
 	require.NoError(t, os.WriteFile(forked, []byte(strings.Join(append(witnessLines(t, kept), line), "\n")+"\n"), 0o644))
 	code, _, errs = s.ccm(t, "witness", "--key", pub, "--out", forked, "--once")
 	assert.Equal(t, exitDamaged, code, errs)
-	assert.Contains(t, errs, "two checkpoints of 451 messages with different roots")
+	assert.Contains(t, errs, fmt.Sprintf("two checkpoints of %d messages with different roots", recordSize))
 	code, out, _ = s.ccm(t, "verify", "--checkpoints", forked)
 	assert.Equal(t, exitDamaged, code, "the live log against the forked checkpoint: %s", out)
 
 	// An edited kept checkpoint is not the ledger's.
 	ls := witnessLines(t, kept)
-	ls[0] = strings.Replace(ls[0], `\n451\n`, `\n450\n`, 1)
+	ls[0] = strings.Replace(ls[0], fmt.Sprintf("\\n%d\\n", recordSize), fmt.Sprintf("\\n%d\\n", recordSize-1), 1)
 	edited := filepath.Join(t.TempDir(), "edited.jsonl")
 	require.NoError(t, os.WriteFile(edited, []byte(strings.Join(ls, "\n")+"\n"), 0o644))
 	code, _, errs = s.ccm(t, "witness", "--key", pub, "--out", edited, "--once")
