@@ -311,6 +311,10 @@ func reportLists(r *Report) []namedList {
 		{"article7.annual_submitted", &r.Article7.AnnualSubmitted}, {"article7.annual_late", &r.Article7.AnnualLate},
 		{"article9.adopted", &r.Article9.Adopted}, {"article9.in_progress", &r.Article9.InProgress},
 		{"article9.deemed_adequate", &r.Article9.DeemedAdequate},
+		{"unknown.treaty", &r.Unknown.Treaty}, {"unknown.article3", &r.Unknown.Article3},
+		{"unknown.article4", &r.Unknown.Article4}, {"unknown.article5", &r.Unknown.Article5},
+		{"unknown.article7_initial", &r.Unknown.Article7Initial}, {"unknown.article7_annual", &r.Unknown.Article7Annual},
+		{"unknown.article9", &r.Unknown.Article9},
 	}
 }
 

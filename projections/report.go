@@ -43,7 +43,7 @@ type Report struct {
 // UnknownTable lists the States whose status is unknown, by article: the
 // record stops before the date, and the status rests on a fact that may
 // have come since. A State whose treaty status is unknown is in Treaty
-// only.
+// only, if the record holds a treaty action of it.
 type UnknownTable struct {
 	Treaty          []string `json:"treaty"`
 	Article3        []string `json:"article3"`
@@ -173,7 +173,11 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 		rc := r.ByRegion[st.Region]
 		switch st.TreatyStatus {
 		case Unknown:
-			r.Unknown.Treaty = append(r.Unknown.Treaty, iso3)
+			// A State of which the record holds no treaty action is
+			// left out, as when it is known to have none.
+			if st.TreatyLastKnown != TreatyNone {
+				r.Unknown.Treaty = append(r.Unknown.Treaty, iso3)
+			}
 			continue
 		case TreatySignatory:
 			r.Signatories = append(r.Signatories, iso3)

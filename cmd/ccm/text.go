@@ -30,10 +30,14 @@ func knownAtText(k projections.KnownAt) string {
 }
 
 func writeStatusText(w io.Writer, st projections.Status) error {
-	fmt.Fprintf(w, "%s (%s, %s) as of %s, known at %s\n\n", st.Name, st.State, st.Region, st.AsOf, knownAtText(st.KnownAt))
+	fmt.Fprintf(w, "%s (%s, %s) as of %s, known at %s\n", st.Name, st.State, st.Region, st.AsOf, knownAtText(st.KnownAt))
+	if c := coverageText(st.Coverage, st.AsOf); c != "" {
+		fmt.Fprintln(w, wrap(c, 0, 110))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
-	row("Treaty status", st.TreatyStatus)
+	row("Treaty status", lastKnown(st.TreatyStatus, st.TreatyLastKnown))
 	row("Signed", dateOr(st.Signed, "-"))
 	if st.Deposited != 0 {
 		row("Deposited", fmt.Sprintf("%s (%s)", st.Deposited, st.Instrument))
@@ -46,7 +50,7 @@ func writeStatusText(w io.Writer, st projections.Status) error {
 	}
 	row("Art. 3 stockpiles", obligationText(st.Article3, "declared"))
 	row("Art. 4 clearance", obligationText(st.Article4, "contamination declared"))
-	row("Art. 5 victims", st.Article5.Status)
+	row("Art. 5 victims", lastKnown(st.Article5.Status, st.Article5.LastKnown))
 	if st.Article6.Requested != 0 || st.Article6.Provided != 0 {
 		row("Art. 6 assistance", fmt.Sprintf("requested %s, provided %s", dateOr(st.Article6.Requested, "-"), dateOr(st.Article6.Provided, "-")))
 	}
@@ -55,11 +59,11 @@ func writeStatusText(w io.Writer, st projections.Status) error {
 	for _, a := range st.Article7.Annual {
 		row(fmt.Sprintf("Art. 7 annual %d", a.Year), reportText(a))
 	}
+	a9 := lastKnown(st.Article9.Status, st.Article9.LastKnown)
 	if st.Article9.Since != 0 {
-		row("Art. 9 legislation", fmt.Sprintf("%s since %s", st.Article9.Status, st.Article9.Since))
-	} else {
-		row("Art. 9 legislation", st.Article9.Status)
+		a9 += " since " + st.Article9.Since.String()
 	}
+	row("Art. 9 legislation", a9)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -69,9 +73,17 @@ func writeStatusText(w io.Writer, st projections.Status) error {
 	return nil
 }
 
+// lastKnown is an unknown status with the one the ledger's facts give.
+func lastKnown(status, last string) string {
+	if status == projections.Unknown && last != "" {
+		return "unknown (the record's facts say " + last + ")"
+	}
+	return status
+}
+
 func obligationText(o projections.Obligation, declared string) string {
-	if o.Status == projections.ObligationNone {
-		return "none"
+	if o.Status == projections.ObligationNone || o.LastKnown == projections.ObligationNone {
+		return lastKnown(o.Status, o.LastKnown)
 	}
 	var parts []string
 	if o.Deadline != 0 {
@@ -88,15 +100,18 @@ func obligationText(o projections.Obligation, declared string) string {
 	if o.Retained {
 		parts = append(parts, "retaining under Art. 3(6)")
 	}
-	return o.Status + " (" + strings.Join(parts, "; ") + ")"
+	return lastKnown(o.Status, o.LastKnown) + " (" + strings.Join(parts, "; ") + ")"
 }
 
 func reportText(r projections.ReportStatus) string {
-	s := r.Status
+	s := lastKnown(r.Status, r.LastKnown)
 	if r.Due != 0 {
 		s += ", due " + r.Due.String()
 	}
-	if r.Submitted != 0 {
+	switch {
+	case r.SubmittedEarliest != 0:
+		s += ", submitted between " + r.SubmittedEarliest.String() + " and " + r.Submitted.String()
+	case r.Submitted != 0:
 		s += ", submitted " + r.Submitted.String()
 	}
 	return s
@@ -178,7 +193,38 @@ func reportLists(r projections.Report) []struct {
 		{"article9.adopted", "Art. 9 legislation adopted", r.Article9.Adopted},
 		{"article9.in_progress", "Art. 9 in progress", r.Article9.InProgress},
 		{"article9.deemed_adequate", "Art. 9 deemed adequate", r.Article9.DeemedAdequate},
+		{"unknown.treaty", "Unknown: treaty status", r.Unknown.Treaty},
+		{"unknown.article3", "Unknown: Art. 3", r.Unknown.Article3},
+		{"unknown.article4", "Unknown: Art. 4", r.Unknown.Article4},
+		{"unknown.article5", "Unknown: Art. 5", r.Unknown.Article5},
+		{"unknown.article7_initial", "Unknown: Art. 7 initial", r.Unknown.Article7Initial},
+		{"unknown.article7_annual", "Unknown: Art. 7 annual", r.Unknown.Article7Annual},
+		{"unknown.article9", "Unknown: Art. 9", r.Unknown.Article9},
 	}
+}
+
+// coverageText says through which day the record is complete, by class
+// of facts, for the text headers; "" when the ledger declares no coverage.
+func coverageText(c projections.Coverage, asOf events.Date) string {
+	if len(c) == 0 {
+		return ""
+	}
+	var parts, behind []string
+	for _, class := range events.FactClasses() {
+		through, ok := c[class]
+		if !ok {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s through %s", class, through))
+		if through < asOf {
+			behind = append(behind, string(class))
+		}
+	}
+	s := "The record is complete for " + strings.Join(parts, ", ") + "."
+	if len(behind) > 0 {
+		s += " As of " + asOf.String() + " it does not reach " + strings.Join(behind, ", ") + ": what rests on a fact missing since is unknown."
+	}
+	return s
 }
 
 func writeReportText(w io.Writer, r projections.Report, names bool) error {
@@ -187,10 +233,14 @@ func writeReportText(w io.Writer, r projections.Report, names bool) error {
 		title += " (" + r.Meeting + ")"
 	}
 	fmt.Fprintf(w, "Convention on Cluster Munitions, %s, known at %s\n", title, knownAtText(r.KnownAt))
-	fmt.Fprintf(w, "Entry into force of the Convention: %s\n\n", dateOr(r.EntryIntoForce, "not yet (fewer than 30 instruments)"))
+	fmt.Fprintf(w, "Entry into force of the Convention: %s\n", dateOr(r.EntryIntoForce, "not yet (fewer than 30 instruments)"))
+	if c := coverageText(r.Coverage, r.AsOf); c != "" {
+		fmt.Fprintln(w, wrap(c, 0, 110))
+	}
+	fmt.Fprintln(w)
 	const labelWidth = 28
 	for _, l := range reportLists(r) {
-		if len(l.codes) == 0 && (l.key == "withdrawing" || l.key == "withdrawn" || strings.HasSuffix(l.key, ".overdue")) {
+		if len(l.codes) == 0 && (l.key == "withdrawing" || l.key == "withdrawn" || strings.HasSuffix(l.key, ".overdue") || strings.HasPrefix(l.key, "unknown.")) {
 			continue
 		}
 		fmt.Fprintf(w, "%-*s %4d  %s\n", labelWidth, l.label, len(l.codes), listText(l.codes, names, labelWidth+7, 110))
