@@ -41,10 +41,10 @@ func decodeFast(line []byte) (e Envelope, ok bool) {
 	var (
 		id, typ, date, data *fastjson.Value
 		fail                bool
-		seen                uint8
+		seen                uint16
 	)
 	o.Visit(func(key []byte, v *fastjson.Value) {
-		var bit uint8
+		var bit uint16
 		switch string(key) {
 		case "id":
 			bit, id = 1, v
@@ -62,6 +62,11 @@ func decodeFast(line []byte) (e Envelope, ok bool) {
 			bit = 32
 			s, ok := str(v)
 			e.Source, fail = s, fail || !ok
+		case "precision":
+			bit = 1 << 8
+			s, ok := str(v)
+			p, known := ParsePrecision(s)
+			e.Precision, fail = p, fail || !ok || !known
 		case "seq", "recorded":
 			bit = 64
 			if key[0] == 'r' {

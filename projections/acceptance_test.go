@@ -1188,11 +1188,13 @@ func TestAcceptanceHistoryLaoPDR(t *testing.T) {
 	assert.Equal(t, []projections.ReportStatus{{Year: 2011, Due: events.MustDate("2012-04-30"), Submitted: events.MustDate("2012-03-22"), Status: projections.ReportSubmitted}},
 		st.Article7.Annual, "Lao PDR's annual reports at the 3MSP")
 
-	// As of today (acceptanceToday, 1 Jun 2026) the record knows nothing
-	// of Lao PDR after the 3MSP: the clearance deadline of 1 Aug 2020 has
-	// passed with no extension recorded, and every annual report from the
-	// one covering 2012 (due 30 Apr 2013) to the one covering 2025 (due 30
-	// Apr 2026) is late.
+	// As of today (acceptanceToday, 1 Jun 2026) the record holds nothing
+	// of Lao PDR after the 3MSP, and says it is complete for Articles 4
+	// and 7 and for extensions only through the 3MSP (coverage.csv): the
+	// clearance deadline of 1 Aug 2020 has passed with no extension
+	// recorded, which makes the obligation unknown, not overdue; and every
+	// annual report from the one covering 2012 (due 30 Apr 2013) to the
+	// one covering 2025 (due 30 Apr 2026) is unknown, not late.
 	now, err := e.History(ctx, "LAO", resolveAt(t, e, ""))
 	require.NoError(t, err, "history of LAO as of today")
 	assert.Equal(t, want[:len(want)-1], entriesOf(now)[:len(want)-1], "as of today the timeline begins as it did at the 3MSP")
@@ -1213,14 +1215,20 @@ func TestAcceptanceHistoryLaoPDR(t *testing.T) {
 	assert.Equal(t, wantAnnual, annual, "annual reports due as of today: the year covered → due date")
 	dl := entryOf(t, now, "2020-08-01", projections.DerivedArticle4Deadline)
 	assert.False(t, dl.Upcoming, "the clearance deadline has passed")
-	assert.Equal(t, projections.ObligationOverdue, now.Status.Article4.Status, "Lao PDR's Article 4 obligation as of today, with no extension or completion recorded")
-	late := 0
+	assert.Equal(t, projections.Unknown, now.Status.Article4.Status, "Lao PDR's Article 4 obligation as of today: the record does not reach it")
+	assert.Equal(t, projections.ObligationOverdue, now.Status.Article4.LastKnown, "what the record's facts alone say")
+	unknown, late := 0, 0
 	for _, a := range now.Status.Article7.Annual {
-		if a.Status == projections.ReportLate {
+		switch a.Status {
+		case projections.Unknown:
+			unknown++
+			assert.Equal(t, projections.ReportLate, a.LastKnown)
+		case projections.ReportLate:
 			late++
 		}
 	}
-	assert.Equal(t, 14, late, "annual reports late as of today: 2012 to 2025")
+	assert.Equal(t, 14, unknown, "annual reports as of today, 2012 to 2025: unknown, not late")
+	assert.Zero(t, late)
 }
 
 // TestAcceptanceGoldenReport compares `ccm report --as-of 3MSP --format

@@ -111,6 +111,11 @@ func (m *Main) usage(w io.Writer) {
 	fmt.Fprintln(w, "Client commands use a running server (--nats-url, default nats://127.0.0.1:4222, or $CCM_NATS_URL)")
 	fmt.Fprintln(w, "or work one-shot on a data directory (--data DIR or $CCM_DATA) with an embedded server.")
 	fmt.Fprintln(w, "`ccm help COMMAND` lists a command's flags; `ccm help exit-codes` the exit codes.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "A new data directory holds the bundled record. It is complete for treaty actions through")
+	fmt.Fprintln(w, "23 Jan 2026 and for Articles 3 to 9 and extensions through the 3MSP (14 Sep 2012); it holds")
+	fmt.Fprintln(w, "later facts where sources give them. What rests on a fact missing after that is shown as")
+	fmt.Fprintln(w, "unknown, never as late or overdue (docs/record.md).")
 }
 
 func (m *Main) version(ctx context.Context, args []string) error {

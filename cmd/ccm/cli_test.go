@@ -117,9 +117,10 @@ func TestRecordStatusExportAndKnownAt(t *testing.T) {
 	code, out, errs := run(t, "", "status", "SWE", "--as-of", "3MSP", "--data", store, "--format", "json")
 	require.Equal(t, exitOK, code, errs)
 	var st struct {
-		TreatyStatus   string `json:"treaty_status"`
-		EntryIntoForce string `json:"entry_into_force"`
-		KnownAt        struct {
+		TreatyStatus    string `json:"treaty_status"`
+		TreatyLastKnown string `json:"treaty_last_known"`
+		EntryIntoForce  string `json:"entry_into_force"`
+		KnownAt         struct {
 			Seq uint64 `json:"seq"`
 		} `json:"known_at"`
 	}
@@ -144,6 +145,18 @@ func TestRecordStatusExportAndKnownAt(t *testing.T) {
 	require.Equal(t, exitRejected, code)
 	assert.Contains(t, errs, "signature-closed")
 
+	// The bundled record is complete for treaty actions through 23 Jan
+	// 2026: as of today, what it holds is the last known status.
+	code, out, _ = run(t, "", "status", "SWE", "--data", store, "--format", "json")
+	require.Equal(t, exitOK, code)
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	assert.Equal(t, "unknown", st.TreatyStatus)
+	assert.Equal(t, "withdrawing", st.TreatyLastKnown)
+	// Its keeper says the record is complete through today: known again.
+	today := "2026-11-28" // the clock of run
+	code, _, errs = run(t, "", "record", "--data", store, "--type", "coverage-declared", "--date", "2008-05-30",
+		"--payload", `{"facts":"treaty","through":"`+today+`"}`, "--source", "test: every treaty action to today is recorded")
+	require.Equal(t, exitOK, code, errs)
 	code, out, _ = run(t, "", "status", "SWE", "--data", store, "--format", "json")
 	require.Equal(t, exitOK, code)
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
@@ -152,7 +165,8 @@ func TestRecordStatusExportAndKnownAt(t *testing.T) {
 	code, out, _ = run(t, "", "status", "SWE", "--data", store, "--format", "json", "--known-at", strconv.FormatUint(before, 10))
 	require.Equal(t, exitOK, code)
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
-	assert.Equal(t, "party", st.TreatyStatus)
+	assert.Equal(t, "unknown", st.TreatyStatus)
+	assert.Equal(t, "party", st.TreatyLastKnown)
 
 	code, out, _ = run(t, "", "export", "--data", store, "--state", "SWE")
 	require.Equal(t, exitOK, code)

@@ -1124,10 +1124,13 @@ func TestClusterWatchAsService(t *testing.T) {
 
 	service := roleEnv(roles.Service)
 	asService := append(asRole(c, roles.Service), "--nats-inbox-prefix", natstest.ServiceInbox)
-	code, out, errs = ccmRun(ctx, service, append([]string{"watch", "SWE.>", "--from-start", "--count", "3", "--format", "json"}, asService...)...)
+	// Sweden's entry into force and its initial report's approaching
+	// deadline: what the record knows (later deadlines fall after the
+	// day it is complete through for Articles 3 and 7, coverage.csv).
+	code, out, errs = ccmRun(ctx, service, append([]string{"watch", "SWE.>", "--from-start", "--count", "2", "--format", "json"}, asService...)...)
 	require.Equal(t, exitOK, code, "ccm watch as the service: %s", errs)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3, "three compliance events: %s", out)
+	require.Len(t, lines, 2, "two compliance events: %s", out)
 	for _, l := range lines {
 		var e struct{ State, Kind string }
 		require.NoError(t, json.Unmarshal([]byte(l), &e), l)

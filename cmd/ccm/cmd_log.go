@@ -329,7 +329,8 @@ func (m *Main) record(ctx context.Context, args []string) error {
 	m.addConnFlags(fs, &c)
 	typ := fs.String("type", "", "event type, e.g. deposited, report-submitted (required)")
 	state := fs.String("state", "", "ISO 3166-1 alpha-3 code of the State (not for meeting-held)")
-	date := fs.String("date", "", "valid date YYYY-MM-DD (required)")
+	date := fs.String("date", "", "valid date YYYY-MM-DD (required): the latest day the source allows")
+	precision := fs.String("precision", "", "how well the date is known: day (default), month, year or on-or-before")
 	data := fs.String("payload", "", `the event's data as JSON, e.g. '{"instrument":"ratification"}'`)
 	source := fs.String("source", "", "where a reader can check the fact (required)")
 	id := fs.String("id", "", "event id (UUID); default derived from the content")
@@ -354,6 +355,9 @@ func (m *Main) record(ctx context.Context, args []string) error {
 	}
 	if *id != "" {
 		line["id"] = *id
+	}
+	if *precision != "" {
+		line["precision"] = *precision
 	}
 	if *data != "" {
 		if !json.Valid([]byte(*data)) {

@@ -59,7 +59,7 @@ func TestRecordLinesAreEvents(t *testing.T) {
 	// Every line is one JSON object with the envelope's fields and no id
 	// (ids are derived on import), and decodes as a valid event whose State
 	// resolves in the table of States and whose source is not empty.
-	allowed := map[string]bool{"type": true, "state": true, "date": true, "data": true, "source": true}
+	allowed := map[string]bool{"type": true, "state": true, "date": true, "precision": true, "data": true, "source": true}
 	sc := bufio.NewScanner(bytes.NewReader(record.JSONL()))
 	sc.Buffer(make([]byte, 0, 64*1024), events.MaxLineBytes)
 	for n := 1; sc.Scan(); n++ {

@@ -46,6 +46,13 @@ func TestGenerateCoversTheEventTypes(t *testing.T) {
 		ids[e.ID] = true
 	}
 	for _, typ := range events.Types() {
+		if typ == events.CoverageDeclared {
+			// A synthetic ledger declares no coverage: it is taken as
+			// complete, as a user's own ledger is (the tests of the
+			// views add coverage to their histories themselves).
+			assert.Zero(t, seen[typ])
+			continue
+		}
 		assert.Positive(t, seen[typ], "Generate(20000, 3) has no %s event (counts %v)", typ, seen)
 	}
 }

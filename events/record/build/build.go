@@ -129,8 +129,8 @@ func Record(dir string) ([]byte, error) {
 // Facts reads the source files in dir and returns every fact, validated and
 // sorted, or a *SourceError.
 func Facts(dir string) ([]Fact, error) {
-	r := &reader{dir: dir, seen: map[string]Fact{}, signed: map[string]events.Date{}, meetingCodes: map[string]bool{}}
-	steps := []func() error{r.states, r.signatories, r.meetings, r.seedFacts, r.laterFacts, r.retractions}
+	r := &reader{dir: dir, seen: map[string]Fact{}, signed: map[string]events.Date{}, meetingCodes: map[string]bool{}, retracted: map[string]bool{}}
+	steps := []func() error{r.states, r.signatories, r.meetings, r.seedFacts, r.laterFacts, r.retractions, r.preciseReports, r.coverage}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -147,7 +147,7 @@ func Encode(facts []Fact) ([]byte, error) {
 	enc.SetEscapeHTML(false)
 	for _, f := range facts {
 		e := f.Event
-		if err := enc.Encode(line{Type: string(e.Type), State: e.State, Date: e.Date.String(), Data: e.Data(), Source: e.Source}); err != nil {
+		if err := enc.Encode(line{Type: string(e.Type), State: e.State, Date: e.Date.String(), Precision: string(e.Precision), Data: e.Data(), Source: e.Source}); err != nil {
 			return nil, &SourceError{File: f.File, Line: f.Line, Reason: "cannot encode: " + err.Error(), Err: err}
 		}
 	}
@@ -157,11 +157,12 @@ func Encode(facts []Fact) ([]byte, error) {
 // line is one event of the record, in the order of fields of the wire
 // format. The id is left out: importing derives it from the content.
 type line struct {
-	Type   string          `json:"type"`
-	State  string          `json:"state,omitempty"`
-	Date   string          `json:"date"`
-	Data   json.RawMessage `json:"data,omitempty"`
-	Source string          `json:"source"`
+	Type      string          `json:"type"`
+	State     string          `json:"state,omitempty"`
+	Date      string          `json:"date"`
+	Precision string          `json:"precision,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	Source    string          `json:"source"`
 }
 
 // TypeRank gives the order of event types within one day and one State:
@@ -193,7 +194,10 @@ func less(a, b events.Envelope) bool {
 	if c := bytes.Compare(a.Data(), b.Data()); c != 0 {
 		return c < 0
 	}
-	return a.Source < b.Source
+	if a.Source != b.Source {
+		return a.Source < b.Source
+	}
+	return a.Precision < b.Precision
 }
 
 // reader accumulates the facts of the source files.
@@ -205,6 +209,7 @@ type reader struct {
 	signed       map[string]events.Date // signatures of signatories.csv, for States that deposit later
 	thirtieth    events.Date            // the thirtieth deposit (Art. 17(1)), from states.csv
 	meetingCodes map[string]bool        // codes of the meetings of meetings.csv
+	retracted    map[string]bool        // ids of the facts retractions.csv takes back
 }
 
 // stateDates are the dates of one State Party in states.csv (or of a later
@@ -285,7 +290,12 @@ func (rw row) date(field string) (events.Date, error) {
 // add validates one event with events.Decode, exactly as an import would,
 // and keeps it. data is the JSON object of the payload, or nil.
 func (r *reader) add(rw row, basis string, t events.Type, state string, date events.Date, data json.RawMessage, source string) error {
-	e, err := decodeRow(rw, t, state, date, data, source)
+	return r.addAt(rw, basis, t, state, date, events.Day, data, source)
+}
+
+// addAt is add of an event whose date has precision prec.
+func (r *reader) addAt(rw row, basis string, t events.Type, state string, date events.Date, prec events.Precision, data json.RawMessage, source string) error {
+	e, err := decodeRow(rw, t, state, date, prec, data, source)
 	if err != nil {
 		return err
 	}
@@ -302,8 +312,8 @@ func (r *reader) add(rw row, basis string, t events.Type, state string, date eve
 // decodeRow encodes the event of a row and decodes it with events.Decode,
 // which derives its id as an import does. A field the decoder refuses is
 // reported as the row's field.
-func decodeRow(rw row, t events.Type, state string, date events.Date, data json.RawMessage, source string) (events.Envelope, error) {
-	l, err := json.Marshal(line{Type: string(t), State: state, Date: date.String(), Data: data, Source: source})
+func decodeRow(rw row, t events.Type, state string, date events.Date, prec events.Precision, data json.RawMessage, source string) (events.Envelope, error) {
+	l, err := json.Marshal(line{Type: string(t), State: state, Date: date.String(), Precision: string(prec), Data: data, Source: source})
 	if err != nil {
 		return events.Envelope{}, rw.fail("data", "cannot encode: "+err.Error(), err)
 	}
@@ -334,7 +344,7 @@ func (rw row) data() (json.RawMessage, error) {
 // State, date and canonical data. Two rows with the same key are the same
 // fact given twice.
 func factKey(e events.Envelope) string {
-	return fmt.Sprintf("%s|%s|%s|%s", e.Type, e.State, e.Date, e.Data())
+	return fmt.Sprintf("%s|%s|%s~%s|%s", e.Type, e.State, e.Date, e.Precision, e.Data())
 }
 
 // cite appends the name of the source file to a row's source, so that a
@@ -598,7 +608,11 @@ func (r *reader) factRow(rw row) error {
 		return rw.fail("source", "is required", nil)
 	}
 	t := events.Type(rw.get("type"))
-	if err := r.add(rw, basis, t, rw.get("state"), d, data, rw.get("source")); err != nil {
+	prec := events.Day
+	if rw.file == LaterFactsFile {
+		prec = precisionOf(basis) // facts new to this record carry their precision at once
+	}
+	if err := r.addAt(rw, basis, t, rw.get("state"), d, prec, data, rw.get("source")); err != nil {
 		return err
 	}
 	if t != events.MeetingHeld {
@@ -635,6 +649,7 @@ func (r *reader) retractions() error {
 			return rw.fail("", fmt.Sprintf("the fact of %s line %d is already retracted by line %d", target.File, target.Line, first.line), nil)
 		}
 		done[id] = rw
+		r.retracted[id] = true
 		for _, f := range []string{"reason", "source"} {
 			if rw.get(f) == "" {
 				return rw.fail(f, "is required", nil)
@@ -662,7 +677,7 @@ func (r *reader) target(rw row) (Fact, error) {
 	if t == events.Retracted {
 		return Fact{}, rw.fail("type", "a retraction cannot be retracted; record the fact again instead", nil)
 	}
-	e, err := decodeRow(rw, t, rw.get("state"), d, data, "the retracted fact")
+	e, err := decodeRow(rw, t, rw.get("state"), d, events.Day, data, "the retracted fact")
 	if err != nil {
 		return Fact{}, err
 	}

@@ -169,6 +169,29 @@ func TestBadSourceRows(t *testing.T) {
 			replace(t, dir, build.MeetingsFoundFile, "IS2011,2011-06-27,2011-06-30,", "IS2010,2011-06-27,2011-06-30,")
 			return build.MeetingsFile, lineOf(t, dir, build.MeetingsFile, "IS2011,")
 		}, "start", "no dates"},
+		{"a class of facts covered twice", func(t *testing.T, dir string) (string, int) {
+			return build.CoverageFile, appendRow(t, dir, build.CoverageFile, `treaty,2008-05-30,2012-09-14,a source,`)
+		}, "facts", "already covered"},
+		{"an unknown class of facts", func(t *testing.T, dir string) (string, int) {
+			return build.CoverageFile, appendRow(t, dir, build.CoverageFile, `article8,2008-05-30,2012-09-14,a source,`)
+		}, "data.facts", "not a class"},
+		{"a coverage ending before it starts", func(t *testing.T, dir string) (string, int) {
+			replace(t, dir, build.CoverageFile, "article9,2008-05-30,2012-09-14,", "article9,2012-09-15,2012-09-14,")
+			return build.CoverageFile, lineOf(t, dir, build.CoverageFile, "article9,")
+		}, "data.through", "before"},
+		{"a class of facts without coverage", func(t *testing.T, dir string) (string, int) {
+			p := filepath.Join(dir, build.CoverageFile)
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			var kept []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if !strings.HasPrefix(l, "extensions,") {
+					kept = append(kept, l)
+				}
+			}
+			require.NoError(t, os.WriteFile(p, []byte(strings.Join(kept, "\n")), 0o644))
+			return build.CoverageFile, 0
+		}, "facts", "no row for extensions"},
 		{"deposit without date", func(t *testing.T, dir string) (string, int) {
 			replace(t, dir, build.StatesFile, ",2012-04-23,ratification,", ",,ratification,")
 			return build.StatesFile, lineOf(t, dir, build.StatesFile, "SWE,")
