@@ -213,7 +213,7 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 		case Unknown:
 			r.Unknown.Article3 = append(r.Unknown.Article3, iso3)
 		}
-		if st.Article3.Retained {
+		if st.Article3.Retained && st.Article3.Status != Unknown {
 			r.Article3.Retaining = append(r.Article3.Retaining, iso3)
 		}
 		switch st.Article4.Status {
