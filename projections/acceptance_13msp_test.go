@@ -117,5 +117,24 @@ func TestAcceptance13MSP(t *testing.T) {
 		t.Logf("%s: published %v, ledger %v: %s", p.Key, want, ledger, d.reason)
 	}
 	assert.Equal(t, events.MustDate("2026-01-23"), r.Coverage[events.TreatyFacts], "the report says how far the record reaches")
+
+	// The diff from the 3MSP reads as a summary: who joined, who withdrew,
+	// who completed, who was granted more time, what is pending, what the
+	// record does not know.
+	d, err := e.Diff(ctx, resolveAt(t, e, "3MSP"), b)
+	require.NoError(t, err)
+	s := d.Summary
+	assert.Len(t, s.Joined, 112-75+1, "the 38 deposits since the 3MSP (Lithuania withdrew)")
+	assert.Equal(t, []projections.DatedState{{State: "LTU", Date: events.MustDate("2024-09-06")}}, s.Withdrawn)
+	assert.Contains(t, s.Article3Completed, projections.DatedState{State: "PER", Date: events.MustDate("2023-12-15")}, "the last stockpile destroyed")
+	assert.Contains(t, s.Article4Completed, projections.DatedState{State: "BIH", Date: events.MustDate("2023-08-31")})
+	assert.Contains(t, s.Extensions, projections.Extension{State: "BGR", Article: 3, Granted: events.MustDate("2019-09-04"), Until: events.MustDate("2021-04-01")}, "granted by the 9MSP")
+	assert.Equal(t, []string{"AFG", "CHL", "DEU", "GNB", "IRQ", "LAO", "LBN", "MRT", "SOM", "SSD", "TCD"}, s.Article4Pending)
+	var notKnown []events.FactClass
+	for _, n := range s.NotKnown {
+		notKnown = append(notKnown, n.Facts)
+	}
+	assert.Contains(t, notKnown, events.Article3Facts)
+	assert.NotContains(t, notKnown, events.TreatyFacts, "treaty actions are known to the 13MSP")
 	assert.Len(t, r.Unknown.Article3, len(r.StatesParties), "Article 3 unknown for every State Party")
 }

@@ -28,12 +28,15 @@ type Diff struct {
 	// changes, including what left no trace at the end points (a
 	// completion followed by newly found stocks).
 	Events []PeriodEvent `json:"events"`
+	// Summary reads the period as an auditor would (see DiffSummary).
+	Summary DiffSummary `json:"summary"`
 }
 
 // PeriodEvent is one event dated in a Diff's period.
 type PeriodEvent struct {
 	EventRef
 	Summary string `json:"summary"`
+	payload events.Payload
 }
 
 // DiffPoint is one end of a Diff.
@@ -155,6 +158,13 @@ func (e *Engine) Diff(ctx context.Context, from, to Bounds) (Diff, error) {
 	}
 	d := diffOf(ff, from.AsOf, tf, to.AsOf, e.opt)
 	d.Events = periodEvents(tf, from.AsOf, to.AsOf)
+	var end []Status
+	for _, st := range Statuses(tf, to.AsOf, e.opt) {
+		if hasFactBy(tf, st.State, to.AsOf) {
+			end = append(end, st)
+		}
+	}
+	d.Summary = summarize(&d, end, coverageAt(tf, to.AsOf))
 	return d, nil
 }
 
@@ -168,7 +178,7 @@ func periodEvents(f *Fold, d1, d2 events.Date) []PeriodEvent {
 		for _, t := range events.Types() {
 			for _, x := range s.Facts(t) {
 				if x.Date > d1 && x.Date <= d2 {
-					out = append(out, PeriodEvent{EventRef: refOf(scope, x), Summary: summary(x.Type, x.Payload)})
+					out = append(out, PeriodEvent{EventRef: refOf(scope, x), Summary: summary(x.Type, x.Payload), payload: x.Payload})
 				}
 			}
 		}

@@ -36,6 +36,7 @@ func causeText(c projections.Cause) string {
 func writeDiffText(w io.Writer, d projections.Diff, allEvents bool) error {
 	fmt.Fprintf(w, "What changed from %s to %s\n", pointText(d.From), pointText(d.To))
 	fmt.Fprintf(w, "known at %s and %s\n\n", knownAtText(d.From.KnownAt), knownAtText(d.To.KnownAt))
+	writeDiffSummary(w, d.Summary)
 	changed := 0
 	for _, t := range d.Tables {
 		if len(t.Added) == 0 && len(t.Removed) == 0 && t.Before == t.After {
@@ -69,6 +70,45 @@ func writeDiffText(w io.Writer, d projections.Diff, allEvents bool) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// writeDiffSummary writes the period as an auditor would read it.
+func writeDiffSummary(w io.Writer, s projections.DiffSummary) {
+	dated := func(l []projections.DatedState) string {
+		parts := make([]string, len(l))
+		for i, d := range l {
+			parts[i] = d.State + " " + d.Date.String()
+		}
+		return strings.Join(parts, ", ")
+	}
+	line := func(label string, n int, text string) {
+		if n == 0 {
+			text = "none"
+		}
+		fmt.Fprintf(w, "  %s (%d): %s\n", label, n, wrap(text, 6, 110))
+	}
+	fmt.Fprintln(w, "In short")
+	line("joined", len(s.Joined), dated(s.Joined))
+	line("withdrew (notified)", len(s.Withdrawn), dated(s.Withdrawn))
+	line("completed stockpile destruction (Art. 3)", len(s.Article3Completed), dated(s.Article3Completed))
+	line("completed clearance (Art. 4)", len(s.Article4Completed), dated(s.Article4Completed))
+	ext := make([]string, len(s.Extensions))
+	for i, x := range s.Extensions {
+		ext[i] = fmt.Sprintf("%s Art. %d to %s (granted %s)", x.State, x.Article, x.Until, x.Granted)
+	}
+	line("granted more time", len(s.Extensions), strings.Join(ext, ", "))
+	line("Art. 3 still pending at the end, by the record's facts", len(s.Article3Pending), strings.Join(s.Article3Pending, " "))
+	line("Art. 4 still pending at the end, by the record's facts", len(s.Article4Pending), strings.Join(s.Article4Pending, " "))
+	nk := make([]string, len(s.NotKnown))
+	for i, n := range s.NotKnown {
+		nk[i] = fmt.Sprintf("%s (complete through %s", n.Facts, n.Through)
+		if n.States > 0 {
+			nk[i] += fmt.Sprintf("; %d States unknown", n.States)
+		}
+		nk[i] += ")"
+	}
+	line("what the record does not know at the end", len(s.NotKnown), strings.Join(nk, ", "))
+	fmt.Fprintln(w)
 }
 
 // writePeriodEvents summarises the events dated in a diff's period by type,
