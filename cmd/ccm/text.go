@@ -109,6 +109,8 @@ func reportText(r projections.ReportStatus) string {
 		s += ", due " + r.Due.String()
 	}
 	switch {
+	case r.SubmittedEarliest == events.Adoption:
+		s += ", submitted on or before " + r.Submitted.String()
 	case r.SubmittedEarliest != 0:
 		s += ", submitted between " + r.SubmittedEarliest.String() + " and " + r.Submitted.String()
 	case r.Submitted != 0:
