@@ -491,7 +491,9 @@ func (t *timelines) of(iso3 string) *timeline {
 // or its place in the Report's lists may change: its facts' dates, the
 // dates the rules derive from them (and the day after each due date and
 // deadline), the Convention's entry into force and the thirtieth
-// instrument, and the start of each reporting year (30 April).
+// instrument, the start of each reporting year (30 April), and the day
+// after each day the record is declared complete through (what rests on a
+// missing fact becomes unknown then).
 func changeDates(f *Fold, iso3 string, from, to events.Date, opt Options) []events.Date {
 	set := map[events.Date]bool{}
 	add := func(d events.Date) {
@@ -504,6 +506,10 @@ func changeDates(f *Fold, iso3 string, from, to events.Date, opt Options) []even
 		for _, x := range s.Facts(t) {
 			add(x.Date)
 		}
+	}
+	for _, x := range f.State(events.ConventionScope).Facts(events.CoverageDeclared) {
+		add(x.Date)
+		add(x.Payload.(*events.Coverage).Through.AddDate(0, 0, 1))
 	}
 	conv := f.Convention(to)
 	add(conv.EntryIntoForce)
