@@ -122,3 +122,19 @@ func TestGateSeededGoesOn(t *testing.T) {
 	assert.False(t, second.Admit(log[2]))
 	assert.Equal(t, []string{aggregates.RuleSecondDeposit}, kept)
 }
+
+// A coverage that claims the record complete beyond the day it was stored
+// (a raw message, or an old writer) is kept out of every fold: no status
+// becomes known on the strength of it.
+func TestGateKeepsOutACoverageBeyondItsRecordDay(t *testing.T) {
+	at := time.Date(2013, 1, 10, 12, 0, 0, 0, time.UTC)
+	ok := ev(t, events.CoverageDeclared, "", "2008-05-30", &events.Coverage{Facts: events.TreatyFacts, Through: events.MustDate("2013-01-10")})
+	beyond := ev(t, events.CoverageDeclared, "", "2008-05-30", &events.Coverage{Facts: events.AnnualReports, Through: events.MustDate("2030-01-01")})
+	var rules []string
+	gate := aggregates.NewGate(func(q events.Quarantined) { rules = append(rules, q.Rule) })
+	stored := asStored(at, ok, beyond)
+	assert.True(t, gate.Admit(stored[0]), "complete through the day it was stored")
+	assert.False(t, gate.Admit(stored[1]))
+	assert.Equal(t, []string{aggregates.RuleCoverageBeyondToday}, rules)
+	assert.Len(t, gate.State(events.ConventionScope).Facts(events.CoverageDeclared), 1)
+}
