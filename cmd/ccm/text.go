@@ -239,6 +239,12 @@ func writeReportText(w io.Writer, r projections.Report, names bool) error {
 	if c := coverageText(r.Coverage, r.AsOf); c != "" {
 		fmt.Fprintln(w, wrap(c, 0, 110))
 	}
+	if n := len(r.Unknown.Treaty); n > 0 {
+		fmt.Fprintf(w, "The treaty status of %d States is unknown as of %s: they are listed under \"Unknown\", not counted\n", n, r.AsOf)
+		if t, ok := r.Coverage[events.TreatyFacts]; ok {
+			fmt.Fprintf(w, "as States Parties or signatories (ask as of %s, the last day the record is complete for them).\n", t)
+		}
+	}
 	fmt.Fprintln(w)
 	const labelWidth = 28
 	for _, l := range reportLists(r) {
