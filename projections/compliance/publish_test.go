@@ -190,3 +190,39 @@ func TestTrackerBehindTheStreamUndoesNothing(t *testing.T) {
 	behind.Clock = ahead.Clock
 	assert.Empty(t, publishAll(behind, 0), "caught up: nothing to publish")
 }
+
+// A coverage recorded later says the record does not reach the reports
+// after 2012: the overdue reports published for them are revoked, as
+// corrections, and none is published again until the record reaches them.
+func TestTrackerRevokesWhatCoverageMakesUnknown(t *testing.T) {
+	h := newHistory(t)
+	sweden(h)
+	tr := compliance.NewTracker(compliance.Options{})
+	for _, e := range h.evs {
+		tr.Apply(e)
+	}
+	tr.Clock = events.MustDate("2016-01-01")
+	var overdue []compliance.Event
+	for _, e := range publishAll(tr, 0) {
+		if e.State == "SWE" && e.Kind == compliance.ReportOverdue && e.Year >= 2013 {
+			overdue = append(overdue, e)
+		}
+	}
+	require.NotEmpty(t, overdue, "annual reports overdue from 2013, as a ledger without coverage says")
+
+	cov := h.add(events.CoverageDeclared, "", "2008-05-30", &events.Coverage{Facts: events.AnnualReports, Through: events.MustDate("2013-12-31")})
+	scopes := tr.Apply(cov)
+	assert.Contains(t, scopes, "SWE", "a coverage may change every State's transitions")
+	var revoked []string
+	for _, e := range publishAll(tr, tr.Clock) {
+		require.True(t, e.Revoked && e.Correction, "only revocations, as corrections: %s", e.Summary())
+		revoked = append(revoked, e.Key)
+	}
+	require.NotEmpty(t, revoked)
+	for _, e := range overdue {
+		if e.Date > events.MustDate("2013-12-31") {
+			assert.Contains(t, revoked, e.Key, "%s rests on a report missing after the coverage ends", e.Summary())
+		}
+	}
+	assert.Empty(t, publishAll(tr, tr.Clock), "nothing more to publish")
+}

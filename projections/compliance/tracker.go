@@ -47,15 +47,19 @@ func (t *Tracker) Options() Options { return t.opt }
 // Apply folds one event read from the log (in stream order) and returns the
 // scopes whose transitions it may change: its own, or every scope for a
 // deposit or a retraction (the Convention's entry into force, and so every
-// State's, rests on the deposits).
+// State's, rests on the deposits) and for the Convention's coverage (what
+// it does not reach is unknown, with no transition).
 func (t *Tracker) Apply(e events.Envelope) []string {
 	if !t.gate.Admit(e) {
 		t.Skip(events.Quarantined{Seq: e.Seq, Recorded: e.Recorded})
 		return nil
 	}
 	t.Fold.Apply(e)
-	if e.Type == events.Deposited || e.Type == events.Retracted {
+	switch e.Type {
+	case events.Deposited, events.Retracted:
 		return Scopes(t.Fold)
+	case events.CoverageDeclared:
+		return t.Scopes() // those with published transitions too: they may be revoked
 	}
 	if e.Scope() == events.ConventionScope {
 		return nil
