@@ -149,34 +149,54 @@ func (l *Ledger) Apply(e events.Envelope) {
 	l.seq = e.Seq
 }
 
-// Skip notes a stored message a follower read that is not an event of its
-// subject (see Apply): it is quarantined, and the next append to its scope
-// expects it.
-func (l *Ledger) Skip(q events.Quarantined) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if q.Seq <= l.seq {
+// Follower returns the Ledger as a live fold drives it (projections.Feed):
+// what the fold reads, in stream order, taken only while the Ledger is not
+// busy. A Ledger deciding, importing or reading the log itself does not
+// hold up the fold: what it misses meanwhile, it reads itself (its next
+// read starts after the last message it holds, and a feed never skips one).
+func (l *Ledger) Follower() Follower { return Follower{l} }
+
+// Follower feeds a Ledger from a reader of the log; see Ledger.Follower.
+type Follower struct{ l *Ledger }
+
+// Apply takes the next stored event, if the Ledger holds every message
+// before it.
+func (f Follower) Apply(e events.Envelope) {
+	l := f.l
+	if !l.mu.TryLock() {
 		return
 	}
-	l.noteQuarantined(q)
-	l.seq = q.Seq
+	defer l.mu.Unlock()
+	if e.Seq == l.seq+1 {
+		l.apply(e)
+		l.seq = e.Seq
+	}
 }
 
-// ReadTo tells the Ledger that a follower gave it every stored message up
-// to head, in a read that ended at time at: decisions rest on it for
-// Freshness.
-func (l *Ledger) ReadTo(head uint64, at time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if head > l.seq {
-		l.seq = head
-		for s := range l.ahead {
-			if s <= head {
-				delete(l.ahead, s)
-			}
-		}
+// Skip takes the next stored message that is not an event of its
+// subject: it is quarantined, and the next append to its scope expects it.
+func (f Follower) Skip(q events.Quarantined) {
+	l := f.l
+	if !l.mu.TryLock() {
+		return
 	}
-	if at.After(l.readAt) {
+	defer l.mu.Unlock()
+	if q.Seq == l.seq+1 {
+		l.noteQuarantined(q)
+		l.seq = q.Seq
+	}
+}
+
+// ReadTo says the reader read the log up to head in a read that ended at
+// time at: the Ledger's decisions rest on it (Freshness) if the Ledger
+// holds every message up to head.
+func (f Follower) ReadTo(head uint64, at time.Time) {
+	l := f.l
+	if !l.mu.TryLock() {
+		return
+	}
+	defer l.mu.Unlock()
+	if l.seq >= head && at.After(l.readAt) {
 		l.readAt = at
 	}
 }

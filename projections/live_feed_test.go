@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestLiveFeedsTheWriter(t *testing.T) {
 	clock := func() time.Time { return synth.End.AddDate(0, 0, 1).Time() }
 	store := &replayCounter{Store: j.log}
 	fed := aggregates.NewLedger(store, clock)
-	live := projections.NewLive(logsource.New(j.log), projections.LiveEvery(time.Hour), projections.LiveFeed(fed))
+	live := projections.NewLive(logsource.New(j.log), projections.LiveEvery(time.Hour), projections.LiveFeed(fed.Follower()))
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- live.Run(lctx) }()
@@ -93,4 +94,37 @@ func TestLiveFeedsTheWriter(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, self.State(x), fed.State(x))
 	assert.Equal(t, self.Seq(), fed.Seq())
+
+	// A busy ledger does not hold up the fold: an import through it while
+	// the fold reads what another writer stores. What the feed could not
+	// give it, it reads itself, and it ends where a read of the log ends.
+	var more []events.Envelope
+	for i := range 500 {
+		a, err := events.New(uuid.Nil, events.AssistanceProvided, x, events.MustDate("2015-01-01").AddDate(0, 0, i),
+			&events.Assistance{Areas: []string{"clearance"}}, fmt.Sprintf("test: assistance %d", i))
+		require.NoError(t, err)
+		more = append(more, a)
+	}
+	other := aggregates.NewLedger(j.log, clock)
+	imported := make(chan error, 1)
+	go func() {
+		_, err := fed.Import(ctx, more[:300], nil)
+		imported <- err
+	}()
+	for _, e := range more[300:] {
+		_, err := other.Record(ctx, e)
+		require.NoError(t, err)
+		require.NoError(t, live.Sync(ctx), "the fold answers while the ledger imports")
+	}
+	require.NoError(t, <-imported)
+	require.NoError(t, live.Sync(ctx))
+	_, err = fed.Sync(ctx)
+	require.NoError(t, err)
+	_, err = self.Sync(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, self.Seq(), fed.Seq())
+	assert.Equal(t, self.Quarantined(), fed.Quarantined())
+	for scope := range scopes {
+		assert.Equal(t, self.State(scope), fed.State(scope), scope)
+	}
 }

@@ -61,7 +61,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	// One read of the log at start: the writer's ledger is fed by the
 	// live fold rather than reading the log again.
 	wl := newWriterLedger(b, m.Now)
-	stopLive, err := b.startLive(ctx, projections.LiveFeed(wl.ledger))
+	stopLive, err := b.startLive(ctx, projections.LiveFeed(wl.ledger.Follower()))
 	if err != nil {
 		return err
 	}
