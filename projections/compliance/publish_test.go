@@ -27,6 +27,15 @@ func publishAll(tr *compliance.Tracker, correctBefore events.Date) []compliance.
 	return out
 }
 
+// trackerOf returns a tracker that read the whole history.
+func trackerOf(h *history) *compliance.Tracker {
+	tr := compliance.NewTracker(compliance.Options{})
+	for _, e := range h.evs {
+		tr.Apply(e)
+	}
+	return tr
+}
+
 func only(evs []compliance.Event, scope string) []compliance.Event {
 	var out []compliance.Event
 	for _, e := range evs {
@@ -40,10 +49,7 @@ func only(evs []compliance.Event, scope string) []compliance.Event {
 func TestTrackerPublishesEachTransitionOnce(t *testing.T) {
 	h := newHistory(t)
 	sweden(h)
-	tr := compliance.NewTracker(compliance.Options{})
-	for _, e := range h.evs {
-		tr.Apply(e)
-	}
+	tr := trackerOf(h)
 	tr.Clock = events.MustDate("2014-06-01")
 	first := publishAll(tr, 0)
 	require.NotEmpty(t, first, "a first run publishes the history up to the clock")
@@ -54,10 +60,7 @@ func TestTrackerPublishesEachTransitionOnce(t *testing.T) {
 	assert.Empty(t, publishAll(tr, tr.Clock), "planning again publishes nothing")
 
 	// A restarted projector reads the stream back and plans nothing.
-	again := compliance.NewTracker(compliance.Options{})
-	for _, e := range h.evs {
-		again.Apply(e)
-	}
+	again := trackerOf(h)
 	again.Clock = tr.Clock
 	for _, e := range first {
 		again.Published.Observe(e)
@@ -65,10 +68,7 @@ func TestTrackerPublishesEachTransitionOnce(t *testing.T) {
 	assert.Empty(t, publishAll(again, 0), "a restart on the same log and stream publishes nothing")
 
 	// Two projectors derive the same ids: the stream's dedup drops one.
-	twin := compliance.NewTracker(compliance.Options{})
-	for _, e := range h.evs {
-		twin.Apply(e)
-	}
+	twin := trackerOf(h)
 	twin.Clock = tr.Clock
 	assert.Equal(t, ids(first), ids(publishAll(twin, 0)), "a second projector plans the same event ids")
 
@@ -83,10 +83,7 @@ func TestTrackerPublishesEachTransitionOnce(t *testing.T) {
 func TestTrackerCorrectsAfterLateBackdatedEvents(t *testing.T) {
 	h := newHistory(t)
 	sweden(h)
-	tr := compliance.NewTracker(compliance.Options{})
-	for _, e := range h.evs {
-		tr.Apply(e)
-	}
+	tr := trackerOf(h)
 	tr.Clock = events.MustDate("2016-01-01")
 	first := publishAll(tr, 0)
 	var overdue2013 compliance.Event
@@ -170,10 +167,7 @@ func summaries(evs []compliance.Event) []string {
 func TestTrackerBehindTheStreamUndoesNothing(t *testing.T) {
 	h := newHistory(t)
 	sweden(h)
-	ahead := compliance.NewTracker(compliance.Options{})
-	for _, e := range h.evs {
-		ahead.Apply(e)
-	}
+	ahead := trackerOf(h)
 	ahead.Clock = events.MustDate("2021-01-01")
 	published := publishAll(ahead, 0)
 
@@ -197,10 +191,7 @@ func TestTrackerBehindTheStreamUndoesNothing(t *testing.T) {
 func TestTrackerRevokesWhatCoverageMakesUnknown(t *testing.T) {
 	h := newHistory(t)
 	sweden(h)
-	tr := compliance.NewTracker(compliance.Options{})
-	for _, e := range h.evs {
-		tr.Apply(e)
-	}
+	tr := trackerOf(h)
 	tr.Clock = events.MustDate("2016-01-01")
 	var overdue []compliance.Event
 	for _, e := range publishAll(tr, 0) {
