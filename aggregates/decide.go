@@ -236,17 +236,13 @@ func (s *State) liveFacts() []Fact {
 // redecide decides each fact but skip against a fresh aggregate of the ones
 // before it, and returns the verdicts (nil for skip).
 func (s *State) redecide(facts []Fact, skip uuid.UUID, conv Convention, today events.Date) []error {
-	state := s.ISO3
-	if state == events.ConventionScope {
-		state = ""
-	}
 	fresh := NewState(s.ISO3)
 	out := make([]error, len(facts))
 	for i, f := range facts {
 		if f.ID == skip {
 			continue
 		}
-		e := events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Precision: f.Precision, Payload: f.Payload, Source: f.Source, Seq: f.Seq}
+		e := f.Envelope(s.ISO3)
 		out[i] = fresh.Decide(e, conv, today)
 		fresh.Apply(e)
 	}

@@ -30,15 +30,10 @@ func (e *IDConflictError) Error() string {
 // Unwrap makes it an events.ErrIDConflict.
 func (e *IDConflictError) Unwrap() error { return events.ErrIDConflict }
 
-// heldEvent is an event the ledger holds, as much of it as an id needs.
+// heldEvent is an event the ledger holds: its scope and the fact it states.
 type heldEvent struct {
-	Scope     string
-	Type      events.Type
-	Date      events.Date
-	Precision events.Precision
-	Seq       uint64
-	Payload   events.Payload
-	Source    string
+	Scope string
+	Fact
 }
 
 // SeqOf returns the stream sequence of the event the ledger holds under
@@ -57,7 +52,7 @@ func (l *Ledger) held(id uuid.UUID) (heldEvent, bool) {
 		return heldEvent{}, false
 	}
 	if r, ok := l.retractions[id]; ok {
-		return heldEvent{Scope: scope, Type: r.Type, Date: r.Date, Precision: r.Precision, Seq: r.Seq, Payload: r.Payload, Source: r.Source}, true
+		return heldEvent{scope, factOf(r)}, true
 	}
 	s := l.scope(scope)
 	if f, ok := s.Retracted[id]; ok {
@@ -73,19 +68,11 @@ func (l *Ledger) held(id uuid.UUID) (heldEvent, bool) {
 	return heldEvent{}, false
 }
 
-func heldOf(scope string, f Fact) heldEvent {
-	return heldEvent{Scope: scope, Type: f.Type, Date: f.Date, Precision: f.Precision, Seq: f.Seq, Payload: f.Payload, Source: f.Source}
-}
+func heldOf(scope string, f Fact) heldEvent { return heldEvent{scope, f} }
 
 // sameEvent reports whether e is the event held: the same scope, type,
-// date, data and source.
-func sameEvent(h heldEvent, e events.Envelope) bool {
-	state := h.Scope
-	if state == events.ConventionScope {
-		state = ""
-	}
-	return e.SameFact(events.Envelope{Type: h.Type, State: state, Date: h.Date, Precision: h.Precision, Payload: h.Payload, Source: h.Source})
-}
+// date, precision, data and source.
+func sameEvent(h heldEvent, e events.Envelope) bool { return e.SameFact(h.Envelope(h.Scope)) }
 
 func idConflict(h heldEvent, e events.Envelope) error {
 	return &IDConflictError{ID: e.ID, Scope: h.Scope, Type: h.Type, Seq: h.Seq}

@@ -159,46 +159,46 @@ func (l *Ledger) Follower() Follower { return Follower{l} }
 // Follower feeds a Ledger from a reader of the log; see Ledger.Follower.
 type Follower struct{ l *Ledger }
 
+// with runs fn on the Ledger unless it is busy.
+func (f Follower) with(fn func(l *Ledger)) {
+	if !f.l.mu.TryLock() {
+		return
+	}
+	defer f.l.mu.Unlock()
+	fn(f.l)
+}
+
 // Apply takes the next stored event, if the Ledger holds every message
 // before it.
 func (f Follower) Apply(e events.Envelope) {
-	l := f.l
-	if !l.mu.TryLock() {
-		return
-	}
-	defer l.mu.Unlock()
-	if e.Seq == l.seq+1 {
-		l.apply(e)
-		l.seq = e.Seq
-	}
+	f.with(func(l *Ledger) {
+		if e.Seq == l.seq+1 {
+			l.apply(e)
+			l.seq = e.Seq
+		}
+	})
 }
 
 // Skip takes the next stored message that is not an event of its
 // subject: it is quarantined, and the next append to its scope expects it.
 func (f Follower) Skip(q events.Quarantined) {
-	l := f.l
-	if !l.mu.TryLock() {
-		return
-	}
-	defer l.mu.Unlock()
-	if q.Seq == l.seq+1 {
-		l.noteQuarantined(q)
-		l.seq = q.Seq
-	}
+	f.with(func(l *Ledger) {
+		if q.Seq == l.seq+1 {
+			l.noteQuarantined(q)
+			l.seq = q.Seq
+		}
+	})
 }
 
 // ReadTo says the reader read the log up to head in a read that ended at
 // time at: the Ledger's decisions rest on it (Freshness) if the Ledger
 // holds every message up to head.
 func (f Follower) ReadTo(head uint64, at time.Time) {
-	l := f.l
-	if !l.mu.TryLock() {
-		return
-	}
-	defer l.mu.Unlock()
-	if l.seq >= head && at.After(l.readAt) {
-		l.readAt = at
-	}
+	f.with(func(l *Ledger) {
+		if l.seq >= head && at.After(l.readAt) {
+			l.readAt = at
+		}
+	})
 }
 
 func (l *Ledger) apply(e events.Envelope) {
@@ -907,11 +907,8 @@ func (t *importTrial) events(dst []events.Envelope, from, to int) []events.Envel
 		}
 		s := t.state(st)
 		f, _ := s.appliedFact(st.id, st.date)
-		state := s.ISO3
-		if state == events.ConventionScope {
-			state = ""
-		}
-		dst = append(dst, events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Precision: f.Precision, Payload: f.Payload, Source: f.Source})
+		f.Seq = 0 // stored by the chain
+		dst = append(dst, f.Envelope(s.ISO3))
 	}
 	return dst
 }

@@ -23,6 +23,22 @@ type Fact struct {
 	Source string
 }
 
+// factOf is the fact an event states; Envelope is its inverse. Every field
+// of an event's content passes through these two.
+func factOf(e events.Envelope) Fact {
+	return Fact{ID: e.ID, Type: e.Type, Date: e.Date, Precision: e.Precision, Seq: e.Seq, Payload: e.Payload, Source: e.Source}
+}
+
+// Envelope returns the event a fact of scope states, with its stream
+// sequence (0 for a fact not stored yet).
+func (f Fact) Envelope(scope string) events.Envelope {
+	state := scope
+	if scope == events.ConventionScope {
+		state = ""
+	}
+	return events.Envelope{ID: f.ID, Type: f.Type, State: state, Date: f.Date, Precision: f.Precision, Seq: f.Seq, Payload: f.Payload, Source: f.Source}
+}
+
 // Instrument returns the instrument of a deposited fact.
 func (f Fact) Instrument() events.Instrument {
 	if p, ok := f.Payload.(*events.Deposit); ok {
@@ -96,7 +112,7 @@ func (s *State) Apply(e events.Envelope) {
 		}
 		return
 	}
-	f := Fact{ID: e.ID, Type: e.Type, Date: e.Date, Precision: e.Precision, Seq: e.Seq, Payload: e.Payload, Source: e.Source}
+	f := factOf(e)
 	fs := s.facts[e.Type]
 	i := sort.Search(len(fs), func(i int) bool {
 		return fs[i].Date > f.Date || (fs[i].Date == f.Date && fs[i].Seq > f.Seq && f.Seq != 0)
