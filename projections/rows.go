@@ -123,3 +123,24 @@ func WriteRowsCSV(w io.Writer, rows []StateRow) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+// StatesTable is the rows of every State as of a point of view, with the
+// point itself: the JSON of `ccm states --format json` and of GET
+// /v1/states.
+type StatesTable struct {
+	AsOf    events.Date `json:"as_of"`
+	Meeting string      `json:"meeting,omitempty"`
+	KnownAt KnownAt     `json:"known_at"`
+	// AnnualRule names the Article 7 annual-report rule the rows apply.
+	AnnualRule string     `json:"annual_rule"`
+	States     []StateRow `json:"states"`
+}
+
+// TableOf is the table of the statuses derived at b with the options opt.
+func TableOf(b Bounds, opt Options, sts []Status) StatesTable {
+	t := StatesTable{AsOf: b.AsOf, Meeting: b.Meeting, AnnualRule: opt.annualRule().Name, States: Rows(sts)}
+	if len(sts) > 0 {
+		t.KnownAt = sts[0].KnownAt
+	}
+	return t
+}

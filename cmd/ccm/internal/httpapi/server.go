@@ -57,6 +57,9 @@ type Querier interface {
 	Diff(ctx context.Context, from, to projections.Bounds) (projections.Diff, error)
 	History(ctx context.Context, iso3 string, b projections.Bounds) (projections.History, error)
 	Meetings(ctx context.Context, b projections.Bounds) ([]projections.Meeting, error)
+	// Statuses returns the status of every State the ledger holds a fact
+	// of by b.AsOf, sorted by code.
+	Statuses(ctx context.Context, b projections.Bounds) ([]projections.Status, error)
 }
 
 // EventLog reads the log (jslog.Log).
@@ -130,6 +133,7 @@ type route struct {
 var routes = []route{
 	{"GET", "/v1/states/{iso3}", accessRead, []string{"as_of", "known_at", "annual_rule"}, (*Server).status},
 	{"GET", "/v1/states/{iso3}/history", accessRead, []string{"as_of", "known_at", "annual_rule"}, (*Server).history},
+	{"GET", "/v1/states", accessRead, []string{"as_of", "known_at", "annual_rule", "format"}, (*Server).states},
 	{"GET", "/v1/report", accessRead, []string{"as_of", "known_at", "annual_rule"}, (*Server).report},
 	{"GET", "/v1/diff", accessRead, []string{"from", "to", "known_at", "annual_rule"}, (*Server).diff},
 	{"GET", "/v1/events", accessRead, []string{"state", "type", "from_seq", "to_seq", "limit"}, (*Server).listEvents},
@@ -294,8 +298,8 @@ func sortFields(fs []FieldError) {
 
 func (s *Server) today() events.Date { return events.DateOf(s.cfg.Now()) }
 
-// querier returns the query side for the annual_rule parameter.
-func (s *Server) querier(r *http.Request) (Querier, *Error) {
+// annualRule is the rule the annual_rule parameter names.
+func annualRule(r *http.Request) (aggregates.AnnualRule, *Error) {
 	name := r.URL.Query().Get("annual_rule")
 	if name == "" {
 		name = aggregates.DefaultAnnualRule.Name
@@ -306,8 +310,17 @@ func (s *Server) querier(r *http.Request) (Querier, *Error) {
 		for _, r := range aggregates.AnnualRules() {
 			names = append(names, r.Name)
 		}
-		return nil, errorf(http.StatusBadRequest, CodeBadRequest, "bad annual_rule",
+		return rule, errorf(http.StatusBadRequest, CodeBadRequest, "bad annual_rule",
 			FieldError{Field: "annual_rule", Reason: strconv.Quote(name) + " is not one of " + strings.Join(names, ", ")})
+	}
+	return rule, nil
+}
+
+// querier returns the query side for the annual_rule parameter.
+func (s *Server) querier(r *http.Request) (Querier, *Error) {
+	rule, e := annualRule(r)
+	if e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -403,6 +416,8 @@ func noteQuarantined(w http.ResponseWriter, v any) {
 		k = v.KnownAt
 	case projections.Diff:
 		k = v.To.KnownAt
+	case projections.StatesTable:
+		k = v.KnownAt
 	}
 	if k.Quarantined > 0 {
 		w.Header().Set(QuarantinedHeader, strconv.Itoa(k.Quarantined))
