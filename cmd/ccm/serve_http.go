@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/httpapi"
+	"github.com/ccm-ledger/ccm-ledger/cmd/ccm/internal/web"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
 	"github.com/ccm-ledger/ccm-ledger/projections"
@@ -314,8 +315,14 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, p
 		Addr: hs.bound, Hosts: p.f.hosts, TLS: p.tls != nil, Token: p.token,
 		ReadOnly: p.f.readOnly, PublicReads: p.f.publicReads,
 	}
+	// The web view answers under the same Access as the API, from the
+	// same query side; /v1/, /healthz and /metrics stay the API's.
+	pages := web.New(web.Config{
+		Querier:  func(o projections.Options) web.Querier { return b.queries(o) },
+		ViewsSeq: cfg.ViewsSeq, Access: cfg.Access, Now: m.Now, Logger: cfg.Logger,
+	})
 	hs.srv = &http.Server{
-		Handler:           httpapi.New(cfg),
+		Handler:           web.Mount(httpapi.New(cfg), pages),
 		TLSConfig:         p.tls,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -324,6 +331,8 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, p
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.New(m.Stderr, "ccm: http: ", 0),
 	}
+	// Live pages hold a stream open: ended at shutdown, not waited for.
+	hs.srv.RegisterOnShutdown(pages.Close)
 	hs.url = "http://" + hs.bound
 	if p.tls != nil {
 		hs.url = "https://" + hs.bound

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Access says under which names the API answers and who may use it. The
@@ -107,10 +108,14 @@ type guard struct {
 	hasToken bool
 	public   bool // reads are open under every allowed name
 	readOnly bool
+	// cookieKey signs the read cookie of browsers (see browser.go); it is
+	// derived from the token, so a new token ends every cookie.
+	cookieKey [sha256.Size]byte
+	now       func() time.Time
 }
 
 func newGuard(a Access) *guard {
-	g := &guard{hosts: map[string]bool{}, local: map[string]bool{}, scheme: "http", readOnly: a.ReadOnly, public: a.PublicReads}
+	g := &guard{hosts: map[string]bool{}, local: map[string]bool{}, scheme: "http", readOnly: a.ReadOnly, public: a.PublicReads, now: time.Now}
 	if a.TLS {
 		g.scheme = "https"
 	}
@@ -137,6 +142,7 @@ func newGuard(a Access) *guard {
 	}
 	if a.Token != "" {
 		g.token, g.hasToken = sha256.Sum256([]byte(a.Token)), true
+		g.cookieKey = cookieKey(a.Token)
 	}
 	return g
 }
@@ -161,6 +167,11 @@ func (g *guard) check(r *http.Request, a access) *Error {
 			fmt.Sprintf("a write from the origin %q is refused: only pages served by this API's own names may write", o))
 	}
 	ok, given := g.credential(r)
+	if !ok && !given && a == accessRead {
+		// A browser's read cookie counts for reads only: a write always
+		// needs the token itself, which no page can send on its own.
+		ok = g.readCookie(r)
+	}
 	switch {
 	case ok:
 		return nil
