@@ -17,8 +17,8 @@ type StoredRetraction struct {
 }
 
 // KnownAt returns the aggregate as a fold of the log would have built it
-// from the events stored up to seq at, keeping only the facts dated on or
-// before upTo (retractions always count). s must be the aggregate of a read
+// from the events stored up to seq at, keeping only the facts held by upTo
+// (dated on or before it, or see HeldFrom; retractions always count). s must be the aggregate of a read
 // of the whole log in stream order, and rets every retraction it applied,
 // in stream order. The result shares nothing mutable with s.
 //
@@ -39,17 +39,39 @@ func (s *State) FactsKnownAt(at uint64, upTo events.Date, rets []StoredRetractio
 	v := NewState(s.ISO3)
 	for t, fs := range s.facts {
 		n := sort.Search(len(fs), func(i int) bool { return fs[i].Date > upTo })
+		held := fs[:n:n]
 		if n > 0 {
-			v.facts[t] = fs[:n:n]
 			v.Version = max(v.Version, fs[n-1].Seq)
+		}
+		if heldEarly[t] {
+			held = appendHeldEarly(held, fs[n:], upTo)
+			for _, f := range held[n:] {
+				v.Version = max(v.Version, f.Seq)
+			}
+		}
+		if len(held) > 0 {
+			v.facts[t] = held
 		}
 	}
 	return v
 }
 
+// appendHeldEarly appends to held the facts of later, dated after upTo,
+// that a view as of upTo holds all the same (see HeldFrom). held is copied
+// before it grows, so that a list shared with the aggregate is never
+// written.
+func appendHeldEarly(held, later []Fact, upTo events.Date) []Fact {
+	for _, f := range later {
+		if f.HeldFrom() <= upTo {
+			held = append(held, f)
+		}
+	}
+	return held
+}
+
 func (s *State) knownAt(at uint64, upTo events.Date, rets []StoredRetraction, ids bool) *State {
 	v := NewState(s.ISO3)
-	keep := func(f Fact) bool { return f.Seq <= at && f.Date <= upTo }
+	keep := func(f Fact) bool { return f.Seq <= at && f.HeldFrom() <= upTo }
 	for t, fs := range s.facts {
 		var out []Fact
 		for _, f := range fs {

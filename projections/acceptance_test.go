@@ -152,9 +152,17 @@ func (v *acceptanceViews) statesWhere(keep func(projections.Status) bool) []stri
 }
 
 // facts returns the facts of a type recorded for a State, dated up to the
-// 3MSP.
+// 3MSP. The fold as of a date also holds completions and reports dated
+// later that may have come by it (aggregates.HeldFrom): they are not facts
+// of that date.
 func (v *acceptanceViews) facts(iso3 string, t events.Type) []aggregates.Fact {
-	return v.fold.State(iso3).Facts(t)
+	var out []aggregates.Fact
+	for _, f := range v.fold.State(iso3).Facts(t) {
+		if f.Date <= v.asOf {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // reports returns the Article 7 reports of a kind a State submitted by the

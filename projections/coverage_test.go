@@ -81,7 +81,14 @@ func TestCoverageMakesWhatRestsOnAbsenceUnknown(t *testing.T) {
 	for _, a := range st.Article7.Annual {
 		byYear[a.Year] = a
 	}
-	assert.Equal(t, projections.ReportUncertain, byYear[2013].Status, "submitted, by a day after it was due")
+	assert.Equal(t, projections.ReportSubmittedLate, byYear[2013].Status,
+		"known only as by 14 Sep 2014, but not by 30 Jun 2014, through which the record is complete: after it was due")
+	assert.Equal(t, events.MustDate("2014-07-01"), byYear[2013].SubmittedEarliest, "the range starts after the coverage")
+	for _, a := range plain.Article7.Annual {
+		if a.Year == 2013 {
+			assert.Equal(t, projections.ReportUncertain, a.Status, "without coverage, by 14 Sep 2014 holds the due date")
+		}
+	}
 	assert.Equal(t, projections.Unknown, byYear[2014].Status, "due 30 Apr 2015, not known to be missing in 2025")
 	assert.Equal(t, projections.ReportLate, byYear[2014].LastKnown)
 	assert.Equal(t, projections.ReportSubmitted, st.Article7.Initial.Status, "a report submitted rests on no absence")

@@ -320,8 +320,9 @@ func (e *Engine) Fold(ctx context.Context, b Bounds) (*Fold, error) {
 	return e.readFold(ctx, b, b.AsOf)
 }
 
-// readFold folds every event known at b; with upTo set, only facts dated on
-// or before it (retractions always apply). Seq and Time are those of the
+// readFold folds every event known at b; with upTo set, only facts held by
+// it (dated on or before it, or see aggregates.HeldFrom; retractions always
+// apply). Seq and Time are those of the
 // last event known at b, whether or not it was kept.
 func (e *Engine) readFold(ctx context.Context, b Bounds, upTo events.Date) (*Fold, error) {
 	if e.live != nil {
@@ -329,7 +330,7 @@ func (e *Engine) readFold(ctx context.Context, b Bounds, upTo events.Date) (*Fol
 	}
 	f := NewFold()
 	end, err := e.read(ctx, b.rng(), func(ev events.Envelope) error {
-		if upTo == 0 || ev.Date <= upTo || ev.Type == events.Retracted {
+		if upTo == 0 || aggregates.HeldBy(ev, upTo) || ev.Type == events.Retracted {
 			f.Apply(ev)
 		}
 		return nil
@@ -418,7 +419,9 @@ func (e *Engine) foldView(ctx context.Context, b Bounds) (*view, error) {
 	}
 	var states []string
 	for _, iso3 := range f.Scopes() {
-		if firstLive(f.State(iso3)) != 0 {
+		// The fold may hold a State's later facts that may have come by
+		// the date (aggregates.HeldFrom): they do not list it.
+		if firstLiveUpTo(f.State(iso3), b.AsOf) != 0 {
 			states = append(states, iso3)
 		}
 	}

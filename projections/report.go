@@ -66,6 +66,9 @@ type Article3Table struct {
 	Overdue     []string `json:"overdue"`
 	Completed   []string `json:"completed"`
 	Retaining   []string `json:"retaining"`
+	// Uncertain: past the deadline, with a completion dated to a range
+	// that holds the date (ObligationUncertain).
+	Uncertain []string `json:"uncertain"`
 }
 
 // Article4Table lists States Parties by clearance status.
@@ -73,6 +76,7 @@ type Article4Table struct {
 	Obligations []string `json:"obligations"` // pending or overdue
 	Overdue     []string `json:"overdue"`
 	Completed   []string `json:"completed"`
+	Uncertain   []string `json:"uncertain"` // as for Article 3
 }
 
 // Article5Table lists States Parties with victim assistance obligations.
@@ -96,6 +100,9 @@ type Article7Table struct {
 	InitialLate []string `json:"initial_late"`
 	// InitialNotDue: initial report not yet due and not submitted.
 	InitialNotDue []string `json:"initial_not_due"`
+	// InitialUncertain: initial report due before the date, submitted on
+	// a day in a range that holds the date: it may not have come yet.
+	InitialUncertain []string `json:"initial_uncertain"`
 	// AnnualYear is the calendar year covered by the latest annual report
 	// due on or before the date (due 30 April of the next year).
 	AnnualYear int `json:"annual_year"`
@@ -104,6 +111,8 @@ type Article7Table struct {
 	AnnualDue       []string `json:"annual_due"`
 	AnnualSubmitted []string `json:"annual_submitted"`
 	AnnualLate      []string `json:"annual_late"`
+	// AnnualUncertain: as InitialUncertain, for that annual report.
+	AnnualUncertain []string `json:"annual_uncertain"`
 	// Rule names the annual-report rule applied.
 	Rule string `json:"rule"`
 }
@@ -210,6 +219,8 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			r.Article3.Overdue = append(r.Article3.Overdue, iso3)
 		case ObligationCompleted:
 			r.Article3.Completed = append(r.Article3.Completed, iso3)
+		case ObligationUncertain:
+			r.Article3.Uncertain = append(r.Article3.Uncertain, iso3)
 		case Unknown:
 			r.Unknown.Article3 = append(r.Unknown.Article3, iso3)
 		}
@@ -224,6 +235,8 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			r.Article4.Overdue = append(r.Article4.Overdue, iso3)
 		case ObligationCompleted:
 			r.Article4.Completed = append(r.Article4.Completed, iso3)
+		case ObligationUncertain:
+			r.Article4.Uncertain = append(r.Article4.Uncertain, iso3)
 		case Unknown:
 			r.Unknown.Article4 = append(r.Unknown.Article4, iso3)
 		}
@@ -239,8 +252,14 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 		if st.Article6.Provided != 0 {
 			r.Article6.Provided = append(r.Article6.Provided, iso3)
 		}
-		switch st.Article7.Initial.Status {
-		case ReportSubmitted, ReportSubmittedLate, ReportUncertain:
+		switch ini := st.Article7.Initial; ini.Status {
+		case ReportUncertain:
+			if ini.Submitted > asOf {
+				r.Article7.InitialUncertain = append(r.Article7.InitialUncertain, iso3)
+			} else {
+				r.Article7.InitialSubmitted = append(r.Article7.InitialSubmitted, iso3)
+			}
+		case ReportSubmitted, ReportSubmittedLate:
 			r.Article7.InitialSubmitted = append(r.Article7.InitialSubmitted, iso3)
 		case ReportLate:
 			r.Article7.InitialLate = append(r.Article7.InitialLate, iso3)
@@ -255,6 +274,8 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 			}
 			r.Article7.AnnualDue = append(r.Article7.AnnualDue, iso3)
 			switch {
+			case a.Submitted > asOf:
+				r.Article7.AnnualUncertain = append(r.Article7.AnnualUncertain, iso3)
 			case a.Submitted != 0:
 				r.Article7.AnnualSubmitted = append(r.Article7.AnnualSubmitted, iso3)
 			case a.Status == Unknown:
@@ -281,18 +302,10 @@ func Tables(sts []Status, asOf, eif events.Date, meeting string, known KnownAt, 
 // normalize makes every list non-nil and sorted, so JSON shows [] not null
 // and output is stable.
 func (r *Report) normalize() {
-	for _, l := range []*[]string{&r.StatesParties, &r.InForce, &r.NotInForce, &r.Signatories, &r.Withdrawing, &r.Withdrawn,
-		&r.Article3.Obligations, &r.Article3.Overdue, &r.Article3.Completed, &r.Article3.Retaining,
-		&r.Article4.Obligations, &r.Article4.Overdue, &r.Article4.Completed, &r.Article5.Obligations,
-		&r.Article6.Requested, &r.Article6.Provided,
-		&r.Article7.InitialSubmitted, &r.Article7.InitialLate, &r.Article7.InitialNotDue,
-		&r.Article7.AnnualDue, &r.Article7.AnnualSubmitted, &r.Article7.AnnualLate,
-		&r.Article9.Adopted, &r.Article9.InProgress, &r.Article9.DeemedAdequate,
-		&r.Unknown.Treaty, &r.Unknown.Article3, &r.Unknown.Article4, &r.Unknown.Article5,
-		&r.Unknown.Article7Initial, &r.Unknown.Article7Annual, &r.Unknown.Article9} {
-		if *l == nil {
-			*l = []string{}
+	for _, l := range reportLists(r) {
+		if *l.list == nil {
+			*l.list = []string{}
 		}
-		sort.Strings(*l)
+		sort.Strings(*l.list)
 	}
 }

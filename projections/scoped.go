@@ -156,10 +156,10 @@ func (e *Engine) rereadStates(ctx context.Context, f *Fold, states []string, r R
 	return nil
 }
 
-// keep applies an admitted event to f as readFold does: the facts dated on
-// or before upTo, and every retraction.
+// keep applies an admitted event to f as readFold does: the facts held by
+// upTo, and every retraction.
 func keep(f *Fold, ev events.Envelope, upTo events.Date) {
-	if ev.Date <= upTo || ev.Type == events.Retracted {
+	if aggregates.HeldBy(ev, upTo) || ev.Type == events.Retracted {
 		f.Apply(ev)
 	}
 }

@@ -33,9 +33,11 @@ import (
 // counts the stored messages kept out. A snapshot of format 1 may hold what
 // the rules reject, so it is built again. Format 3: a State's key holds the
 // facts of one interval (format 2: every fact dated on or before the
-// meeting).
+// meeting). Format 4: facts keep the precision of their date, and a
+// completion or report known to less than the day is in the interval of
+// its earliest day (aggregates.HeldFrom); format 3 lost the precision.
 const (
-	snapshotFormat = 3
+	snapshotFormat = 4
 	indexKey       = "_index"
 )
 

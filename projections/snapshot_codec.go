@@ -12,9 +12,9 @@ import (
 
 // encodeFacts writes a State's facts in a compact binary form, much
 // faster to read back than JSON: the State and the revision, then for each
-// fact its id (16 bytes), type, date, sequence, data, source, and a flag
-// byte: 0 for a live fact, 1 followed by the id and sequence of its
-// retraction.
+// fact its id (16 bytes), type, date, precision, sequence, data, source,
+// and a flag byte: 0 for a live fact, 1 followed by the id and sequence of
+// its retraction.
 func encodeFacts(v stateValue) []byte {
 	b := make([]byte, 0, 64+len(v.Facts)*96)
 	str := func(s []byte) []byte {
@@ -29,6 +29,7 @@ func encodeFacts(v stateValue) []byte {
 		b = append(b, f.ID[:]...)
 		b = str([]byte(f.Type))
 		b = binary.AppendVarint(b, int64(f.Date))
+		b = str([]byte(f.Precision))
 		b = binary.AppendUvarint(b, f.Seq)
 		b = str(f.Data)
 		b = str([]byte(f.Source))
@@ -44,8 +45,9 @@ func encodeFacts(v stateValue) []byte {
 	return b
 }
 
-// factsFormat is the version of the binary form of facts.
-const factsFormat = 2
+// factsFormat is the version of the binary form of facts (3: with the
+// precision of dates).
+const factsFormat = 3
 
 // errShortFacts is the error of a truncated binary form of facts.
 var errShortFacts = errors.New("truncated facts")
@@ -93,6 +95,7 @@ func decodeFacts(b []byte) (stateValue, error) {
 		}
 		b = b[k:]
 		f.Date = events.Date(d)
+		f.Precision = string(str())
 		f.Seq = uv()
 		if data := str(); len(data) > 0 {
 			f.Data = data

@@ -65,8 +65,8 @@ func decodePayload(t events.Type, data []byte) (events.Payload, error) {
 	return events.DecodeData(t, data)
 }
 
-// recsOf returns the facts of s dated on or before upTo, live and
-// retracted, in stream order.
+// recsOf returns the facts of s held by upTo (aggregates.HeldFrom), live
+// and retracted, in stream order.
 func recsOf(s *aggregates.State, upTo events.Date, rby map[uuid.UUID]retraction) []factRec {
 	return split(s, layout{{AsOf: upTo}}, rby)[0]
 }
@@ -77,13 +77,13 @@ func split(s *aggregates.State, l layout, rby map[uuid.UUID]retraction) [][]fact
 	out := make([][]factRec, len(l)+1)
 	for _, t := range events.Types() {
 		for _, f := range s.Facts(t) {
-			if i := l.find(f.Date); i < len(l) {
+			if i := l.find(f.HeldFrom()); i < len(l) {
 				out[i] = append(out[i], recOf(f))
 			}
 		}
 	}
 	for id, f := range s.Retracted {
-		i := l.find(f.Date)
+		i := l.find(f.HeldFrom())
 		if i == len(l) {
 			continue
 		}
@@ -159,9 +159,6 @@ func firstLiveUpTo(s *aggregates.State, upTo events.Date) events.Date {
 	}
 	return first
 }
-
-// firstLive returns the date of the earliest live fact of s, or zero.
-func firstLive(s *aggregates.State) events.Date { return firstLiveUpTo(s, events.Date(1<<31-1)) }
 
 // factCount is what changes in a State when an event counts: its live
 // facts and its retracted ones.

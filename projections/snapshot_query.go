@@ -91,7 +91,7 @@ func (e *Engine) refold(ctx context.Context, f *Fold, m *snapMeta, news []events
 		gate.Seed(judge)
 		var admitted []events.Envelope
 		for _, ev := range byScope[sc] {
-			if gate.Admit(ev) && (ev.Date <= m.AsOf || ev.Type == events.Retracted) {
+			if gate.Admit(ev) && (aggregates.HeldBy(ev, m.AsOf) || ev.Type == events.Retracted) {
 				admitted = append(admitted, ev)
 			}
 		}
@@ -310,7 +310,7 @@ func viewOf(f *Fold, m *snapMeta, asOf events.Date) (v *view, moved bool) {
 			continue
 		}
 		now = append(now, liveDeposits(s, asOf)...)
-		if d := firstLive(s); d != 0 && d <= asOf {
+		if firstLiveUpTo(s, asOf) != 0 {
 			states[iso3] = true
 		}
 	}

@@ -110,9 +110,9 @@ func (r *refresh) note(s *aggregates.State, ev events.Envelope, before factCount
 	if countOf(s) == before {
 		return
 	}
-	d := ev.Date
+	d := aggregates.HeldFrom(ev.Type, ev.Precision, ev.Date)
 	if ev.Type == events.Retracted {
-		d = s.Retracted[ev.Payload.(*events.Retraction).Event].Date
+		d = s.Retracted[ev.Payload.(*events.Retraction).Event].HeldFrom()
 	}
 	sc := ev.Scope()
 	if old, ok := r.changed[sc]; !ok || d < old {

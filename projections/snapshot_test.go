@@ -33,7 +33,7 @@ type history struct {
 func newHistory(t *testing.T, n int, seed int64) *history {
 	t.Helper()
 	h := &history{src: newSliceSource(), rng: rand.New(rand.NewPCG(uint64(seed), 11))}
-	all := synth.Generate(n, seed)
+	all := h.imprecise(t, synth.Generate(n, seed))
 	heldIDs := map[uuid.UUID]bool{}
 	var first []events.Envelope
 	for _, e := range all {
@@ -70,6 +70,41 @@ func newHistory(t *testing.T, n int, seed int64) *history {
 	}
 	h.src.record(first...)
 	return h
+}
+
+// imprecise re-dates a third of the completions and reports that no
+// retraction names to the end of their month or year, or to a bound up to
+// a year later ("on or before"): views as of a day in such a range hold
+// them, and say uncertain where the fold does.
+func (h *history) imprecise(t *testing.T, all []events.Envelope) []events.Envelope {
+	t.Helper()
+	named := map[uuid.UUID]bool{}
+	for _, e := range all {
+		if e.Type == events.Retracted {
+			named[e.Payload.(*events.Retraction).Event] = true
+		}
+	}
+	for i, e := range all {
+		switch e.Type {
+		case events.StockpileDestructionCompleted, events.ClearanceCompleted, events.ReportSubmitted:
+		default:
+			continue
+		}
+		if named[e.ID] || h.rng.Float64() >= 0.33 {
+			continue
+		}
+		prec, d := events.OnOrBefore, e.Date.AddDate(0, 0, h.rng.IntN(365))
+		switch h.rng.IntN(3) {
+		case 0:
+			prec, d = events.Month, e.Date.FirstOfMonth().AddDate(0, 1, -1)
+		case 1:
+			prec, d = events.Year, events.MakeDate(e.Date.Year(), time.December, 31)
+		}
+		x, err := events.NewAt(uuid.Nil, e.Type, e.State, d, prec, e.Payload, e.Source)
+		require.NoError(t, err)
+		all[i] = x
+	}
+	return all
 }
 
 // recordLate records k of the held events in random order (a retraction

@@ -21,16 +21,22 @@ const (
 	ObligationPending   = "pending"
 	ObligationCompleted = "completed"
 	ObligationOverdue   = "overdue"
+	// ObligationUncertain: past the deadline, with a completion known only
+	// to a range that holds the date asked (CompletedEarliest to
+	// Completed): it may or may not have come yet.
+	ObligationUncertain = "uncertain"
 )
 
-// Report statuses (Article 7).
+// Report statuses (Article 7). A report is uncertain when its date is known
+// only to a range that holds its due date, or, past the due date, the date
+// asked.
 const (
 	ReportNotDue        = "not-due"
 	ReportSubmitted     = "submitted"
 	ReportSubmittedLate = "submitted-late"
 	ReportLate          = "late"
-	// ReportUncertain: submitted, on a date known only to a range that
-	// holds the due date (SubmittedEarliest to Submitted).
+	// ReportUncertain: submitted on a day from SubmittedEarliest to
+	// Submitted, a range that holds the due date or the date asked.
 	ReportUncertain = "uncertain"
 )
 
@@ -86,7 +92,10 @@ type Obligation struct {
 	// Completed the completion that followed it, if any.
 	Declared  events.Date `json:"declared"`
 	Completed events.Date `json:"completed"`
-	Extended  bool        `json:"extended"`
+	// CompletedEarliest is the first day the completion may have come,
+	// when its date is known to less than the day (Completed is the last).
+	CompletedEarliest events.Date `json:"completed_earliest,omitempty"`
+	Extended          bool        `json:"extended"`
 	// LastKnown is the status the ledger's facts give when Status is
 	// unknown.
 	LastKnown string `json:"last_known,omitempty"`
@@ -256,7 +265,8 @@ func extendedDeadline(s *aggregates.State, article int, base, asOf events.Date) 
 // the last completion on or before asOf: completed when a completion
 // follows the last declaration (a later declaration, of newly found stocks
 // or newly contaminated areas, opens the obligation again), overdue when in
-// force and past the deadline, pending otherwise.
+// force and past the deadline, pending otherwise. Past the deadline, a
+// completion whose range holds asOf makes it uncertain.
 func obligation(declared, completed []aggregates.Fact, eif, deadline, asOf events.Date, extended bool) Obligation {
 	d, ok := lastOnOrBefore(declared, asOf)
 	if !ok {
@@ -264,13 +274,37 @@ func obligation(declared, completed []aggregates.Fact, eif, deadline, asOf event
 	}
 	o := Obligation{Status: ObligationPending, Declared: d.Date, Deadline: deadline, Extended: extended}
 	if c, ok := lastOnOrBefore(completed, asOf); ok && c.Date >= d.Date {
-		o.Status, o.Completed = ObligationCompleted, c.Date
+		o.Status, o.Completed, o.CompletedEarliest = ObligationCompleted, c.Date, earliestOf(c)
 		return o
 	}
-	if eif != 0 && eif <= asOf && deadline != 0 && deadline < asOf {
-		o.Status = ObligationOverdue
+	if eif == 0 || eif > asOf || deadline == 0 || deadline >= asOf {
+		return o
+	}
+	o.Status = ObligationOverdue
+	if c, ok := mayHaveCome(completed, d.Date, asOf); ok {
+		o.Status, o.Completed, o.CompletedEarliest = ObligationUncertain, c.Date, earliestOf(c)
 	}
 	return o
+}
+
+// mayHaveCome returns the first fact dated after asOf that may have
+// happened by it (its range holds asOf) and after since.
+func mayHaveCome(fs []aggregates.Fact, since, asOf events.Date) (aggregates.Fact, bool) {
+	for _, f := range fs {
+		if f.Date > asOf && f.Date >= since && f.HeldFrom() <= asOf {
+			return f, true
+		}
+	}
+	return aggregates.Fact{}, false
+}
+
+// earliestOf is the first day f may have happened on, when its date is
+// known to less than the day; zero otherwise.
+func earliestOf(f aggregates.Fact) events.Date {
+	if e := f.Precision.Earliest(f.Date); e != f.Date {
+		return e
+	}
+	return 0
 }
 
 func article3(s *aggregates.State, eif, asOf events.Date) Obligation {
@@ -311,50 +345,80 @@ func article4(s *aggregates.State, eif, asOf events.Date) Obligation {
 
 // reportOf is the status of a report due on due, submitted on a day from
 // the submission's earliest to its date (none when zero), as of asOf: on
-// time or late only when every day of the range agrees.
-func reportOf(due events.Date, sub aggregates.Fact, asOf events.Date) ReportStatus {
-	r := ReportStatus{Due: due, Submitted: sub.Date, Status: ReportNotDue}
-	earliest := sub.Precision.Earliest(sub.Date)
-	if earliest != sub.Date {
-		r.SubmittedEarliest = earliest
+// time or late only when every day of the range agrees. maybe is a
+// submission dated after asOf whose range holds it: past the due date, the
+// report is uncertain rather than late.
+func reportOf(due events.Date, sub, maybe aggregates.Fact, asOf events.Date) ReportStatus {
+	late := due != 0 && due < asOf
+	if sub.Date == 0 && maybe.Date != 0 && late {
+		sub = maybe
 	}
+	r := ReportStatus{Due: due, Submitted: sub.Date, SubmittedEarliest: earliestOf(sub), Status: ReportNotDue}
+	earliest := sub.Precision.Earliest(sub.Date)
 	switch {
+	case sub.Date > asOf:
+		r.Status = ReportUncertain
 	case sub.Date != 0 && (due == 0 || sub.Date <= due):
 		r.Status = ReportSubmitted
 	case sub.Date != 0 && earliest > due:
 		r.Status = ReportSubmittedLate
 	case sub.Date != 0:
 		r.Status = ReportUncertain
-	case due != 0 && due < asOf:
+	case late:
 		r.Status = ReportLate
 	}
 	return r
 }
 
-func article7(s *aggregates.State, eif, asOf events.Date, rule aggregates.AnnualRule) Article7 {
-	a := Article7{Rule: rule.Name, Annual: []ReportStatus{}}
-	var initial aggregates.Fact
-	annual := map[int]aggregates.Fact{}
+// submissions are the first initial report and the first annual report of
+// each year, dated on or before a day (on) or after it but in a range that
+// holds it (maybe).
+type submissions struct {
+	initial, maybeInitial aggregates.Fact
+	annual, maybeAnnual   map[int]aggregates.Fact
+}
+
+func submissionsOf(s *aggregates.State, asOf events.Date) submissions {
+	subs := submissions{annual: map[int]aggregates.Fact{}, maybeAnnual: map[int]aggregates.Fact{}}
 	for _, r := range s.Facts(events.ReportSubmitted) {
-		if r.Date > asOf {
-			break
+		on := r.Date <= asOf
+		if !on && r.HeldFrom() > asOf {
+			continue
 		}
 		p := r.Payload.(*events.Report)
 		switch {
-		case p.Kind == events.InitialReport && initial.Date == 0:
-			initial = r
+		case p.Kind == events.InitialReport && on && subs.initial.Date == 0:
+			subs.initial = r
+		case p.Kind == events.InitialReport && subs.maybeInitial.Date == 0:
+			subs.maybeInitial = r
 		case p.Kind == events.AnnualReport:
-			if _, ok := annual[p.Year]; !ok {
-				annual[p.Year] = r
-			}
+			firstOf(subs.annual, subs.maybeAnnual, on, p.Year, r)
 		}
 	}
-	a.Initial = reportOf(aggregates.InitialReportDue(eif), initial, asOf)
+	return subs
+}
+
+// firstOf notes r as the first report of its year, on or before the day
+// asked (on) or maybe by it.
+func firstOf(annual, maybe map[int]aggregates.Fact, on bool, year int, r aggregates.Fact) {
+	m := maybe
+	if on {
+		m = annual
+	}
+	if _, ok := m[year]; !ok {
+		m[year] = r
+	}
+}
+
+func article7(s *aggregates.State, eif, asOf events.Date, rule aggregates.AnnualRule) Article7 {
+	a := Article7{Rule: rule.Name, Annual: []ReportStatus{}}
+	subs := submissionsOf(s, asOf)
+	a.Initial = reportOf(aggregates.InitialReportDue(eif), subs.initial, subs.maybeInitial, asOf)
 	if eif == 0 || eif > asOf {
 		return a
 	}
 	for y := rule.FirstYear(eif); y < asOf.Year(); y++ {
-		r := reportOf(aggregates.AnnualReportDue(y), annual[y], asOf)
+		r := reportOf(aggregates.AnnualReportDue(y), subs.annual[y], subs.maybeAnnual[y], asOf)
 		r.Year = y
 		a.Annual = append(a.Annual, r)
 	}

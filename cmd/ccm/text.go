@@ -95,7 +95,7 @@ func obligationText(o projections.Obligation, declared string) string {
 	}
 	parts = append(parts, declared+" "+o.Declared.String())
 	if o.Completed != 0 {
-		parts = append(parts, "completed "+o.Completed.String())
+		parts = append(parts, "completed"+rangeText(o.CompletedEarliest, o.Completed))
 	}
 	if o.Retained {
 		parts = append(parts, "retaining under Art. 3(6)")
@@ -108,15 +108,22 @@ func reportText(r projections.ReportStatus) string {
 	if r.Due != 0 {
 		s += ", due " + r.Due.String()
 	}
-	switch {
-	case r.SubmittedEarliest == events.Adoption:
-		s += ", submitted on or before " + r.Submitted.String()
-	case r.SubmittedEarliest != 0:
-		s += ", submitted between " + r.SubmittedEarliest.String() + " and " + r.Submitted.String()
-	case r.Submitted != 0:
-		s += ", submitted " + r.Submitted.String()
+	if r.Submitted != 0 {
+		s += ", submitted" + rangeText(r.SubmittedEarliest, r.Submitted)
 	}
 	return s
+}
+
+// rangeText is the day of a fact, or the range its date is known to
+// (earliest zero: the day is known).
+func rangeText(earliest, latest events.Date) string {
+	switch earliest {
+	case 0:
+		return " " + latest.String()
+	case events.Adoption:
+		return " on or before " + latest.String()
+	}
+	return " between " + earliest.String() + " and " + latest.String()
 }
 
 // listText wraps a list of States, by code or by name, after a label.
@@ -179,19 +186,23 @@ func reportLists(r projections.Report) []struct {
 		{"article3.obligations", "Art. 3 obligations", r.Article3.Obligations},
 		{"article3.overdue", "  overdue", r.Article3.Overdue},
 		{"article3.completed", "Art. 3 completed", r.Article3.Completed},
+		{"article3.uncertain", "Art. 3 completion uncertain", r.Article3.Uncertain},
 		{"article3.retaining", "Art. 3(6) retaining", r.Article3.Retaining},
 		{"article4.obligations", "Art. 4 obligations", r.Article4.Obligations},
 		{"article4.overdue", "  overdue", r.Article4.Overdue},
 		{"article4.completed", "Art. 4 completed", r.Article4.Completed},
+		{"article4.uncertain", "Art. 4 completion uncertain", r.Article4.Uncertain},
 		{"article5.obligations", "Art. 5 obligations", r.Article5.Obligations},
 		{"article6.requested", "Art. 6 assistance requested", r.Article6.Requested},
 		{"article6.provided", "Art. 6 assistance provided", r.Article6.Provided},
 		{"article7.initial_submitted", "Art. 7 initial submitted", r.Article7.InitialSubmitted},
 		{"article7.initial_late", "Art. 7 initial late", r.Article7.InitialLate},
 		{"article7.initial_not_due", "Art. 7 initial not yet due", r.Article7.InitialNotDue},
+		{"article7.initial_uncertain", "Art. 7 initial maybe not yet", r.Article7.InitialUncertain},
 		{"article7.annual_due", fmt.Sprintf("Art. 7 annual %d due", r.Article7.AnnualYear), r.Article7.AnnualDue},
 		{"article7.annual_submitted", "  submitted", r.Article7.AnnualSubmitted},
 		{"article7.annual_late", "  late", r.Article7.AnnualLate},
+		{"article7.annual_uncertain", "  maybe not yet", r.Article7.AnnualUncertain},
 		{"article9.adopted", "Art. 9 legislation adopted", r.Article9.Adopted},
 		{"article9.in_progress", "Art. 9 in progress", r.Article9.InProgress},
 		{"article9.deemed_adequate", "Art. 9 deemed adequate", r.Article9.DeemedAdequate},
@@ -248,7 +259,8 @@ func writeReportText(w io.Writer, r projections.Report, names bool) error {
 	fmt.Fprintln(w)
 	const labelWidth = 28
 	for _, l := range reportLists(r) {
-		if len(l.codes) == 0 && (l.key == "withdrawing" || l.key == "withdrawn" || strings.HasSuffix(l.key, ".overdue") || strings.HasPrefix(l.key, "unknown.")) {
+		if len(l.codes) == 0 && (l.key == "withdrawing" || l.key == "withdrawn" || strings.HasSuffix(l.key, ".overdue") ||
+			strings.HasSuffix(l.key, "uncertain") || strings.HasPrefix(l.key, "unknown.")) {
 			continue
 		}
 		fmt.Fprintf(w, "%-*s %4d  %s\n", labelWidth, l.label, len(l.codes), listText(l.codes, names, labelWidth+7, 110))

@@ -362,3 +362,27 @@ func countKinds(ts []compliance.Transition) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// A deadline passed with a completion known to a range that holds it is
+// not known to be missed: no deadline-missed, and the fulfilment on the
+// last day of the range. A range after the deadline is a deadline missed.
+func TestDeadlineMissedOnlyWhenEveryDayOfTheRangeIsLate(t *testing.T) {
+	derive := func(completed string, p events.Precision) []brief {
+		h := newHistory(t)
+		sweden(h)
+		h.add(events.StockpileDeclared, "SWE", "2012-04-23", &events.Quantities{})
+		e, err := events.NewAt(uuid.Nil, events.StockpileDestructionCompleted, "SWE", events.MustDate(completed), p,
+			&events.Quantities{}, "test fixture: completion")
+		require.NoError(t, err)
+		e.Seq = uint64(len(h.evs) + 1)
+		h.evs = append(h.evs, e)
+		return briefs(compliance.Derive(h.fold(), "SWE", events.MustDate("2025-01-01"), compliance.Options{}),
+			compliance.DeadlineMissed, compliance.ObligationFulfilled)
+	}
+	assert.Equal(t, []brief{{compliance.ObligationFulfilled, "2020-12-31", compliance.RuleArticle3, "", 0}},
+		derive("2020-12-31", events.Year), "in 2020: may have come by the deadline of 1 Oct 2020")
+	assert.Equal(t, []brief{
+		{compliance.DeadlineMissed, "2020-10-02", compliance.RuleArticle3, "2020-10-01", 0},
+		{compliance.ObligationFulfilled, "2021-12-31", compliance.RuleArticle3, "", 0},
+	}, derive("2021-12-31", events.Year), "in 2021: late on every day of the range")
+}
