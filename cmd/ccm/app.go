@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -25,6 +27,14 @@ type Main struct {
 	// duplicates, when set, is the duplicate window of the streams an
 	// embedded server creates (tests shorten it).
 	duplicates time.Duration
+	// onFlagSet, when set, receives each FlagSet a command makes (how
+	// completion learns a command's flags).
+	onFlagSet func(*flag.FlagSet)
+	// isTerminal, when set, says whether a stream is a terminal (tests
+	// stand in for one).
+	isTerminal func(io.Writer) bool
+	// log is the program's logger (see logger).
+	log *slog.Logger
 }
 
 // NewMain returns a Main on the process's streams, environment and clock.
@@ -49,6 +59,7 @@ func init() {
 		{"record", "", "record one event from flags", (*Main).record},
 		{"status", "ISO3", "one State's state of compliance", (*Main).status},
 		{"report", "", "the Convention-wide tables", (*Main).report},
+		{"states", "", "one row per State: treaty status, entry into force, each article's status and deadline", (*Main).states},
 		{"diff", "FROM TO", "what changed between two dates or meetings", (*Main).diff},
 		{"history", "ISO3", "a State's timeline with derived dates", (*Main).history},
 		{"replay", "", "the events in valid-date order, each with the change it caused", (*Main).replay},
@@ -61,7 +72,8 @@ func init() {
 		{"init", "", "operator: create the ledger's streams and buckets a server lacks (--replicas 3 on a cluster)", (*Main).initCmd},
 		{"watch", "[FILTER]", "follow derived compliance events live (FILTER: SWE.>, *.deadline-missed); --durable NAME to resume", (*Main).watch},
 		{"bench", "", "measure the ledger against the raw JetStream baseline in one run", (*Main).bench},
-		{"version", "", "print the version", (*Main).version},
+		{"version", "", "print the version: module version, VCS revision, dirty when built from a changed tree", (*Main).version},
+		{"completion", "bash|zsh|fish", "print the shell completion script of ccm for bash, zsh or fish", (*Main).completion},
 	}
 }
 
@@ -74,13 +86,21 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "--version", "-version":
+		name = "version"
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] == "exit-codes" {
 			fmt.Fprint(m.Stdout, exitCodesHelp)
 			return exitOK
 		}
 		if len(rest) > 0 {
-			return m.Run(ctx, []string{rest[0], "-h"})
+			if _, ok := lookupCommand(rest[0]); !ok {
+				return m.unknownCommand(rest[0])
+			}
+			// Asked for: the help goes to standard output.
+			h := *m
+			h.Stderr = m.Stdout
+			return h.Run(ctx, []string{rest[0], "-h"})
 		}
 		m.usage(m.Stdout)
 		return exitOK
@@ -94,9 +114,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 			return exitCode(err)
 		}
 	}
-	fmt.Fprintf(m.Stderr, "ccm: unknown command %q\n\n", name)
-	m.usage(m.Stderr)
-	return exitUsage
+	return m.unknownCommand(name)
 }
 
 func (m *Main) usage(w io.Writer) {
@@ -105,7 +123,9 @@ func (m *Main) usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: ccm COMMAND [flags] [args]")
 	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-26s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		// The summary wrapped beside the name, in textWidth columns.
+		text := wrapWords(c.summary, 27, textWidth)
+		fmt.Fprintf(w, "  %-24s %s\n", strings.TrimSpace(c.name+" "+c.args), text[27:])
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Client commands use a running server (--nats-url, default nats://127.0.0.1:4222, or $CCM_NATS_URL)")
@@ -123,6 +143,6 @@ func (m *Main) version(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintln(m.Stdout, "ccm", version())
+	fmt.Fprintln(m.Stdout, "ccm", versionText(debug.ReadBuildInfo()))
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -155,6 +156,9 @@ func (b *backend) startEmbedded(ctx context.Context, m *Main, c connFlags, o ope
 		if !isLoopback(host) {
 			return usagef("--listen %q: the embedded server listens on loopback only (its connections are not encrypted); run a NATS cluster with TLS for a network (deploy/README.md)", o.listen)
 		}
+		if err := portFree(host, port); err != nil {
+			return err
+		}
 		eo.DontListen, eo.Host, eo.Port = false, host, port
 	}
 	if b.srv, err = embedded.Start(eo); err != nil {
@@ -300,6 +304,21 @@ func (b *backend) importBundled(ctx context.Context) (aggregates.ImportResult, e
 		return aggregates.ImportResult{}, fmt.Errorf("the bundled record is invalid: %w", err)
 	}
 	return b.ledger.Import(ctx, evs, nil)
+}
+
+// portFree tells at once that the embedded server's port is taken, which
+// the server would only show by never becoming ready; port 0 or -1 (any
+// free port) always is.
+func portFree(host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("embedded server: cannot listen on %s (NATS port %d): %w; is another ccm serve or NATS server running? Choose another port with --listen", addr, port, err)
+	}
+	return ln.Close()
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -140,8 +140,10 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 		return importResult{}, err
 	}
 	var progress func(done, total int)
-	if isTerminal(m.Stderr) {
-		progress = func(done, total int) { fmt.Fprintf(m.Stderr, "\rccm: recorded %d of %d events", done, total) }
+	if m.terminal(m.Stderr) {
+		bar := newProgressBar(m.Stderr, "recording")
+		progress = bar.update
+		defer bar.finish()
 	}
 	if _, err := b.ledger.Sync(ctx); err != nil {
 		return importResult{}, err
@@ -152,9 +154,6 @@ func (m *Main) importHere(ctx context.Context, c connFlags, input io.Reader, dry
 		res, err = b.ledger.CheckFrom(ctx, in)
 	} else {
 		res, err = b.ledger.ImportFrom(ctx, in, progress)
-	}
-	if progress != nil {
-		fmt.Fprintln(m.Stderr)
 	}
 	out := importResult{line: in.Line, ImportReply: cmdservice.ImportReply{Events: in.Len(), Recorded: res.Appended,
 		AlreadyRecorded: res.Skipped, LastSeq: res.LastSeq, Attempts: res.Attempts, StoredPerAttempt: res.Stored}}
@@ -211,7 +210,7 @@ func (m *Main) importRemote(ctx context.Context, c connFlags, input io.Reader, d
 	}
 	defer b.close()
 	o := cmdservice.ImportOptions{DryRun: dryRun}
-	if isTerminal(m.Stderr) {
+	if m.terminal(m.Stderr) {
 		o.Sent = func(n int64) { fmt.Fprintf(m.Stderr, "\rccm: sent %d MB", n>>20) }
 		defer fmt.Fprintln(m.Stderr)
 	}
@@ -446,13 +445,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

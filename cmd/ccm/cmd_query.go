@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
@@ -40,7 +43,21 @@ func (m *Main) openQuery(ctx context.Context, fs *flag.FlagSet, q *query) (proje
 		return projections.Bounds{}, err
 	}
 	q.engine = q.b.engine(projections.Options{AnnualRule: rule})
-	return q.engine.Resolve(ctx, q.bounds.asOf, q.bounds.knownAt, events.DateOf(m.Now()))
+	return q.resolve(ctx, q.bounds.asOf, m.Now())
+}
+
+// resolve resolves an as-of point with the --known-at flag. A value that
+// is neither a date nor a meeting code (nor a known-at point) is a usage
+// error, exit 2; an unknown meeting is not found, exit 6.
+func (q *query) resolve(ctx context.Context, asOf string, now time.Time) (projections.Bounds, error) {
+	b, err := q.engine.Resolve(ctx, asOf, q.bounds.knownAt, events.DateOf(now))
+	if err != nil && !errors.Is(err, projections.ErrUnknownMeeting) {
+		msg := err.Error()
+		if strings.HasPrefix(msg, "as-of ") || strings.HasPrefix(msg, "known-at ") {
+			return b, usagef("--%s", msg)
+		}
+	}
+	return b, err
 }
 
 // show writes v as JSON when asked, else runs text.
@@ -92,10 +109,37 @@ func (m *Main) stateView(ctx context.Context, name string, args []string,
 }
 
 func (m *Main) report(ctx context.Context, args []string) error {
-	fs := m.flagSet("report", "")
+	var names *bool
+	return m.boundedQuery(ctx, "report", args, []string{"text", "json", "csv"},
+		func(fs *flag.FlagSet) {
+			names = fs.Bool("names", false, "text: list States by name instead of ISO3 code")
+		},
+		func(q *query, bounds projections.Bounds) error {
+			r, err := q.engine.Report(ctx, bounds)
+			if err != nil {
+				return err
+			}
+			switch q.format.value {
+			case "json":
+				return writeJSON(m.Stdout, r)
+			case "csv":
+				return writeReportCSV(m.Stdout, r)
+			}
+			return writeReportText(m.Stdout, r, *names)
+		})
+}
+
+// boundedQuery runs a command of no argument that shows a view as of and
+// known at the bounds of its flags: more adds the command's own flags,
+// show answers once the ledger is open and the bounds resolved.
+func (m *Main) boundedQuery(ctx context.Context, name string, args, formats []string,
+	more func(*flag.FlagSet), show func(*query, projections.Bounds) error) error {
+	fs := m.flagSet(name, "")
 	var q query
-	m.queryFlags(fs, &q, "text", "json", "csv")
-	names := fs.Bool("names", false, "text: list States by name instead of ISO3 code")
+	m.queryFlags(fs, &q, formats...)
+	if more != nil {
+		more(fs)
+	}
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -104,17 +148,7 @@ func (m *Main) report(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := q.engine.Report(ctx, bounds)
-	if err != nil {
-		return err
-	}
-	switch q.format.value {
-	case "json":
-		return writeJSON(m.Stdout, r)
-	case "csv":
-		return writeReportCSV(m.Stdout, r)
-	}
-	return writeReportText(m.Stdout, r, *names)
+	return show(&q, bounds)
 }
 
 func (m *Main) diff(ctx context.Context, args []string) error {
@@ -133,12 +167,11 @@ func (m *Main) diff(ctx context.Context, args []string) error {
 	if _, err := m.openQuery(ctx, fs, &q); err != nil {
 		return err
 	}
-	today := events.DateOf(m.Now())
-	from, err := q.engine.Resolve(ctx, pos[0], q.bounds.knownAt, today)
+	from, err := q.resolve(ctx, pos[0], m.Now())
 	if err != nil {
 		return err
 	}
-	to, err := q.engine.Resolve(ctx, pos[1], q.bounds.knownAt, today)
+	to, err := q.resolve(ctx, pos[1], m.Now())
 	if err != nil {
 		return err
 	}

@@ -37,9 +37,15 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	partTimeout := fs.Duration("import-part-timeout", time.Minute, "how long an import sent to the ledger may pause between two parts before it is dropped whole")
 	cpEvery := fs.Uint64("checkpoint-every", 1000, "sign a checkpoint once this many messages were stored since the last")
 	cpInterval := fs.Duration("checkpoint-interval", 10*time.Minute, "sign a checkpoint this long after the last when messages were stored since")
+	var lf logFlags
+	addLogFlags(fs, &lf)
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	if err := m.setLogger(lf); err != nil {
+		return err
+	}
+	log := m.logger()
 	lead, err := parseLead(*leadFlag)
 	if err != nil {
 		return err
@@ -82,7 +88,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if *runProjector {
 		proj, err = projector.Open(ctx, b.log, projector.Config{
 			Replicas: c.replicas, Lead: lead, Now: m.Now, Tick: *tick,
-			Logf: func(format string, args ...any) { fmt.Fprintf(m.Stderr, "ccm: "+format+"\n", args...) },
+			Logf: m.logf("projector"),
 		})
 		if err != nil {
 			close(projDone)
@@ -106,7 +112,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return fmt.Errorf("notary: %w", err)
 		}
 	} else {
-		fmt.Fprintln(m.Stderr, "ccm: the log is damaged: every write is refused, and nothing is signed, until it is recovered (docs/recovery.md)")
+		log.Error("the log is damaged: every write is refused, and nothing is signed, until it is recovered (docs/recovery.md)")
 	}
 	w, err := m.startWriter(ctx, b, wl, n, *partTimeout)
 	if err != nil {
@@ -118,17 +124,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	srv, httpErr, bound := hs.srv, hs.errc, hs.bound
-	fmt.Fprintf(m.Stderr, "ccm: serving the ledger (%s) on %s", b.where, natsURL)
+	serving := fmt.Sprintf("serving the ledger (%s) on %s", b.where, natsURL)
+	attrs := []any{"nats", natsURL}
 	if bound != "" {
-		fmt.Fprintf(m.Stderr, ", HTTP API on %s", hs.url)
+		serving += ", HTTP API on " + hs.url
+		attrs = append(attrs, "http", hs.url)
 	}
-	fmt.Fprintf(m.Stderr, ", commands on %s>, checkpoints on %s", roles.Commands, notary.CheckpointSubject(b.log.StreamName()))
+	serving += fmt.Sprintf(", commands on %s>, checkpoints on %s", roles.Commands, notary.CheckpointSubject(b.log.StreamName()))
 	if proj != nil {
-		fmt.Fprintf(m.Stderr, ", projector publishing to %s>", compliance.SubjectPrefix)
+		serving += fmt.Sprintf(", projector publishing to %s>", compliance.SubjectPrefix)
 	}
-	fmt.Fprintln(m.Stderr)
+	log.Info(serving, attrs...)
 	if b.creds != nil {
-		fmt.Fprintf(m.Stderr, "ccm: the NATS server takes only the credentials in %s (ccm commands on this machine use them; give --nats-auth-dir %s when it is not the default data directory's)\n", b.creds.Dir(), b.creds.Dir())
+		log.Info(fmt.Sprintf("the NATS server takes only the credentials in %s (ccm commands on this machine use them; give --nats-auth-dir %s when it is not the default data directory's)", b.creds.Dir(), b.creds.Dir()), "auth_dir", b.creds.Dir())
 	}
 	if m.ServeReady != nil {
 		m.ServeReady(natsURL, bound)
@@ -140,19 +148,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	refreshNow <- struct{}{}
 	refresh := func() {
 		if _, err := eng.RefreshSnapshots(ctx); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(m.Stderr, "ccm: snapshots: %v\n", err)
+			log.Error("snapshots: "+err.Error(), "component", "snapshots")
 		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(m.Stderr, "ccm: shutting down")
+			log.Info("shutting down")
 			if srv != nil {
 				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err := srv.Shutdown(sctx)
 				cancel()
 				if err != nil {
-					fmt.Fprintf(m.Stderr, "ccm: http: %v\n", err)
+					log.Error("http: "+err.Error(), "component", "http")
 				}
 			}
 			return nil

@@ -133,30 +133,6 @@ func findComplianceStream(ctx context.Context, nc *nats.Conn, js jetstream.JetSt
 	return err
 }
 
-// watchFilter turns FILTER ("*.deadline-missed", "SWE.>",
-// "ccm.compliance.SWE.>") into a subject of the compliance stream.
-func watchFilter(f string) (string, error) {
-	s := strings.TrimSpace(f)
-	if !strings.HasPrefix(s, compliance.SubjectPrefix) {
-		s = compliance.SubjectPrefix + s
-	}
-	toks := strings.Split(s, ".")
-	for i, t := range toks {
-		switch {
-		case t == "" || strings.ContainsAny(t, " \t"):
-			return "", usagef("watch: filter %q: empty token or space", f)
-		case t == ">" && i != len(toks)-1:
-			return "", usagef("watch: filter %q: '>' must be the last token", f)
-		case t != "*" && t != ">" && strings.ContainsAny(t, "*>"):
-			return "", usagef("watch: filter %q: a wildcard is a whole token", f)
-		}
-	}
-	if len(toks) > 4 {
-		return "", usagef("watch: filter %q: subjects are ccm.compliance.<ISO3>.<kind>", f)
-	}
-	return s, nil
-}
-
 // watchConsumer returns a durable consumer NAME (created on first use) or,
 // without a name, an ordered consumer, on subject.
 func watchConsumer(ctx context.Context, js jetstream.JetStream, stream, name, subject string, fromStart bool) (jetstream.Consumer, error) {

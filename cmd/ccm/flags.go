@@ -2,10 +2,8 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates"
@@ -15,9 +13,9 @@ import (
 func (m *Main) flagSet(name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ccm %s [flags] %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
+	fs.Usage = func() { commandHelp(fs.Output(), fs, name, args) }
+	if m.onFlagSet != nil {
+		m.onFlagSet(fs)
 	}
 	return fs
 }
@@ -168,11 +166,4 @@ func (m *Main) defaultDataDir() string {
 		return filepath.Join(home, ".local", "share", "ccm-ledger")
 	}
 	return filepath.Join(os.TempDir(), "ccm-ledger")
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }

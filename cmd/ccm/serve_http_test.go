@@ -371,8 +371,11 @@ func servePlan(t *testing.T, args []string, mounts map[string]string) *httpPlan 
 	var c connFlags
 	m.addConnFlags(fs, &c)
 	hf := addHTTPFlags(fs)
+	var lf logFlags
+	addLogFlags(fs, &lf)
 	_, err := parse(fs, local, 0, 0)
 	require.NoError(t, err, "ccm serve %v", args)
+	require.NoError(t, (&Main{Stderr: io.Discard}).setLogger(lf), "ccm serve %v: the log flags", args)
 	p, err := hf.plan(t.TempDir())
 	require.NoError(t, err, "ccm serve %v passes its HTTP checks", args)
 	require.NotNil(t, p, "an HTTP API")

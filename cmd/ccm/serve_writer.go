@@ -70,7 +70,7 @@ func (m *Main) startWriter(ctx context.Context, b *backend, w *writer, n *notary
 	}
 	svc, err := cmdservice.Start(b.nc, cmdservice.Config{
 		Recorder: w.guarded, Notary: n, Version: semver(version()), PartTimeout: partTimeout,
-		Logf: func(format string, args ...any) { fmt.Fprintf(m.Stderr, "ccm: commands: "+format+"\n", args...) },
+		Logf: m.logf("commands"),
 	})
 	if err != nil {
 		return nil, err

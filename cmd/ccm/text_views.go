@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
@@ -45,10 +46,10 @@ func writeDiffText(w io.Writer, d projections.Diff, allEvents bool) error {
 		changed++
 		fmt.Fprintf(w, "%-28s %4d → %d\n", t.List, t.Before, t.After)
 		if len(t.Added) > 0 {
-			fmt.Fprintf(w, "    + %s\n", wrap(entriesText(t.Added), 6, 110))
+			fmt.Fprintf(w, "    + %s\n", wrap(entriesText(t.Added), 6, textWidth))
 		}
 		if len(t.Removed) > 0 {
-			fmt.Fprintf(w, "    - %s\n", wrap(entriesText(t.Removed), 6, 110))
+			fmt.Fprintf(w, "    - %s\n", wrap(entriesText(t.Removed), 6, textWidth))
 		}
 	}
 	if changed == 0 {
@@ -85,7 +86,7 @@ func writeDiffSummary(w io.Writer, s projections.DiffSummary) {
 		if n == 0 {
 			text = "none"
 		}
-		fmt.Fprintf(w, "  %s (%d): %s\n", label, n, wrap(text, 6, 110))
+		fmt.Fprintf(w, "  %s (%d): %s\n", label, n, wrap(text, 6, textWidth))
 	}
 	fmt.Fprintln(w, "In short")
 	line("joined", len(s.Joined), dated(s.Joined))
@@ -185,8 +186,12 @@ func orDash(s string) string {
 }
 
 func writeHistoryText(w io.Writer, h projections.History) error {
-	fmt.Fprintf(w, "%s (%s, %s): timeline as of %s, known at %s\n\n", h.Name, h.State, h.Region, h.AsOf, knownAtText(h.KnownAt))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, wrapWords(fmt.Sprintf("%s (%s, %s): timeline as of %s, known at %s", h.Name, h.State, h.Region, h.AsOf, knownAtText(h.KnownAt)), 0, textWidth))
+	fmt.Fprintln(w)
+	typeW := 0
+	for _, e := range h.Entries {
+		typeW = max(typeW, len(e.Type))
+	}
 	for _, e := range h.Entries {
 		mark := " "
 		switch {
@@ -197,26 +202,37 @@ func writeHistoryText(w io.Writer, h projections.History) error {
 		case e.Retracted != nil:
 			mark = "x"
 		}
-		detail := e.Summary
+		var details []string
 		if e.Kind == projections.EntryEvent {
-			detail = fmt.Sprintf("%s  [seq %d; %s]", detail, e.Seq, e.Source)
+			details = append(details, fmt.Sprintf("seq %d; %s", e.Seq, e.Source))
 			if e.Retracted != nil {
-				detail += fmt.Sprintf("  RETRACTED at seq %d: %s", e.Retracted.Seq, e.Retracted.Reason)
+				details = append(details, fmt.Sprintf("RETRACTED at seq %d: %s", e.Retracted.Seq, e.Retracted.Reason))
 			}
 		} else if e.Rule != "" {
-			detail = fmt.Sprintf("%s  (%s)", detail, e.Rule)
+			details = append(details, e.Rule)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Date, mark, e.Type, detail)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+		writeEntry(w, fmt.Sprintf("%-10s  %s  %-*s  ", e.Date, mark, typeW, e.Type), e.Summary, details)
 	}
 	fmt.Fprintln(w, "\n· derived by a rule   » derived, after the as-of date   x retracted")
 	return nil
 }
 
+// writeEntry writes prefix and text, then each detail on lines of its own
+// under the text, all wrapped to textWidth columns.
+func writeEntry(w io.Writer, prefix, text string, details []string) {
+	indent := utf8.RuneCountInString(prefix)
+	body := wrapWords(text, indent, textWidth)
+	fmt.Fprintln(w, prefix+body[indent:])
+	for _, d := range details {
+		fmt.Fprintln(w, wrapWords(d, indent+2, textWidth))
+	}
+}
+
 func writeReplayText(w io.Writer, steps []projections.Step) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	stateW := 0
+	for _, s := range steps {
+		stateW = max(stateW, len(s.State))
+	}
 	for _, s := range steps {
 		what := s.Summary
 		if s.Derived {
@@ -229,10 +245,11 @@ func writeReplayText(w io.Writer, steps []projections.Step) error {
 		if s.Retracted != nil {
 			ch = append(ch, "retracted at seq "+fmt.Sprint(s.Retracted.Seq))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Date, s.State, what, strings.Join(ch, "; "))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+		var details []string
+		if len(ch) > 0 {
+			details = append(details, strings.Join(ch, "; "))
+		}
+		writeEntry(w, fmt.Sprintf("%-10s  %-*s  ", s.Date, stateW, s.State), what, details)
 	}
 	fmt.Fprintf(w, "\n%d steps (· derived: a change with no event of its own)\n", len(steps))
 	return nil
