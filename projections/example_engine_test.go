@@ -54,16 +54,24 @@ func exampleEngine() (eng *projections.Engine, stop func()) {
 	return projections.NewEngine(logsource.New(l), nil, projections.Options{}), stop
 }
 
+// resolve resolves an as-of point (a date or a meeting code, which
+// stands for its last day) and a known-at point ("" for everything
+// recorded) as the command line and the HTTP API do.
+func resolve(eng *projections.Engine, asOf, knownAt string) projections.Bounds {
+	b, err := eng.Resolve(context.Background(), asOf, knownAt, exampleToday)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return b
+}
+
 // The Convention-wide tables as of a meeting: Resolve turns a meeting
 // code into its last day.
 func ExampleEngine_Report() {
 	eng, stop := exampleEngine()
 	defer stop()
 	ctx := context.Background()
-	b, err := eng.Resolve(ctx, "3MSP", "", exampleToday)
-	if err != nil {
-		log.Fatal(err)
-	}
+	b := resolve(eng, "3MSP", "")
 	r, err := eng.Report(ctx, b)
 	if err != nil {
 		log.Fatal(err)
@@ -84,10 +92,7 @@ func ExampleEngine_Status() {
 	eng, stop := exampleEngine()
 	defer stop()
 	ctx := context.Background()
-	b, err := eng.Resolve(ctx, "2012-09-14", "", exampleToday)
-	if err != nil {
-		log.Fatal(err)
-	}
+	b := resolve(eng, "2012-09-14", "")
 	st, err := eng.Status(ctx, "SWE", b)
 	if err != nil {
 		log.Fatal(err)
@@ -109,10 +114,7 @@ func ExampleEngine_Statuses() {
 	eng, stop := exampleEngine()
 	defer stop()
 	ctx := context.Background()
-	b, err := eng.Resolve(ctx, "3MSP", "", exampleToday)
-	if err != nil {
-		log.Fatal(err)
-	}
+	b := resolve(eng, "3MSP", "")
 	sts, err := eng.Statuses(ctx, b)
 	if err != nil {
 		log.Fatal(err)
@@ -135,14 +137,8 @@ func ExampleEngine_Diff() {
 	eng, stop := exampleEngine()
 	defer stop()
 	ctx := context.Background()
-	from, err := eng.Resolve(ctx, "2MSP", "", exampleToday)
-	if err != nil {
-		log.Fatal(err)
-	}
-	to, err := eng.Resolve(ctx, "3MSP", "", exampleToday)
-	if err != nil {
-		log.Fatal(err)
-	}
+	from := resolve(eng, "2MSP", "")
+	to := resolve(eng, "3MSP", "")
 	d, err := eng.Diff(ctx, from, to)
 	if err != nil {
 		log.Fatal(err)
@@ -163,10 +159,7 @@ func ExampleEngine_History() {
 	eng, stop := exampleEngine()
 	defer stop()
 	ctx := context.Background()
-	b, err := eng.Resolve(ctx, "3MSP", "", exampleToday)
-	if err != nil {
-		log.Fatal(err)
-	}
+	b := resolve(eng, "3MSP", "")
 	h, err := eng.History(ctx, "LAO", b)
 	if err != nil {
 		log.Fatal(err)
