@@ -99,3 +99,24 @@ func TestStatesTableRefusals(t *testing.T) {
 		assert.Equal(t, tc.field, e.Fields[0].Field, tc.path)
 	}
 }
+
+// The read views answer what the document says, as of a meeting and of
+// today (when much of the record is unknown).
+func TestReadViewsMatchTheDocument(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ path, doc string }{
+		{"/v1/states/SWE?as_of=3MSP", "/v1/states/{iso3}"},
+		{"/v1/states/AFG", "/v1/states/{iso3}"},
+		{"/v1/states/LAO/history?as_of=3MSP", "/v1/states/{iso3}/history"},
+		{"/v1/report?as_of=3MSP", "/v1/report"},
+		{"/v1/report", "/v1/report"},
+		{"/v1/diff?from=2MSP&to=3MSP", "/v1/diff"},
+		{"/v1/meetings", "/v1/meetings"},
+		{"/v1/events?state=SWE&limit=5", "/v1/events"},
+		{"/v1/states", "/v1/states"},
+		{"/v1/states/XYZ", "/v1/states/{iso3}"},
+	} {
+		r := f.get(t, tc.path)
+		checkResponse(t, "GET", tc.doc, r)
+	}
+}
