@@ -140,7 +140,7 @@ type chartPoint struct {
 func (s *Server) charts(r *http.Request, q Querier, v *view) ([]chart, error) {
 	var pts []chartPoint
 	known := projections.Bounds{KnownAtSeq: v.Bounds.KnownAtSeq, KnownAtTime: v.Bounds.KnownAtTime}
-	for _, m := range v.Meetings {
+	for _, m := range formalMeetings(v.Meetings) {
 		if m.End <= v.Bounds.AsOf {
 			b := known
 			b.AsOf, b.Meeting = m.End, m.Code
@@ -177,6 +177,22 @@ func (s *Server) charts(r *http.Request, q Querier, v *view) ([]chart, error) {
 		return nil, err
 	}
 	return []chart{regions, obl, reportsChart(sts, v.Bounds.AsOf)}, nil
+}
+
+// formalMeetings are the Meetings of States Parties and the Review
+// Conferences (codes 3MSP, 1RC), where the progress reports are adopted;
+// every meeting when the ledger records none of them.
+func formalMeetings(ms []projections.Meeting) []projections.Meeting {
+	var out []projections.Meeting
+	for _, m := range ms {
+		if n := strings.TrimRight(m.Code, "MSPRC"); n != m.Code && n != "" && strings.Trim(n, "0123456789") == "" {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return ms
+	}
+	return out
 }
 
 // reportsChart counts the annual reports due by the year they cover: on
