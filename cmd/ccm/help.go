@@ -169,7 +169,7 @@ func versionText(bi *debug.BuildInfo, ok bool) string {
 	if when != "" {
 		parts = append(parts, when)
 	}
-	if dirty {
+	if dirty && !strings.HasSuffix(v, "+dirty") {
 		parts = append(parts, "dirty")
 	}
 	if bi.GoVersion != "" {

@@ -147,6 +147,9 @@ func TestVersion(t *testing.T) {
 	bi.Main.Version, bi.Settings[2].Value = "(devel)", "false"
 	assert.Equal(t, "devel (revision 0123abcd, 2026-11-30T10:00:00Z, go1.26.0)", versionText(bi, true))
 	assert.Equal(t, "devel (no build information)", versionText(nil, false))
+	// Go's own pseudo-version of a changed tree says it already.
+	bi.Main.Version, bi.Settings[2].Value = "v0.0.0-20261130100000-0123abcd0000+dirty", "true"
+	assert.Equal(t, "v0.0.0-20261130100000-0123abcd0000+dirty (revision 0123abcd, 2026-11-30T10:00:00Z, go1.26.0)", versionText(bi, true))
 }
 
 func TestCompletion(t *testing.T) {
