@@ -37,23 +37,22 @@ type overviewData struct {
 	Charts   []chart
 }
 
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) *pageError {
+func (s *Server) overview(r *http.Request) (*shown, *pageError) {
 	v, q, e := s.prepare(r)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	rep, err := q.Report(r.Context(), v.Bounds)
 	if err != nil {
-		return s.internal(err)
+		return nil, s.internal(err)
 	}
 	v.KnownAt = rep.KnownAt
 	d := &overviewData{Report: rep, Tables: reportTables(rep), Coverage: coverageRows(rep.Coverage, rep.AsOf)}
 	d.Regions, d.Total = regionRows(rep)
 	if d.Charts, err = s.charts(r, q, v); err != nil {
-		return s.internal(err)
+		return nil, s.internal(err)
 	}
-	s.render(w, r, http.StatusOK, "overview", &page{Title: "The Convention " + v.Title(), Nav: "overview", view: v, Data: d})
-	return nil
+	return &shown{"overview", &page{Title: "The Convention " + v.Title(), Nav: "overview", view: v, Data: d}}, nil
 }
 
 // statesData is the page of States.
@@ -88,16 +87,15 @@ func (s *Server) statesView(r *http.Request) (*view, *statesTable, *pageError) {
 	return v, t, e
 }
 
-func (s *Server) states(w http.ResponseWriter, r *http.Request) *pageError {
+func (s *Server) states(r *http.Request) (*shown, *pageError) {
 	v, t, e := s.statesView(r)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	v.Extra = r.URL.Query()
 	d := &statesData{Table: t, CSV: v.Link(s.cfg.StatesCSV, "q", t.Q, "region", t.Region, "treaty", t.Treaty, "list", t.List,
 		"sort", param(r, "sort"), "dir", param(r, "dir"))}
-	s.render(w, r, http.StatusOK, "states", &page{Title: "States " + v.Title(), Nav: "states", view: v, Data: d})
-	return nil
+	return &shown{"states", &page{Title: "States " + v.Title(), Nav: "states", view: v, Data: d}}, nil
 }
 
 func (s *Server) statesCSV(w http.ResponseWriter, r *http.Request) *pageError {
@@ -111,25 +109,24 @@ func (s *Server) statesCSV(w http.ResponseWriter, r *http.Request) *pageError {
 	return nil
 }
 
-func (s *Server) profile(w http.ResponseWriter, r *http.Request) *pageError {
+func (s *Server) profile(r *http.Request) (*shown, *pageError) {
 	code := strings.ToUpper(r.PathValue("iso3"))
 	if _, ok := events.LookupState(code); !ok {
-		return &pageError{Status: http.StatusNotFound, Title: "No such State",
+		return nil, &pageError{Status: http.StatusNotFound, Title: "No such State",
 			Message: r.PathValue("iso3") + " is not the ISO 3166-1 alpha-3 code of a State."}
 	}
 	v, q, e := s.prepare(r)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	d, err := s.profileOf(r, q, v, code)
 	if errors.Is(err, projections.ErrUnknownState) {
-		return &pageError{Status: http.StatusNotFound, Title: "No such State", Message: err.Error()}
+		return nil, &pageError{Status: http.StatusNotFound, Title: "No such State", Message: err.Error()}
 	}
 	if err != nil {
-		return s.internal(err)
+		return nil, s.internal(err)
 	}
-	s.render(w, r, http.StatusOK, "profile", &page{Title: d.History.Name + " " + v.Title(), Nav: "states", view: v, Data: d})
-	return nil
+	return &shown{"profile", &page{Title: d.History.Name + " " + v.Title(), Nav: "states", view: v, Data: d}}, nil
 }
 
 // diffData is the page of differences.
@@ -139,17 +136,17 @@ type diffData struct {
 	Summary  []summaryRow
 }
 
-func (s *Server) diff(w http.ResponseWriter, r *http.Request) *pageError {
+func (s *Server) diff(r *http.Request) (*shown, *pageError) {
 	v := viewOf(r)
 	q, e := s.querier(r)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	d := &diffData{From: param(r, "from"), To: param(r, "to")}
 	v.Extra = r.URL.Query()
 	ms, err := q.Meetings(r.Context(), projections.Bounds{})
 	if err != nil {
-		return s.internal(err)
+		return nil, s.internal(err)
 	}
 	v.Meetings = ms
 	if d.From == "" || d.To == "" {
@@ -158,45 +155,43 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) *pageError {
 			d.From, d.To = ms[len(ms)-2].Code, ms[len(ms)-1].Code
 		}
 		if d.From == "" || d.To == "" {
-			return badRequest("Give both ends of the period.", fieldf("from", "and to are required: a date (YYYY-MM-DD) or a meeting code"))
+			return nil, badRequest("Give both ends of the period.", fieldf("from", "and to are required: a date (YYYY-MM-DD) or a meeting code"))
 		}
 	}
 	from, e := s.resolveValue(r, q, "from", d.From)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	to, e := s.resolveValue(r, q, "to", d.To)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	if from.AsOf > to.AsOf {
-		return badRequest("The period ends before it starts.", fieldf("from", "%s is after to (%s)", from.AsOf, to.AsOf))
+		return nil, badRequest("The period ends before it starts.", fieldf("from", "%s is after to (%s)", from.AsOf, to.AsOf))
 	}
 	if d.Diff, err = q.Diff(r.Context(), from, to); err != nil {
-		return s.internal(err)
+		return nil, s.internal(err)
 	}
 	v.KnownAt, v.Bounds = d.Diff.To.KnownAt, to
 	d.Summary = summaryRows(d.Diff.Summary)
-	s.render(w, r, http.StatusOK, "diff", &page{Title: "From " + d.From + " to " + d.To, Nav: "diff", view: v, Data: d})
-	return nil
+	return &shown{"diff", &page{Title: "From " + d.From + " to " + d.To, Nav: "diff", view: v, Data: d}}, nil
 }
 
-func (s *Server) meetings(w http.ResponseWriter, r *http.Request) *pageError {
+func (s *Server) meetings(r *http.Request) (*shown, *pageError) {
 	v := viewOf(r)
 	q, e := s.querier(r)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	b, e := s.resolve(r, q, "as_of")
 	if e != nil {
-		return e
+		return nil, e
 	}
 	ms, err := q.Meetings(r.Context(), projections.Bounds{KnownAtSeq: b.KnownAtSeq, KnownAtTime: b.KnownAtTime})
 	if err != nil {
-		return s.internal(err)
+		return nil, s.internal(err)
 	}
 	v.Meetings = ms
 	v.Bounds = b
-	s.render(w, r, http.StatusOK, "meetings", &page{Title: "Meetings of States Parties", Nav: "meetings", view: v, Data: ms})
-	return nil
+	return &shown{"meetings", &page{Title: "Meetings of States Parties", Nav: "meetings", view: v, Data: ms}}, nil
 }

@@ -72,6 +72,7 @@ type Server struct {
 	assets map[string]asset
 	mu     sync.Mutex
 	byRule map[string]Querier
+	cache  *pageCache
 	done   chan struct{}
 	close  sync.Once
 }
@@ -95,37 +96,61 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, gate: httpapi.NewGate(cfg.Access, nil), mux: http.NewServeMux(),
 		pages: parsePages(), assets: embedded, byRule: map[string]Querier{}, done: make(chan struct{})}
+	if cfg.ViewsSeq != nil {
+		s.cache = newPageCache(maxCached)
+	}
+	stateParams := append([]string{"q", "region", "treaty", "list", "sort", "dir"}, viewParams...)
 	for _, rt := range []struct {
 		pattern string
 		params  []string
-		handle  func(*Server, http.ResponseWriter, *http.Request) *pageError
+		build   func(*Server, *http.Request) (*shown, *pageError)
 	}{
 		{"GET /{$}", viewParams, (*Server).overview},
-		{"GET /states", append([]string{"q", "region", "treaty", "list", "sort", "dir"}, viewParams...), (*Server).states},
-		{"GET /states.csv", append([]string{"q", "region", "treaty", "list", "sort", "dir"}, viewParams...), (*Server).statesCSV},
+		{"GET /states", stateParams, (*Server).states},
 		{"GET /states/{iso3}", viewParams, (*Server).profile},
 		{"GET /diff", []string{"from", "to", "known_at", "annual_rule"}, (*Server).diff},
 		{"GET /meetings", []string{"known_at", "annual_rule"}, (*Server).meetings},
 	} {
 		rt := rt
-		s.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
-			if e := checkParams(r.URL.Query(), rt.params); e != nil {
-				s.fail(w, r, e)
-				return
+		s.handle(rt.pattern, rt.params, func(w http.ResponseWriter, r *http.Request) *pageError {
+			sh, e := s.cache.get(r, s.today(), s.seq(), func() (*shown, *pageError) { return rt.build(s, r) })
+			if e == nil {
+				s.render(w, r, http.StatusOK, sh.name, sh.page.copy())
 			}
-			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
-			defer cancel()
-			if e := rt.handle(s, w, r.WithContext(ctx)); e != nil {
-				s.fail(w, r, e)
-			}
+			return e
 		})
 	}
+	s.handle("GET /states.csv", stateParams, s.statesCSV)
 	s.mux.HandleFunc("GET /events/stream", s.stream)
 	s.mux.HandleFunc("GET /assets/{name}", s.asset)
 	s.mux.HandleFunc("GET /signin", s.signInPage)
 	s.mux.HandleFunc("POST /signin", s.signIn)
 	s.mux.HandleFunc("POST /signout", s.signOut)
 	return s
+}
+
+// handle routes a page: its parameters checked, its work bounded in time,
+// its failure shown as a page.
+func (s *Server) handle(pattern string, params []string, h func(http.ResponseWriter, *http.Request) *pageError) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if e := checkParams(r.URL.Query(), params); e != nil {
+			s.fail(w, r, e)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+		if e := h(w, r.WithContext(ctx)); e != nil {
+			s.fail(w, r, e)
+		}
+	})
+}
+
+// seq is the live fold's sequence, 0 without one.
+func (s *Server) seq() uint64 {
+	if s.cfg.ViewsSeq == nil {
+		return 0
+	}
+	return s.cfg.ViewsSeq()
 }
 
 // Close ends the live streams, so that a server shutting down does not
