@@ -276,7 +276,8 @@ func writeEvidenceText(w io.Writer, r evidence.Report, what string) error {
 	}
 	fmt.Fprintf(w, "%s holds %d messages; %d checkpoints %s.\n", what, r.Messages, r.Checkpoints, key)
 	if r.Latest != nil {
-		fmt.Fprintf(w, "Latest checkpoint: %d messages, signed %s, root %s.\n", r.Latest.Size, r.Latest.Time.Format(time.RFC3339), base64.StdEncoding.EncodeToString(r.Latest.Root[:]))
+		fmt.Fprintln(w, wrap(fmt.Sprintf("Latest checkpoint: %d messages, signed %s, root %s.", r.Latest.Size, r.Latest.Time.Format(time.RFC3339),
+			base64.StdEncoding.EncodeToString(r.Latest.Root[:])), 2, textWidth))
 	}
 	if r.Unsigned > 0 {
 		fmt.Fprintf(w, "%d messages after it are not signed yet (the ledger signs every few minutes or events; ccm checkpoint asks now).\n", r.Unsigned)

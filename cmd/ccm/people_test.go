@@ -57,7 +57,9 @@ func TestStatesCommandAndTextWidths(t *testing.T) {
 		assert.Equal(t, r.Record(), recs[i+1], "row %d", i+1)
 	}
 
-	for _, args := range [][]string{{"history", "LAO"}, {"replay"}, {"states"}} {
+	for _, args := range [][]string{{"history", "LAO"}, {"replay"}, {"states"}, {"report", "--as-of", "13MSP", "--names"},
+		{"report", "--as-of", "3MSP"}, {"status", "LTU"}, {"status", "SWE", "--as-of", "3MSP"}, {"diff", "3MSP", "13MSP"},
+		{"diff", "2MSP", "3MSP", "--events"}, {"meetings"}, {"verify"}} {
 		code, out, errs := run(t, "", append(args, "--data", dir)...)
 		require.Equal(t, exitOK, code, "%v: %s", args, errs)
 		assertFits(t, strings.Join(args, " "), out)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ccm-ledger/ccm-ledger/events"
 	"github.com/ccm-ledger/ccm-ledger/projections"
@@ -30,13 +29,14 @@ func knownAtText(k projections.KnownAt) string {
 }
 
 func writeStatusText(w io.Writer, st projections.Status) error {
-	fmt.Fprintf(w, "%s (%s, %s) as of %s, known at %s\n", st.Name, st.State, st.Region, st.AsOf, knownAtText(st.KnownAt))
+	fmt.Fprintln(w, wrap(fmt.Sprintf("%s (%s, %s) as of %s, known at %s", st.Name, st.State, st.Region, st.AsOf, knownAtText(st.KnownAt)), 0, textWidth))
 	if c := coverageText(st.Coverage, st.AsOf); c != "" {
-		fmt.Fprintln(w, wrap(c, 0, 110))
+		fmt.Fprintln(w, wrap(c, 0, textWidth))
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	// Labels in a column of their own, values wrapped beside them.
+	const labelWidth = 23
+	row := func(k, v string) { fmt.Fprintf(w, "%-*s%s\n", labelWidth, k, wrap(v, labelWidth, textWidth)) }
 	row("Treaty status", lastKnown(st.TreatyStatus, st.TreatyLastKnown))
 	row("Signed", dateOr(st.Signed, "-"))
 	if st.Deposited != 0 {
@@ -64,9 +64,6 @@ func writeStatusText(w io.Writer, st projections.Status) error {
 		a9 += " since " + st.Article9.Since.String()
 	}
 	row("Art. 9 legislation", a9)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
 	if len(st.Article7.Annual) > 0 || st.Article7.Initial.Due != 0 {
 		fmt.Fprintf(w, "\nAnnual reports per rule %s.\n", st.Article7.Rule)
 	}
@@ -245,10 +242,10 @@ func writeReportText(w io.Writer, r projections.Report, names bool) error {
 	if r.Meeting != "" {
 		title += " (" + r.Meeting + ")"
 	}
-	fmt.Fprintf(w, "Convention on Cluster Munitions, %s, known at %s\n", title, knownAtText(r.KnownAt))
+	fmt.Fprintln(w, wrap(fmt.Sprintf("Convention on Cluster Munitions, %s, known at %s", title, knownAtText(r.KnownAt)), 0, textWidth))
 	fmt.Fprintf(w, "Entry into force of the Convention: %s\n", dateOr(r.EntryIntoForce, "not yet (fewer than 30 instruments)"))
 	if c := coverageText(r.Coverage, r.AsOf); c != "" {
-		fmt.Fprintln(w, wrap(c, 0, 110))
+		fmt.Fprintln(w, wrap(c, 0, textWidth))
 	}
 	if n := len(r.Unknown.Treaty); n > 0 {
 		fmt.Fprintf(w, "The treaty status of %d States is unknown as of %s: they are listed under \"Unknown\", not counted\n", n, r.AsOf)
@@ -263,7 +260,7 @@ func writeReportText(w io.Writer, r projections.Report, names bool) error {
 			strings.HasSuffix(l.key, "uncertain") || strings.HasPrefix(l.key, "unknown.")) {
 			continue
 		}
-		fmt.Fprintf(w, "%-*s %4d  %s\n", labelWidth, l.label, len(l.codes), listText(l.codes, names, labelWidth+7, 110))
+		fmt.Fprintf(w, "%-*s %4d  %s\n", labelWidth, l.label, len(l.codes), listText(l.codes, names, labelWidth+7, textWidth))
 	}
 	fmt.Fprintf(w, "\n%-14s %15s %12s\n", "Region", "States Parties", "Signatories")
 	var sp, sg int

@@ -36,7 +36,7 @@ func causeText(c projections.Cause) string {
 
 func writeDiffText(w io.Writer, d projections.Diff, allEvents bool) error {
 	fmt.Fprintf(w, "What changed from %s to %s\n", pointText(d.From), pointText(d.To))
-	fmt.Fprintf(w, "known at %s and %s\n\n", knownAtText(d.From.KnownAt), knownAtText(d.To.KnownAt))
+	fmt.Fprintf(w, "%s\n\n", wrap("known at "+knownAtText(d.From.KnownAt)+" and "+knownAtText(d.To.KnownAt), 0, textWidth))
 	writeDiffSummary(w, d.Summary)
 	changed := 0
 	for _, t := range d.Tables {
@@ -60,17 +60,38 @@ func writeDiffText(w io.Writer, d projections.Diff, allEvents bool) error {
 		return nil
 	}
 	fmt.Fprintf(w, "\nChanges per State (%d States)\n", len(d.States))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, s := range d.States {
-		for i, c := range s.Changes {
-			who := ""
-			if i == 0 {
-				who = s.State + " " + s.Name
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s\n", who, c.Field, orDash(c.From), orDash(c.To), causeText(c.Cause))
+	writeStateChanges(w, d.States)
+	return nil
+}
+
+// writeStateChanges writes each State's name, then one line per change:
+// the field, from → to, and its cause, on a line of its own when the
+// columns leave it too little room.
+func writeStateChanges(w io.Writer, states []projections.StateChange) {
+	fieldW, moveW := 0, 0
+	move := func(c projections.FieldChange) string { return orDash(c.From) + " → " + orDash(c.To) }
+	for _, s := range states {
+		for _, c := range s.Changes {
+			fieldW, moveW = max(fieldW, len(c.Field)), max(moveW, utf8.RuneCountInString(move(c)))
 		}
 	}
-	return tw.Flush()
+	causeAt := 2 + fieldW + 2 + moveW + 2
+	for _, s := range states {
+		fmt.Fprintf(w, "%s %s\n", s.State, s.Name)
+		for _, c := range s.Changes {
+			m := move(c)
+			line := fmt.Sprintf("  %-*s  %s", fieldW, c.Field, m)
+			cause := causeText(c.Cause)
+			switch {
+			case cause == "":
+			case causeAt+len(cause) <= textWidth:
+				line += strings.Repeat(" ", moveW-utf8.RuneCountInString(m)+2) + cause
+			default:
+				line += "\n      " + wrap(cause, 6, textWidth)
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 }
 
 // writeDiffSummary writes the period as an auditor would read it.
@@ -86,7 +107,7 @@ func writeDiffSummary(w io.Writer, s projections.DiffSummary) {
 		if n == 0 {
 			text = "none"
 		}
-		fmt.Fprintf(w, "  %s (%d): %s\n", label, n, wrap(text, 6, textWidth))
+		fmt.Fprintf(w, "  %s\n", wrap(fmt.Sprintf("%s (%d): %s", label, n, text), 6, textWidth))
 	}
 	fmt.Fprintln(w, "In short")
 	line("joined", len(s.Joined), dated(s.Joined))
@@ -122,11 +143,10 @@ func writePeriodEvents(w io.Writer, evs []projections.PeriodEvent, all bool) {
 	}
 	if all {
 		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, e := range evs {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t[seq %d]\n", e.Date, orDash(e.State), e.Type, e.Summary, e.Seq)
+			line := fmt.Sprintf("%s %-3s %s: %s [seq %d]", e.Date, orDash(e.State), e.Type, e.Summary, e.Seq)
+			fmt.Fprintf(w, "  %s\n", wrap(line, 6, textWidth))
 		}
-		tw.Flush()
 		return
 	}
 	counts := map[string]int{}
@@ -142,7 +162,7 @@ func writePeriodEvents(w io.Writer, evs []projections.PeriodEvent, all bool) {
 	for _, t := range order {
 		parts = append(parts, fmt.Sprintf("%s %d", t, counts[t]))
 	}
-	fmt.Fprintf(w, " (%s; --events lists them)\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "%s\n", wrap(" ("+strings.Join(parts, ", ")+"; --events lists them)", 30, textWidth))
 }
 
 func entriesText(es []projections.DiffEntry) string {
@@ -159,23 +179,11 @@ func entriesText(es []projections.DiffEntry) string {
 	return strings.Join(parts, ", ")
 }
 
-// wrap breaks a comma-separated text into lines of at most width columns,
-// continuation lines indented.
+// wrap breaks a text into lines of at most width columns, at spaces, for a
+// caller that has written indent columns before it: continuation lines are
+// indented, the first is not.
 func wrap(text string, indent, width int) string {
-	var b strings.Builder
-	col := indent
-	for i, word := range strings.SplitAfter(text, ", ") {
-		if i > 0 && col+len(word) > width {
-			trimmed := strings.TrimRight(b.String(), " ")
-			b.Reset()
-			b.WriteString(trimmed)
-			b.WriteString("\n" + strings.Repeat(" ", indent))
-			col = indent
-		}
-		b.WriteString(word)
-		col += len(word)
-	}
-	return b.String()
+	return strings.TrimPrefix(wrapWords(text, indent, width), strings.Repeat(" ", indent))
 }
 
 func orDash(s string) string {
@@ -255,13 +263,34 @@ func writeReplayText(w io.Writer, steps []projections.Step) error {
 	return nil
 }
 
+// writeMeetingsText writes one meeting per line, its name wrapped in the
+// last column.
 func writeMeetingsText(w io.Writer, ms []projections.Meeting) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Code\tFrom\tTo\tCity\tName")
+	rows := [][]string{{"Code", "From", "To", "City", "Name"}}
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Code, m.Start, m.End, orDash(m.City), m.Name)
+		rows = append(rows, []string{m.Code, m.Start.String(), m.End.String(), orDash(m.City), m.Name})
 	}
-	return tw.Flush()
+	widths := make([]int, 4)
+	for _, r := range rows {
+		for i := range widths {
+			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	indent := 0
+	for _, n := range widths {
+		indent += n + 2
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, n := range widths {
+			b.WriteString(r[i] + strings.Repeat(" ", n-utf8.RuneCountInString(r[i])+2))
+		}
+		b.WriteString(wrap(r[4], indent, textWidth))
+		if _, err := fmt.Fprintln(w, b.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func writeSnapshotsText(w io.Writer, infos []projections.SnapshotInfo) error {
