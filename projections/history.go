@@ -97,32 +97,12 @@ func (e *Engine) History(ctx context.Context, iso3 string, b Bounds) (History, e
 	if !ok {
 		return History{}, fmt.Errorf("history of %q: %w", iso3, ErrUnknownState)
 	}
-	f := NewFold()
-	var (
-		own    []events.Envelope
-		rets   = map[uuid.UUID]events.Envelope{}
-		filter = func(ev events.Envelope) error {
-			if ev.Date <= b.AsOf || ev.Type == events.Retracted {
-				f.Apply(ev)
-			}
-			if ev.Scope() != iso3 {
-				return nil
-			}
-			if ev.Type == events.Retracted {
-				rets[ev.Payload.(*events.Retraction).Event] = ev
-			} else if ev.Date <= b.AsOf {
-				own = append(own, ev)
-			}
-			return nil
-		}
-	)
-	end, err := e.read(ctx, b.rng(), filter)
+	f, own, rets, err := e.historyFold(ctx, iso3, b)
 	if err != nil {
-		return History{}, fmt.Errorf("read the log: %w", err)
+		return History{}, err
 	}
-	f.Seq, f.Time, f.Quarantined = end.seq, end.time, end.quarantined
 	h := History{State: iso3, Name: c.Name, Region: string(c.Region), AsOf: b.AsOf, KnownAt: knownAt(f),
-		Status: StatusOf(f, iso3, b.AsOf, e.opt), Entries: []HistoryEntry{}}
+		Status: statusOf(f, f.Convention(b.AsOf), iso3, b.AsOf, e.opt), Entries: []HistoryEntry{}}
 	for _, ev := range own {
 		en := HistoryEntry{Date: ev.Date, Kind: EntryEvent, Type: string(ev.Type), Summary: summary(ev.Type, ev.Payload),
 			ID: ev.ID.String(), Data: ev.Data(), Source: ev.Source, Seq: ev.Seq, Recorded: recordedText(ev.Recorded)}
@@ -161,6 +141,44 @@ func (e *Engine) History(ctx context.Context, iso3 string, b Bounds) (History, e
 		return a.Type < b.Type
 	})
 	return h, nil
+}
+
+// historyFold reads what a history stands on: the fold a status derives
+// from, the State's events dated on or before b.AsOf, and the retractions
+// of its events. On a source that locates the end of the log, it reads the
+// subjects a status stands on (scopedFold), so that its cost grows with the
+// State's events; else the log.
+func (e *Engine) historyFold(ctx context.Context, iso3 string, b Bounds) (*Fold, []events.Envelope, map[uuid.UUID]events.Envelope, error) {
+	var own []events.Envelope
+	rets := map[uuid.UUID]events.Envelope{}
+	note := func(ev events.Envelope) {
+		if ev.Type == events.Retracted {
+			rets[ev.Payload.(*events.Retraction).Event] = ev
+		} else if ev.Date <= b.AsOf {
+			own = append(own, ev)
+		}
+	}
+	if loc, ok := e.src.(Locator); ok {
+		f, located, err := e.scopedFold(ctx, loc, iso3, b, note)
+		if err != nil || located {
+			return f, own, rets, err
+		}
+	}
+	f := NewFold()
+	end, err := e.read(ctx, b.rng(), func(ev events.Envelope) error {
+		if aggregates.HeldBy(ev, b.AsOf) || ev.Type == events.Retracted {
+			f.Apply(ev)
+		}
+		if ev.Scope() == iso3 {
+			note(ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the log: %w", err)
+	}
+	f.Seq, f.Time, f.Quarantined = end.seq, end.time, end.quarantined
+	return f, own, rets, nil
 }
 
 func recordedText(t time.Time) string {

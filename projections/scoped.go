@@ -74,22 +74,33 @@ const wholeStateReads = 32
 // State; a State with one whose id is not derived from its content is read
 // again whole (see depositBasis).
 func (e *Engine) scopedStatus(ctx context.Context, loc Locator, iso3 string, b Bounds) (_ Status, located bool, _ error) {
+	f, located, err := e.scopedFold(ctx, loc, iso3, b, nil)
+	if err != nil || !located {
+		return Status{}, located, err
+	}
+	return statusOf(f, f.Convention(b.AsOf), iso3, b.AsOf, e.opt), true, nil
+}
+
+// scopedFold is the fold a scoped status derives from (see scopedStatus);
+// own, when set, receives each of the State's events the rules admit, in
+// stream order, whatever its date.
+func (e *Engine) scopedFold(ctx context.Context, loc Locator, iso3 string, b Bounds, own func(events.Envelope)) (_ *Fold, located bool, _ error) {
 	seq, at, located, err := loc.Last(ctx, b.rng())
 	if err != nil {
-		return Status{}, false, fmt.Errorf("locate the end of the log known at the bounds: %w", err)
+		return nil, false, fmt.Errorf("locate the end of the log known at the bounds: %w", err)
 	}
 	if !located {
-		return Status{}, false, nil
+		return nil, false, nil
 	}
 	f := NewFold()
 	if seq > 0 {
 		// Up to the message located, whatever is stored meanwhile.
 		r := Range{Subjects: statusSubjects(iso3), To: seq, Until: b.KnownAtTime}
-		own := events.ScopeFilter(iso3)
+		ownSubjects := events.ScopeFilter(iso3)
 		gate := aggregates.NewGate(nil)
 		unsure := map[string]bool{}
 		r.Quarantine = func(q events.Quarantined) {
-			if subjectMatches(own, q.Subject) {
+			if subjectMatches(ownSubjects, q.Subject) {
 				f.Quarantined++
 			}
 		}
@@ -115,20 +126,23 @@ func (e *Engine) scopedStatus(ctx context.Context, loc Locator, iso3 string, b B
 				}
 				return nil
 			}
+			if mine && own != nil {
+				own(ev)
+			}
 			keep(f, ev, b.AsOf)
 			return nil
 		})
 		if err != nil {
-			return Status{}, false, fmt.Errorf("read the log: %w", err)
+			return nil, false, fmt.Errorf("read the log: %w", err)
 		}
 		if len(unsure) > 0 {
 			if err := e.rereadStates(ctx, f, sortedKeys(unsure), Range{To: seq, Until: b.KnownAtTime}, b.AsOf); err != nil {
-				return Status{}, false, err
+				return nil, false, err
 			}
 		}
 	}
 	f.Seq, f.Time = seq, at
-	return statusOf(f, f.Convention(b.AsOf), iso3, b.AsOf, e.opt), true, nil
+	return f, true, nil
 }
 
 // rereadStates replaces the facts of the given States in f with a read of

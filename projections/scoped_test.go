@@ -569,3 +569,37 @@ func TestScopedStatusOfNothingKnown(t *testing.T) {
 	_, after := src.counters()
 	assert.Equal(t, before, after, "nothing to read")
 }
+
+// A State's history reads the subjects its status stands on, not the log,
+// and is the history a read of the whole log gives.
+func TestScopedHistoryIsTheWholeLogs(t *testing.T) {
+	ctx := context.Background()
+	for seed := int64(1); seed <= 2; seed++ {
+		h := newScopedHistory(t, 2400, seed)
+		scoped := projections.NewEngine(h.src, nil, projections.Options{})
+		full := projections.NewEngine(plainSource{h.src}, nil, projections.Options{})
+		head := h.src.head()
+		for _, k := range []projections.Bounds{{}, {KnownAtSeq: head / 2}, {KnownAtTime: h.src.recordedAt(head / 3)}} {
+			end, _, _, err := h.src.Last(ctx, projections.Range{To: k.KnownAtSeq, Until: k.KnownAtTime})
+			require.NoError(t, err)
+			for _, d := range []events.Date{events.MustDate("2011-03-01"), synth.End} {
+				b := k
+				b.AsOf = d
+				for _, iso3 := range h.statesToCheck() {
+					want, err := full.History(ctx, iso3, b)
+					require.NoError(t, err)
+					want.KnownAt.Quarantined = ownQuarantined(h, k)[iso3]
+					want.Status.KnownAt.Quarantined = want.KnownAt.Quarantined
+					_, before := h.src.counters()
+					got, err := scoped.History(ctx, iso3, b)
+					require.NoError(t, err)
+					require.Equal(t, want, got, "History(%s) as of %s known at %+v", iso3, d, k)
+					if _, delivered := h.src.readsSince(before); end > 0 {
+						require.Equal(t, h.src.onSubjects(end, projections.StatusSubjects(iso3)), delivered[0],
+							"History(%s): the messages of the subjects a status reads, and no other", iso3)
+					}
+				}
+			}
+		}
+	}
+}
