@@ -58,7 +58,9 @@ func (s *Server) overview(r *http.Request) (*shown, *pageError) {
 // statesData is the page of States.
 type statesData struct {
 	Table *statesTable
-	CSV   string
+	// CSV is the download of the rows shown, All the API's of every
+	// State in the same view.
+	CSV, All string
 }
 
 func (s *Server) statesView(r *http.Request) (*view, *statesTable, *pageError) {
@@ -94,7 +96,8 @@ func (s *Server) states(r *http.Request) (*shown, *pageError) {
 	}
 	v.Extra = r.URL.Query()
 	d := &statesData{Table: t, CSV: v.Link(s.cfg.StatesCSV, "q", t.Q, "region", t.Region, "treaty", t.Treaty, "list", t.List,
-		"sort", param(r, "sort"), "dir", param(r, "dir"))}
+		"sort", param(r, "sort"), "dir", param(r, "dir")),
+		All: v.Link("/v1/states", "format", "csv")}
 	return &shown{"states", &page{Title: "States " + v.Title(), Nav: "states", view: v, Data: d}}, nil
 }
 

@@ -1,9 +1,10 @@
 package web
 
 import (
-	"encoding/csv"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,37 +13,40 @@ import (
 	"github.com/ccm-ledger/ccm-ledger/projections"
 )
 
-// column is one column of the table of States.
+// column is one column of the table of States: a field of
+// projections.StateRow, the row `ccm states` and GET /v1/states give.
 type column struct {
 	Key, Label string
 	// status columns are coloured by their value.
 	status bool
-	value  func(projections.Status) string
+	value  func(projections.StateRow) string
 }
 
 var columns = []column{
-	{"state", "State", false, func(s projections.Status) string { return s.Name }},
-	{"iso3", "ISO3", false, func(s projections.Status) string { return s.State }},
-	{"region", "Region", false, func(s projections.Status) string { return s.Region }},
-	{"treaty", "Treaty status", true, func(s projections.Status) string { return lastKnown(s.TreatyStatus, s.TreatyLastKnown) }},
-	{"eif", "Entry into force", false, func(s projections.Status) string { return s.EntryIntoForce.String() }},
-	{"a3", "Art. 3", true, func(s projections.Status) string { return lastKnown(s.Article3.Status, s.Article3.LastKnown) }},
-	{"a3_deadline", "Art. 3 deadline", false, func(s projections.Status) string { return s.Article3.Deadline.String() }},
-	{"a4", "Art. 4", true, func(s projections.Status) string { return lastKnown(s.Article4.Status, s.Article4.LastKnown) }},
-	{"a4_deadline", "Art. 4 deadline", false, func(s projections.Status) string { return s.Article4.Deadline.String() }},
-	{"a5", "Art. 5", true, func(s projections.Status) string { return lastKnown(s.Article5.Status, s.Article5.LastKnown) }},
-	{"a7_initial", "Art. 7 initial", true, func(s projections.Status) string {
-		return lastKnown(s.Article7.Initial.Status, s.Article7.Initial.LastKnown)
-	}},
-	{"a7_due", "Art. 7 initial due", false, func(s projections.Status) string { return s.Article7.Initial.Due.String() }},
-	{"a7_annual", "Art. 7 latest annual", true, func(s projections.Status) string {
-		if n := len(s.Article7.Annual); n > 0 {
-			a := s.Article7.Annual[n-1]
-			return strconv.Itoa(a.Year) + ": " + lastKnown(a.Status, a.LastKnown)
-		}
-		return ""
-	}},
-	{"a9", "Art. 9", true, func(s projections.Status) string { return lastKnown(s.Article9.Status, s.Article9.LastKnown) }},
+	{"state", "State", false, func(r projections.StateRow) string { return r.Name }},
+	{"iso3", "ISO3", false, func(r projections.StateRow) string { return r.State }},
+	{"region", "Region", false, func(r projections.StateRow) string { return r.Region }},
+	{"treaty", "Treaty status", true, func(r projections.StateRow) string { return r.TreatyStatus }},
+	{"eif", "Entry into force", false, func(r projections.StateRow) string { return r.EntryIntoForce.String() }},
+	{"a3", "Art. 3", true, func(r projections.StateRow) string { return r.Article3Status }},
+	{"a3_deadline", "Art. 3 deadline", false, func(r projections.StateRow) string { return r.Article3Deadline.String() }},
+	{"a4", "Art. 4", true, func(r projections.StateRow) string { return r.Article4Status }},
+	{"a4_deadline", "Art. 4 deadline", false, func(r projections.StateRow) string { return r.Article4Deadline.String() }},
+	{"a5", "Art. 5", true, func(r projections.StateRow) string { return r.Article5Status }},
+	{"a7_initial", "Art. 7 initial", true, func(r projections.StateRow) string { return r.Article7Initial }},
+	{"a7_due", "Art. 7 initial due", false, func(r projections.StateRow) string { return r.Article7InitialDue.String() }},
+	{"a7_annual", "Art. 7 annual reports", false, annualText},
+	{"a9", "Art. 9", true, func(r projections.StateRow) string { return r.Article9Status }},
+}
+
+// annualText counts the annual reports owed by status: "2 submitted, 1
+// late". The statuses are data: any the row holds is shown.
+func annualText(r projections.StateRow) string {
+	var parts []string
+	for _, st := range slices.Sorted(maps.Keys(r.Article7Annual)) {
+		parts = append(parts, strconv.Itoa(r.Article7Annual[st])+" "+st)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // cell is one cell of the table.
@@ -54,6 +58,7 @@ type cell struct {
 type stateRow struct {
 	ISO3  string
 	Cells []cell
+	row   projections.StateRow
 }
 
 // statesTable is the table of States as filtered and sorted.
@@ -144,13 +149,11 @@ func filterStates(r *http.Request, sts []projections.Status, rep *projections.Re
 			q != "" && !strings.Contains(strings.ToLower(s.Name), q) && !strings.Contains(strings.ToLower(s.State), q):
 			continue
 		}
-		row := stateRow{ISO3: s.State}
+		row := stateRow{ISO3: s.State, row: projections.RowOf(s)}
 		for _, c := range columns {
-			cl := ""
-			v := c.value(s)
+			cl, v := "", c.value(row.row)
 			if c.status {
-				// The status is the first word, after an annual report's year.
-				cl = statusClass(firstWord(strings.TrimLeft(v, "0123456789: ")))
+				cl = statusClass(v)
 			}
 			row.Cells = append(row.Cells, cell{Text: v, Class: cl})
 		}
@@ -177,13 +180,6 @@ func filterStates(r *http.Request, sts []projections.Status, rep *projections.Re
 	return t, nil
 }
 
-func firstWord(s string) string {
-	if f := strings.Fields(s); len(f) > 0 {
-		return f[0]
-	}
-	return ""
-}
-
 func columnKeys() string {
 	var ks []string
 	for _, c := range columns {
@@ -196,23 +192,14 @@ func fieldf(field, format string, a ...any) httpapi.FieldError {
 	return httpapi.FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
 }
 
-// writeStatesCSV writes the table as CSV, the rows as the page shows them.
+// writeStatesCSV writes the rows the page shows as CSV, in the format of
+// GET /v1/states?format=csv.
 func writeStatesCSV(w http.ResponseWriter, t *statesTable, asOf string) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="ccm-states-`+asOf+`.csv"`)
-	cw := csv.NewWriter(w)
-	head := []string{"as_of"}
-	for _, c := range t.Columns {
-		head = append(head, c.Key)
-	}
-	_ = cw.Write(head)
+	rows := make([]projections.StateRow, 0, len(t.Rows))
 	for _, r := range t.Rows {
-		rec := []string{asOf}
-		for _, c := range r.Cells {
-			rec = append(rec, c.Text)
-		}
-		_ = cw.Write(rec)
+		rows = append(rows, r.row)
 	}
-	cw.Flush()
-	return cw.Error()
+	return projections.WriteRowsCSV(w, rows)
 }

@@ -84,6 +84,12 @@ func TestPagesWithoutABrowser(t *testing.T) {
 	recs, err := csv.NewReader(strings.NewReader(a.body)).ReadAll()
 	require.NoError(t, err)
 	assert.Len(t, recs, len(rep.StatesParties)+1, "a header and one row per State Party")
+	all := get(t, ts, "/v1/states?as_of=3MSP&format=csv")
+	require.Equal(t, http.StatusOK, all.code, all.body)
+	allRecs, err := csv.NewReader(strings.NewReader(all.body)).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, allRecs[0], recs[0], "the rows shown download in the API's CSV format")
+	assert.Contains(t, get(t, ts, "/states?as_of=3MSP").body, `href="/v1/states?as_of=3MSP&amp;format=csv"`, "the page links to the API's download")
 
 	for p, field := range map[string]string{
 		"/?as_of=2012-13-40":        "as_of",
