@@ -147,7 +147,12 @@ func (s *Server) diff(r *http.Request) (*shown, *pageError) {
 	}
 	d := &diffData{From: param(r, "from"), To: param(r, "to")}
 	v.Extra = r.URL.Query()
-	ms, err := q.Meetings(r.Context(), projections.Bounds{})
+	// The meetings proposed are those known at the view's known_at.
+	known, e := s.resolveValue(r, q, "known_at", "")
+	if e != nil {
+		return nil, e
+	}
+	ms, err := q.Meetings(r.Context(), projections.Bounds{KnownAtSeq: known.KnownAtSeq, KnownAtTime: known.KnownAtTime})
 	if err != nil {
 		return nil, s.internal(err)
 	}

@@ -95,6 +95,7 @@ func TestPagesWithoutABrowser(t *testing.T) {
 		"/?as_of=2012-13-40":        "as_of",
 		"/?as_of=99MSP":             "as_of",
 		"/?known_at=yesterday":      "known_at",
+		"/diff?known_at=yesterday":  "known_at",
 		"/?asof=3MSP":               "asof",
 		"/states?sort=colour":       "sort",
 		"/states?list=nonsense":     "list",
