@@ -26,7 +26,7 @@ func (p *page) copy() *page {
 // pageCache keeps the pages built since the live fold last moved. The
 // log is append-only, so a view is final until the fold reads another
 // message: then every page is built again. This spares the views the
-// engine does not keep itself (a State's history reads the whole log).
+// engine does not keep itself (a State's history, a diff).
 type pageCache struct {
 	mu    sync.Mutex
 	seq   uint64
