@@ -9,7 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -288,7 +288,7 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, p
 		Log:      b.log,
 		Store:    w.store,
 		Now:      m.Now,
-		Logger:   log.New(m.Stderr, "ccm: ", 0),
+		Logger:   slog.NewLogLogger(m.logger().With("component", "http").Handler(), slog.LevelError),
 	}
 	if proj != nil {
 		cfg.Projector = proj.Stats
@@ -329,7 +329,7 @@ func (m *Main) startHTTP(p *httpPlan, b *backend, w *writer, n *notary.Notary, p
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(m.Stderr, "ccm: http: ", 0),
+		ErrorLog:          slog.NewLogLogger(m.logger().With("component", "http-server").Handler(), slog.LevelWarn),
 	}
 	// Live pages hold a stream open: ended at shutdown, not waited for.
 	hs.srv.RegisterOnShutdown(pages.Close)
