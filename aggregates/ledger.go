@@ -481,13 +481,15 @@ func (e *ImportError) Unwrap() []error {
 // ImportResult counts what an import did.
 type ImportResult struct {
 	// Appended counts the events this import recorded, in whichever
-	// attempt; Skipped those the ledger held before it began.
+	// attempt; Skipped those the ledger held before it began or another
+	// writer stored meanwhile.
 	Appended int
 	Skipped  int
 	// LastSeq is the stream sequence of the last event recorded.
 	LastSeq uint64
 	// Attempts counts the chained appends (more than one after a conflict
-	// or a failure); Stored the events each attempt had acknowledged.
+	// or a failure); Stored the events each attempt stored, acknowledged
+	// or found in the log by the next attempt (their sum is Appended).
 	Attempts int
 	Stored   []int
 }
@@ -572,55 +574,44 @@ func (l *Ledger) ImportFrom(ctx context.Context, src ImportSource, progress func
 	if err != nil {
 		return res, fmt.Errorf("import: %w", err)
 	}
-	var (
-		mine      int         // stored by earlier attempts of this import
-		prev      []uuid.UUID // the unacknowledged rest of the link before, if it failed
-		prevAfter uint64      // the sequence that rest would follow
-	)
+	// What this import stored, acknowledged or not (an unanswered link
+	// may have been stored whole), apart from what others stored
+	// meanwhile, which is counted as already recorded.
+	own := &importOwn{unanswered: map[uuid.UUID]struct{}{}}
 	err = retry.Do(ctx, retry.Transient, func(attempt int) error {
 		res.Attempts = attempt
 		if attempt > 1 {
 			if err := l.sync(ctx); err != nil {
 				return err
 			}
-			// A link that failed unanswered may have stored more than
-			// was acknowledged: those events are this import's too.
-			mine += l.storedPrefix(prev, prevAfter)
-			prev = nil
 		}
-		t, err := l.decide(src, order)
+		t, err := l.decide(src, order, own)
 		if err != nil {
 			return retry.Permanent(err)
 		}
-		res.Appended, res.Skipped = mine, t.skipped-mine
+		if n := len(res.Stored); n > 0 {
+			// What the last attempt stored beyond its acknowledgements.
+			res.Stored[n-1] += t.mine - res.Appended
+		}
+		res.Appended, res.Skipped = t.mine, t.skipped
 		if t.steps.n == 0 {
 			res.LastSeq = l.seq
 			return nil
 		}
-		n, err := l.appendTrial(ctx, t, func(done int) {
+		n, err := l.appendTrial(ctx, t, own, func(done int) {
 			if progress != nil {
-				progress(mine+done, src.Len()-res.Skipped)
+				progress(res.Appended+done, src.Len()-res.Skipped)
 			}
 		})
-		res.Stored = append(res.Stored, n.stored)
-		res.Appended += n.stored
-		if n.stored > 0 {
+		res.Stored = append(res.Stored, n)
+		res.Appended += n
+		if n > 0 {
 			res.LastSeq = l.seq
 		}
-		if err != nil {
-			// A conflict, or a failure that may have stored a prefix:
-			// read the log again and go on from what it holds. An error
-			// the log marks permanent (a limit, a permission) is not
-			// retried.
-			mine += n.stored
-			if !errors.Is(err, events.ErrConflict) {
-				// Refused links are not stored; but an unanswered one
-				// may be, with what followed it.
-				prev, prevAfter = n.unanswered, n.after
-			}
-			return err
-		}
-		return nil
+		// A conflict, or a failure that may have stored a prefix: read
+		// the log again and go on from what it holds. An error the log
+		// marks permanent (a limit, a permission) is not retried.
+		return err
 	})
 	if err != nil {
 		return res, fmt.Errorf("import: %w", err)
@@ -628,58 +619,62 @@ func (l *Ledger) ImportFrom(ctx context.Context, src ImportSource, progress func
 	return res, nil
 }
 
-// chainEnd is how far the chain of an import got.
-type chainEnd struct {
-	stored int // events acknowledged
-	// unanswered are the ids of the events of the link that failed after
-	// the acknowledged ones, which the log may hold from sequence after+1
-	// on; the links after it were never sent.
-	unanswered []uuid.UUID
-	after      uint64
-}
-
 // appendTrial appends the events a trial accepted, in links of importBatch
 // events: each link is built from the aggregates (the facts applied hold
 // the events' content), appended after the sequence the one before ended
 // at, and its events made the ledger's at the sequences they were stored
 // at. On a failure, the events not acknowledged are taken back.
-func (l *Ledger) appendTrial(ctx context.Context, t *importTrial, progress func(done int)) (chainEnd, error) {
-	var end chainEnd
+func (l *Ledger) appendTrial(ctx context.Context, t *importTrial, own *importOwn, progress func(done int)) (int, error) {
+	stored := 0
 	buf := make([]events.Envelope, 0, min(importBatch, t.steps.n))
-	for end.stored < t.steps.n {
-		from := end.stored
+	for stored < t.steps.n {
+		from := stored
 		link := t.events(buf[:0], from, min(from+importBatch, t.steps.n))
-		after := l.seq
-		n, last, err := l.store.AppendChain(ctx, after, link, func(done int) { progress(from + done) })
+		n, last, err := l.store.AppendChain(ctx, l.seq, link, func(done int) { progress(from + done) })
 		if n > 0 {
+			own.acked = append(own.acked, [2]uint64{last - uint64(n) + 1, last})
 			l.commit(t, from, link[:n], last)
-			end.stored += n
+			stored += n
+		}
+		if err != nil && !errors.Is(err, events.ErrConflict) {
+			// A refused link stores nothing; an unanswered one may have
+			// been stored.
+			for _, e := range link[n:] {
+				own.unanswered[e.ID] = struct{}{}
+			}
 		}
 		if err != nil {
-			for _, e := range link[n:] {
-				end.unanswered = append(end.unanswered, e.ID)
-			}
-			end.after = after + uint64(n)
-			l.undo(t, end.stored)
-			return end, err
+			l.undo(t, stored)
+			return stored, err
 		}
-		t.steps.release(end.stored)
+		t.steps.release(stored)
 		clear(link)
 	}
-	return end, nil
+	return stored, nil
 }
 
-// storedPrefix counts the leading events of a chain, by id, that the log
-// holds at the sequences right after the one the chain followed: the prefix
-// the chain stored, whatever was acknowledged.
-func (l *Ledger) storedPrefix(chain []uuid.UUID, after uint64) int {
-	for i, id := range chain {
-		h, ok := l.held(id)
-		if !ok || h.Seq != after+uint64(i)+1 {
-			return i
+// importOwn is what one import sent: the sequences acknowledged to it, and
+// the ids of the events of links that failed unanswered, which the log may
+// hold all the same.
+type importOwn struct {
+	acked      [][2]uint64
+	unanswered map[uuid.UUID]struct{}
+}
+
+// stored reports whether a held event is one the import stored.
+func (o *importOwn) stored(id uuid.UUID, seq uint64) bool {
+	if o == nil {
+		return false
+	}
+	if _, ok := o.unanswered[id]; ok {
+		return true
+	}
+	for _, r := range o.acked {
+		if seq >= r[0] && seq <= r[1] {
+			return true
 		}
 	}
-	return len(chain)
+	return false
 }
 
 // Check decides a whole input against the ledger as Import does, and records
@@ -700,7 +695,7 @@ func (l *Ledger) CheckFrom(ctx context.Context, src ImportSource) (ImportResult,
 	if err != nil {
 		return ImportResult{}, err
 	}
-	t, err := l.decide(src, order)
+	t, err := l.decide(src, order, nil)
 	if err != nil {
 		return ImportResult{LastSeq: l.seq}, err
 	}
@@ -785,9 +780,11 @@ func decisionOrder(src ImportSource) ([]int32, error) {
 // which it changes in place: the events accepted, in decision order, and how
 // to take each back.
 type importTrial struct {
-	steps   stepList
-	rets    []retractionStep
-	skipped int
+	steps stepList
+	rets  []retractionStep
+	// skipped counts the events the ledger held before the import began,
+	// mine those it holds that the import itself stored.
+	skipped, mine int
 	// scopes are the aggregates of the steps, each once: a step names its
 	// own by index, so that the steps hold no pointer for the collector
 	// to follow.
@@ -932,8 +929,9 @@ func (l *Ledger) commit(t *importTrial, from int, stored []events.Envelope, last
 // aggregates, applying each accepted one to them before the next is
 // decided. It returns the trial, or an *ImportError (every event the
 // rules reject, or whose id the ledger holds for another event) with the
-// aggregates as they were.
-func (l *Ledger) decide(src ImportSource, order []int32) (*importTrial, error) {
+// aggregates as they were. Held events that own says the import stored (in
+// an earlier attempt) are counted apart from those held before.
+func (l *Ledger) decide(src ImportSource, order []int32, own *importOwn) (*importTrial, error) {
 	t := &importTrial{}
 	conv := l.convention()
 	today := l.today()
@@ -946,7 +944,11 @@ func (l *Ledger) decide(src ImportSource, order []int32) (*importTrial, error) {
 					bad.Problems = append(bad.Problems, ImportProblem{Index: i, Event: e, Err: idConflict(h, e)})
 					continue
 				}
-				t.skipped++
+				if own.stored(e.ID, h.Seq) {
+					t.mine++
+				} else {
+					t.skipped++
+				}
 				continue
 			}
 			s := l.scope(e.Scope())

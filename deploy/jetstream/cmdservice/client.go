@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/events"
 )
 
@@ -166,10 +167,17 @@ func (c *Client) request(ctx context.Context, m *nats.Msg, data []byte, timeout 
 	m.Data = data
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := c.nc.RequestMsgWithContext(rctx, m)
+	// A user who may not send commands is refused by the server, which
+	// answers nothing: without the guard the request would wait for its
+	// timeout.
+	gctx, explain := jslog.Guard(rctx, c.nc, m.Subject)
+	resp, err := c.nc.RequestMsgWithContext(gctx, m)
+	err = explain(err)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("%s: %w (start `ccm serve`, or check that this user may send commands)", m.Subject, ErrNoLedger)
+	case errors.Is(err, jslog.ErrPermissionDenied):
+		return err
 	case err != nil:
 		return fmt.Errorf("%s: %w", m.Subject, err)
 	}

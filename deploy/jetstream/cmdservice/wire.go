@@ -72,13 +72,16 @@ type PartReply struct {
 type ImportReply struct {
 	// Events counts the input's distinct events.
 	Events int `json:"events"`
-	// Recorded counts the events this import recorded, AlreadyRecorded
-	// those the ledger held before it.
+	// Recorded counts the events this import recorded, in whichever
+	// attempt; AlreadyRecorded those the ledger held before it began, or
+	// that another writer stored meanwhile (never what an earlier attempt
+	// of this import stored).
 	Recorded        int    `json:"recorded"`
 	AlreadyRecorded int    `json:"already_recorded"`
 	LastSeq         uint64 `json:"last_seq"`
-	// Attempts counts the chained appends; StoredPerAttempt what each had
-	// acknowledged.
+	// Attempts counts the chained appends; StoredPerAttempt what each
+	// stored, acknowledged or found in the log by the next (their sum is
+	// Recorded).
 	Attempts         int   `json:"attempts"`
 	StoredPerAttempt []int `json:"stored_per_attempt"`
 	DryRun           bool  `json:"dry_run"`

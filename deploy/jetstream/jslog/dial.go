@@ -406,6 +406,14 @@ func guard(ctx context.Context, nc *nats.Conn, patterns ...string) (context.Cont
 	}
 }
 
+// Guard is guard for the adapters that send their own requests on a
+// connection Dial made (the command service's client): a refused publish
+// fails the request at once with a *PermissionError instead of waiting
+// for its timeout.
+func Guard(ctx context.Context, nc *nats.Conn, patterns ...string) (context.Context, func(error) error) {
+	return guard(ctx, nc, patterns...)
+}
+
 // jsAPI is the pattern of every JetStream API subject.
 const jsAPI = "$JS.API.>"
 
