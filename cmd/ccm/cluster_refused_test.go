@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +42,6 @@ func TestClusterRefusedCommandsFailAtOnce(t *testing.T) {
 		}
 	}
 	assert.Zero(t, mostStored(t, c), "nothing was recorded")
+	violations := strings.Join(c.LogLines("ERR"), "\n")
+	assert.Contains(t, violations, `"CCM/user:auditor" - Publish Violation - Subject "ccm.cmd.import"`, "the server logs each refusal")
 }

@@ -48,7 +48,8 @@ type ClusterOptions struct {
 	// Configure, when set, adjusts the options of node i last, after the
 	// ports and the store have been rewritten.
 	Configure func(i int, o *server.Options)
-	// Logging sends the servers' logs to stderr.
+	// Logging copies the servers' logs to stderr; they are kept in any
+	// case (LogLines).
 	Logging bool
 }
 
@@ -61,6 +62,7 @@ type Cluster struct {
 	opts  ClusterOptions
 	dir   string // the configuration directory read (a copy with TLS)
 	nodes []*clusterNode
+	log   *serverLog
 }
 
 type clusterNode struct {
@@ -89,7 +91,7 @@ func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 	for k, v := range o.Env {
 		tb.Setenv(k, v)
 	}
-	c := &Cluster{tb: tb, opts: o, dir: o.ConfigDir}
+	c := &Cluster{tb: tb, opts: o, dir: o.ConfigDir, log: &serverLog{echo: o.Logging}}
 	if o.TLS {
 		c.dir = enableTLS(tb, o.ConfigDir)
 	}
@@ -118,10 +120,12 @@ func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 		if attempt == maxBootstraps {
 			require.NoError(tb, c.WaitMetaLeader(20*time.Second))
 			require.NoError(tb, c.WaitPlacement(20*time.Second))
+			c.forgetLog()
 			return c
 		}
 		if err := c.WaitMetaLeader(splitVoteAfter); err == nil {
 			require.NoError(tb, c.WaitPlacement(20*time.Second))
+			c.forgetLog()
 			return c
 		}
 		// A split first vote: start a new cluster rather than wait for
@@ -211,7 +215,7 @@ func (c *Cluster) Options(i int) (*server.Options, error) {
 	o.Routes = routes
 	o.StoreDir = n.storeDir
 	o.NoSigs = true
-	o.NoLog = !c.opts.Logging
+	o.NoLog = true // the cluster's own logger takes the log (LogLines)
 	if c.opts.Configure != nil {
 		c.opts.Configure(i, o)
 	}
@@ -224,9 +228,7 @@ func (c *Cluster) start(i int) {
 	require.NoError(c.tb, err, "cluster: configuration of node %d", i+1)
 	s, err := server.NewServer(o)
 	require.NoError(c.tb, err, "cluster: node %d", i+1)
-	if c.opts.Logging {
-		s.ConfigureLogger()
-	}
+	s.SetLogger(&nodeLogger{log: c.log, name: o.ServerName}, false, false)
 	s.Start()
 	c.nodes[i].srv = s
 }
