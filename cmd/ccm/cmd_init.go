@@ -18,14 +18,9 @@ func (m *Main) initCmd(ctx context.Context, args []string) error {
 	var c connFlags
 	m.addConnFlags(fs, &c)
 	var format formatFlag
-	addFormatFlag(fs, &format, "text", "json")
-	if _, err := parse(fs, args, 0, 0); err != nil {
+	if err := m.parseOperator(fs, args, &c, &format); err != nil {
 		return err
 	}
-	if err := format.check(); err != nil {
-		return err
-	}
-	m.fromEnv(fs, &c)
 	c.noRecord = true
 	b, err := m.open(ctx, c, openOptions{role: roles.Operator, connOnly: true})
 	if err != nil {
@@ -33,6 +28,15 @@ func (m *Main) initCmd(ctx context.Context, args []string) error {
 	}
 	defer b.close()
 	nc := b.nc
+	if b.srv == nil {
+		want := clusterReplicas(nc)
+		switch {
+		case !c.replicasSet:
+			c.replicas = want
+		case c.replicas < want:
+			return usagef("init: --replicas %d on a cluster of %d servers: the streams take %d, so that one node may fail", c.replicas, len(nc.Servers()), want)
+		}
+	}
 	if b.srv != nil {
 		// On a data directory the process opened the resources already;
 		// report on them as the operator.

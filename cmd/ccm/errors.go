@@ -15,16 +15,17 @@ import (
 
 // Exit codes. They are part of the command's contract.
 const (
-	exitOK       = 0 // success
-	exitFailure  = 1 // the ledger could not be reached or read, or an unexpected failure
-	exitUsage    = 2 // bad command line: unknown command or flag, missing argument, bad flag value
-	exitInvalid  = 3 // invalid input: malformed events (every bad line is printed)
-	exitRejected = 4 // an event is impossible under the Convention's rules (every one is printed)
-	exitConflict = 5 // concurrent appends kept conflicting; nothing was recorded by this command
-	exitNotFound = 6 // unknown State, meeting or event
-	exitIDTaken  = 7 // an event's id is already recorded with other content; nothing was recorded
-	exitVerify   = 8 // verify found stored messages that no view counts (quarantined)
-	exitDamaged  = 9 // the log, an export or a proof is not the history the ledger's checkpoints signed
+	exitOK       = 0  // success
+	exitFailure  = 1  // the ledger could not be reached or read, or an unexpected failure
+	exitUsage    = 2  // bad command line: unknown command or flag, missing argument, bad flag value
+	exitInvalid  = 3  // invalid input: malformed events (every bad line is printed)
+	exitRejected = 4  // an event is impossible under the Convention's rules (every one is printed)
+	exitConflict = 5  // concurrent appends kept conflicting; nothing was recorded by this command
+	exitNotFound = 6  // unknown State, meeting or event
+	exitIDTaken  = 7  // an event's id is already recorded with other content; nothing was recorded
+	exitVerify   = 8  // verify found stored messages that no view counts (quarantined)
+	exitDamaged  = 9  // the log, an export or a proof is not the history the ledger's checkpoints signed
+	exitCheck    = 10 // cluster check: the running deployment differs from deploy/
 )
 
 const exitCodesHelp = `Exit codes of ccm:
@@ -41,6 +42,7 @@ const exitCodesHelp = `Exit codes of ccm:
      signed (a message edited, missing, added or moved, a checkpoint of another key, a stream that
      may drop messages); the first bad sequence is named. Every command stops on such a log unless
      --allow-damaged, and nothing is recorded on it (docs/recovery.md)
+  10 cluster check: the running deployment differs from deploy/ (every failed check is listed)
 `
 
 // usageError is a mistake on the command line.
@@ -75,6 +77,8 @@ func exitCode(err error) int {
 		return exitDamaged
 	case errors.Is(err, errVerifyFound):
 		return exitVerify
+	case errors.Is(err, errCheckFailed):
+		return exitCheck
 	case errors.Is(err, events.ErrIDConflict):
 		return exitIDTaken
 	case errors.Is(err, events.ErrRejected):

@@ -63,6 +63,7 @@ type connFlags struct {
 	allowDamaged            bool
 	checkpointKey           string
 	urlSet, dataSet, remote bool
+	replicasSet             bool
 }
 
 func (m *Main) addConnFlags(fs *flag.FlagSet, c *connFlags) {
@@ -79,7 +80,7 @@ func (m *Main) addConnFlags(fs *flag.FlagSet, c *connFlags) {
 	fs.StringVar(&c.inboxPrefix, "nats-inbox-prefix", "", "prefix of the subjects replies come back on, for a user with inboxes of its own, e.g. _INBOX_service for the service role ($CCM_NATS_INBOX_PREFIX)")
 	fs.StringVar(&c.authDir, "nats-auth-dir", "", "credentials of a ccm serve on this machine, for a server on loopback given no other credentials (default: the auth directory of the default data directory; $CCM_NATS_AUTH_DIR)")
 	fs.StringVar(&c.stream, "stream", "CCM", "name of the ledger's stream")
-	fs.IntVar(&c.replicas, "replicas", 1, "replicas of the stream when this command creates it (3 in a cluster)")
+	fs.IntVar(&c.replicas, "replicas", 1, "replicas of the streams when this command creates them (default: 3 on a cluster, 1 on one server)")
 	fs.BoolVar(&c.noRecord, "no-record", false, "do not load the bundled record into a new, empty ledger")
 	fs.BoolVar(&c.allowDamaged, "allow-damaged", false, "go on when the log fails its check against its signed checkpoints (tampered or damaged: exit 9 otherwise); nothing is recorded on such a log")
 	fs.StringVar(&c.checkpointKey, "checkpoint-key", "", "the ledger's checkpoint signing key, made at first start (default: auth/checkpoint.key of the data directory; $CCM_CHECKPOINT_KEY); others check with its public part, checkpoint.pub beside it")
@@ -106,7 +107,7 @@ func (m *Main) fromEnv(fs *flag.FlagSet, c *connFlags) {
 	env("nats-inbox-prefix", "CCM_NATS_INBOX_PREFIX", &c.inboxPrefix)
 	env("nats-auth-dir", "CCM_NATS_AUTH_DIR", &c.authDir)
 	env("checkpoint-key", "CCM_CHECKPOINT_KEY", &c.checkpointKey)
-	c.urlSet, c.dataSet = set["nats-url"], set["data"]
+	c.urlSet, c.dataSet, c.replicasSet = set["nats-url"], set["data"], set["replicas"]
 }
 
 // boundFlags are the as-of and known-at bounds of a query.

@@ -37,16 +37,16 @@ type Resource struct {
 // on all of them. The log is created with log.Replicas; the others take the
 // log's replica count, whatever it is, so that no view lives on fewer
 // servers than the events. An existing resource is left as it is; one with
-// fewer replicas than the log is reported.
+// fewer replicas than the log, or than log.Replicas, is reported.
 func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg projector.Config) ([]Resource, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
 	existed := map[string]bool{}
-	for _, name := range []string{logName(logCfg), notary.StreamName(logName(logCfg)), projStream(projCfg), "KV_" + jslog.SnapshotBucketName(logName(logCfg)), "KV_" + projBucket(projCfg)} {
-		if _, err := js.Stream(ctx, name); err == nil {
-			existed[name] = true
+	for _, r := range Names(logCfg, projCfg) {
+		if _, err := js.Stream(ctx, r.Name); err == nil {
+			existed[r.Name] = true
 		}
 	}
 	l, err := jslog.Create(ctx, nc, logCfg)
@@ -54,6 +54,7 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 		return nil, err
 	}
 	replicas := l.Config().Replicas
+	want := max(replicas, logCfg.Replicas)
 	if err := notary.Create(ctx, js, l.StreamName(), replicas); err != nil {
 		return nil, err
 	}
@@ -67,13 +68,7 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 	if err := projector.Create(ctx, js, projCfg); err != nil {
 		return nil, err
 	}
-	out := []Resource{
-		{Name: l.StreamName(), What: "the log: every event, never deleted"},
-		{Name: notary.StreamName(l.StreamName()), What: "the log's evidence: signed checkpoints and leaf hashes, never deleted"},
-		{Name: projStream(projCfg), What: "derived compliance events"},
-		{Name: "KV_" + jslog.SnapshotBucketName(l.StreamName()), What: "meeting snapshots (a cache of the log)"},
-		{Name: "KV_" + projBucket(projCfg), What: "the projector's checkpoint"},
-	}
+	out := Names(logCfg, projCfg)
 	for i := range out {
 		r := &out[i]
 		st, err := js.Stream(ctx, r.Name)
@@ -82,8 +77,11 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 		}
 		info := st.CachedInfo()
 		r.Replicas, r.Messages, r.Created = info.Config.Replicas, info.State.Msgs, !existed[r.Name]
-		if r.Replicas < replicas {
+		switch {
+		case r.Replicas < replicas:
 			r.Problem = fmt.Sprintf("%d replicas, fewer than the log's %d: it would be lost with fewer servers than the events", r.Replicas, replicas)
+		case r.Replicas < want:
+			r.Problem = fmt.Sprintf("%d replicas, fewer than the %d asked for: an existing stream is left as it is", r.Replicas, want)
 		}
 	}
 	return out, nil

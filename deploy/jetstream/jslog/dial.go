@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
 )
 
 // Environment variables that ConnectOptions.FromEnv reads. Secrets are
@@ -419,25 +420,9 @@ const jsAPI = "$JS.API.>"
 
 func matchAny(patterns []string, subject string) bool {
 	for _, p := range patterns {
-		if subjectMatches(p, subject) {
+		if roles.Match(p, subject) {
 			return true
 		}
 	}
 	return false
-}
-
-// subjectMatches reports whether subject is matched by pattern, where "*"
-// matches one token and a final ">" one or more.
-func subjectMatches(pattern, subject string) bool {
-	pt := strings.Split(pattern, ".")
-	st := strings.Split(subject, ".")
-	for i, p := range pt {
-		if p == ">" {
-			return len(st) > i
-		}
-		if i >= len(st) || (p != "*" && p != st[i]) {
-			return false
-		}
-	}
-	return len(pt) == len(st)
 }

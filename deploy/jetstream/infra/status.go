@@ -1,0 +1,97 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/notary"
+	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
+)
+
+// Names returns the ledger's streams (a bucket's is KV_<bucket>) and what
+// each holds, in the order Ensure reports them.
+func Names(logCfg jslog.Config, projCfg projector.Config) []Resource {
+	log := logName(logCfg)
+	return []Resource{
+		{Name: log, What: "the log: every event, never deleted"},
+		{Name: notary.StreamName(log), What: "the log's evidence: signed checkpoints and leaf hashes, never deleted"},
+		{Name: projStream(projCfg), What: "derived compliance events"},
+		{Name: "KV_" + jslog.SnapshotBucketName(log), What: "meeting snapshots (a cache of the log)"},
+		{Name: "KV_" + projBucket(projCfg), What: "the projector's checkpoint"},
+	}
+}
+
+// StreamStatus is one stream as its leader reports it (the JetStream API's
+// stream info, with its cluster section).
+type StreamStatus struct {
+	Name  string `json:"name"`
+	What  string `json:"what"`
+	Found bool   `json:"found"`
+	// Config is the stream's configuration, when found.
+	Config *jetstream.StreamConfig `json:"-"`
+	// Replicas is the configured replica count.
+	Replicas int `json:"replicas"`
+	// Cluster is the name of the cluster ("" on a single server).
+	Cluster string `json:"cluster,omitempty"`
+	// Nodes are the leader first, then the other replicas.
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is one node's replica of a stream. Messages and LastSeq are
+// the leader's (the stream's state); another replica reports how far
+// behind the leader it is (Lag, in operations not yet applied) and when
+// the leader last heard from it.
+type NodeStatus struct {
+	Node     string        `json:"node"`
+	Leader   bool          `json:"leader"`
+	Current  bool          `json:"current"`
+	Offline  bool          `json:"offline,omitempty"`
+	Messages uint64        `json:"messages,omitempty"`
+	LastSeq  uint64        `json:"last_seq,omitempty"`
+	Lag      uint64        `json:"lag"`
+	Active   time.Duration `json:"active_ns,omitempty"`
+}
+
+// Status asks the leader of each of the ledger's streams for its state. A
+// stream that is missing is reported as not found; a stream without a
+// leader (an election, a quorum lost) as an error of the API, in the
+// status's place.
+func Status(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg projector.Config) ([]StreamStatus, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	var out []StreamStatus
+	for _, r := range Names(logCfg, projCfg) {
+		st := StreamStatus{Name: r.Name, What: r.What}
+		gctx, explain := jslog.Guard(ctx, nc, "$JS.API.>")
+		s, err := js.Stream(gctx, r.Name)
+		switch err = explain(err); {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			out = append(out, st)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("stream info %s: %w", r.Name, err)
+		}
+		info := s.CachedInfo()
+		st.Found, st.Config, st.Replicas = true, &info.Config, info.Config.Replicas
+		leader := NodeStatus{Leader: true, Current: true, Messages: info.State.Msgs, LastSeq: info.State.LastSeq}
+		if c := info.Cluster; c != nil {
+			st.Cluster, leader.Node = c.Name, c.Leader
+			st.Nodes = append(st.Nodes, leader)
+			for _, p := range c.Replicas {
+				st.Nodes = append(st.Nodes, NodeStatus{Node: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+			}
+		} else {
+			st.Nodes = append(st.Nodes, leader)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
