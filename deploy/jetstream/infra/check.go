@@ -116,22 +116,24 @@ func CheckRole(ctx context.Context, nc *nats.Conn, role roles.Role, log string) 
 func try(ctx context.Context, nc *nats.Conn, p probe) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	gctx, explain := jslog.Guard(ctx, nc, p.subject)
 	if p.subscribe {
+		// Not guarded: a guard ends with any refused subscription, the
+		// probe's before it included. The server answers the flush's ping
+		// after its refusal, which the client has then read (its handler
+		// may run later).
 		sub, err := nc.SubscribeSync(p.subject)
 		if err != nil {
-			return false, explain(err)
+			return false, err
 		}
 		defer sub.Unsubscribe()
-		// The server answers the flush's ping after its refusal, which
-		// the client has then read (its handler may run later).
-		if err := explain(nc.FlushWithContext(gctx)); err != nil {
-			return false, refused(err)
+		if err := nc.FlushWithContext(ctx); err != nil {
+			return false, err
 		}
 		last := nc.LastError()
 		denied := errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), `"`+p.subject+`"`)
 		return !denied, nil
 	}
+	gctx, explain := jslog.Guard(ctx, nc, p.subject)
 	m := &nats.Msg{Subject: p.subject, Data: []byte(p.body), Header: p.header}
 	_, err := nc.RequestMsgWithContext(gctx, m)
 	switch err = explain(err); {

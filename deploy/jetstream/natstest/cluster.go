@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/roles"
+	natsconf "github.com/ccm-ledger/ccm-ledger/deploy/nats"
 )
 
 // DefaultNodes are the node configuration files of deploy/nats.
@@ -31,8 +30,9 @@ type ClusterOptions struct {
 	// Required.
 	ConfigDir string
 	// Nodes are the node configuration files in ConfigDir; default
-	// DefaultNodes. Each node's route list must name the nodes in this
-	// order: the i-th route is rewritten to the i-th node.
+	// DefaultNodes. Each includes node.conf, which the cluster renders for
+	// it (natsconf.Render) with its loopback ports, its store and routes to
+	// the others; every other file of ConfigDir is used as it is.
 	Nodes []string
 	// Env is the environment the configuration reads (passwords, TLS
 	// files). It is set with tb.Setenv, so a test that runs a cluster
@@ -41,12 +41,12 @@ type ClusterOptions struct {
 	// Account is the account of the ledger's streams; default "CCM".
 	Account string
 	// TLS switches on the configuration's TLS, as an operator does: the
-	// lines "# include tls.conf" and "# include cluster-tls.conf" are
-	// uncommented in a copy of ConfigDir. Env must then name the
+	// clients' "# include tls.conf" of cluster.conf is uncommented, and
+	// node.conf includes cluster-tls.conf. Env must then name the
 	// certificate files.
 	TLS bool
-	// Configure, when set, adjusts the options of node i last, after the
-	// ports and the store have been rewritten.
+	// Configure, when set, adjusts the options of node i last, after its
+	// configuration was parsed.
 	Configure func(i int, o *server.Options)
 	// Logging copies the servers' logs to stderr; they are kept in any
 	// case (LogLines).
@@ -54,13 +54,13 @@ type ClusterOptions struct {
 }
 
 // Cluster is a JetStream cluster of real nats-servers, run in-process from
-// the deployment's configuration files for a test: the client and route
-// listeners are moved to free loopback ports, the monitoring listener is
-// off, and each node's store is in the test's temporary directory.
+// the deployment's configuration files for a test, as `ccm cluster trial`
+// runs them: each node's node.conf puts its client and route listeners on
+// free loopback ports and its store in the test's temporary directory, with
+// no monitoring listener.
 type Cluster struct {
 	tb    testing.TB
 	opts  ClusterOptions
-	dir   string // the configuration directory read (a copy with TLS)
 	nodes []*clusterNode
 	log   *serverLog
 }
@@ -91,17 +91,10 @@ func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 	for k, v := range o.Env {
 		tb.Setenv(k, v)
 	}
-	c := &Cluster{tb: tb, opts: o, dir: o.ConfigDir, log: &serverLog{echo: o.Logging}}
-	if o.TLS {
-		c.dir = enableTLS(tb, o.ConfigDir)
-	}
+	c := &Cluster{tb: tb, opts: o, log: &serverLog{echo: o.Logging}}
 	ports := freePorts(tb, 2*len(o.Nodes))
-	for i, name := range o.Nodes {
-		c.nodes = append(c.nodes, &clusterNode{
-			conf:        filepath.Join(c.dir, name),
-			clientPort:  ports[2*i],
-			clusterPort: ports[2*i+1],
-		})
+	for i := range o.Nodes {
+		c.nodes = append(c.nodes, &clusterNode{clientPort: ports[2*i], clusterPort: ports[2*i+1]})
 	}
 	stores := tb.TempDir() // before the servers' cleanup, so removed after it
 	tb.Cleanup(c.shutdown)
@@ -111,7 +104,9 @@ func RunCluster(tb testing.TB, o ClusterOptions) *Cluster {
 			dir = filepath.Join(stores, fmt.Sprintf("bootstrap-%d", attempt))
 		}
 		for i, n := range c.nodes {
-			n.storeDir = filepath.Join(dir, strings.TrimSuffix(o.Nodes[i], filepath.Ext(o.Nodes[i])))
+			node := strings.TrimSuffix(o.Nodes[i], filepath.Ext(o.Nodes[i]))
+			n.storeDir = filepath.Join(dir, node)
+			n.conf = c.writeConf(filepath.Join(dir, "conf", node), i)
 			c.start(i)
 		}
 		for i, n := range c.nodes {
@@ -151,27 +146,16 @@ const (
 	maxBootstraps  = 4
 )
 
-// enableTLS copies the configuration directory and uncomments its TLS
-// includes.
-func enableTLS(tb testing.TB, dir string) string {
-	tb.Helper()
-	out := tb.TempDir()
-	entries, err := os.ReadDir(dir)
-	require.NoError(tb, err, "cluster: read %s", dir)
-	re := regexp.MustCompile(`(?m)^(\s*)#\s*(include\s+(?:cluster-)?tls\.conf)\s*$`)
-	enabled := 0
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".conf") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		require.NoError(tb, err)
-		enabled += len(re.FindAll(b, -1))
-		b = re.ReplaceAll(b, []byte("${1}${2}"))
-		require.NoError(tb, os.WriteFile(filepath.Join(out, e.Name()), b, 0o600))
+// writeConf writes node i's configuration into dir and returns its file.
+func (c *Cluster) writeConf(dir string, i int) string {
+	c.tb.Helper()
+	n := natsconf.Node{Host: "127.0.0.1", ClientPort: c.nodes[i].clientPort, ClusterPort: c.nodes[i].clusterPort,
+		StoreDir: c.nodes[i].storeDir, RouteTLS: c.opts.TLS}
+	for _, m := range c.nodes {
+		n.Routes = append(n.Routes, "nats-route://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(m.clusterPort)))
 	}
-	require.Positive(tb, enabled, "cluster: no commented-out TLS include in %s", dir)
-	return out
+	require.NoError(c.tb, natsconf.WriteNodeDir(dir, os.DirFS(c.opts.ConfigDir), n, c.opts.TLS), "cluster: configuration of node %d", i+1)
+	return filepath.Join(dir, c.opts.Nodes[i])
 }
 
 func freePorts(tb testing.TB, n int) []int {
@@ -191,8 +175,7 @@ func freePorts(tb testing.TB, n int) []int {
 }
 
 // Options returns the server options of node i as the cluster runs it:
-// its configuration file processed by the server's own parser, with the
-// listeners and the store rewritten.
+// its configuration file processed by the server's own parser.
 func (c *Cluster) Options(i int) (*server.Options, error) {
 	n := c.nodes[i]
 	o, err := server.ProcessConfigFile(n.conf)
@@ -202,18 +185,6 @@ func (c *Cluster) Options(i int) (*server.Options, error) {
 	if len(o.Routes) != len(c.nodes) {
 		return nil, fmt.Errorf("node %d: %d routes in %s, want one per node (%d)", i+1, len(o.Routes), n.conf, len(c.nodes))
 	}
-	o.Host, o.Port = "127.0.0.1", n.clientPort
-	o.HTTPPort, o.HTTPSPort = 0, 0
-	o.Cluster.Host, o.Cluster.Port = "127.0.0.1", n.clusterPort
-	o.Cluster.Advertise = ""
-	routes := make([]*url.URL, len(o.Routes))
-	for j, r := range o.Routes {
-		u := *r
-		u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.nodes[j].clusterPort))
-		routes[j] = &u
-	}
-	o.Routes = routes
-	o.StoreDir = n.storeDir
 	o.NoSigs = true
 	o.NoLog = true // the cluster's own logger takes the log (LogLines)
 	if c.opts.Configure != nil {
