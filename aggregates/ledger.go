@@ -595,6 +595,10 @@ func (l *Ledger) ImportFrom(ctx context.Context, src ImportSource, progress func
 		}
 		res.Appended, res.Skipped = t.mine, t.skipped
 		if t.steps.n == 0 {
+			if attempt > 1 {
+				// One entry an attempt: this one found all stored.
+				res.Stored = append(res.Stored, 0)
+			}
 			res.LastSeq = l.seq
 			return nil
 		}
