@@ -70,7 +70,7 @@ func init() {
 		{"witness", "", "keep copies of the ledger's checkpoints in a file (--out), checking each against the key and the ones kept", (*Main).witness},
 		{"prove", "ID", "write the inclusion proof of one event against the latest checkpoint (ccm verify --proof checks it)", (*Main).prove},
 		{"init", "", "operator: create the ledger's streams and buckets a server lacks, with the cluster's replica count", (*Main).initCmd},
-		{"cluster", "SUBCOMMAND", "operator: status (streams on each node), check (the deployment against deploy/)", (*Main).clusterCmd},
+		{"cluster", "SUBCOMMAND", "operator: status, check (the deployment against deploy/), trial (three nodes on this host), node", (*Main).clusterCmd},
 		{"passwd", "", "operator: the bcrypt hash of the password on standard input, for the server's environment file", (*Main).passwd},
 		{"watch", "[FILTER]", "follow derived compliance events live (FILTER: SWE.>, *.deadline-missed); --durable NAME to resume", (*Main).watch},
 		{"bench", "", "measure the ledger against the raw JetStream baseline in one run", (*Main).bench},

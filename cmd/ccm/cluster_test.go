@@ -290,6 +290,11 @@ var (
 
 // TestMain removes the directory of the single-node run.
 func TestMain(m *testing.M) {
+	// The test binary runs as ccm itself where a command starts ccm
+	// again: the trial's nodes (ccm cluster node).
+	if os.Getenv(runAsCCM) == "1" {
+		os.Exit(NewMain().Run(context.Background(), os.Args[1:]))
+	}
 	// The per-user data directory of the processes the tests run (a
 	// ccm serve on a cluster keeps its checkpoint key there): never the
 	// user's own.
@@ -304,6 +309,9 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(clusterDataHome)
 	os.Exit(code)
 }
+
+// runAsCCM, set to 1 in a test binary's environment, makes it run as ccm.
+const runAsCCM = "CCM_TEST_RUN_AS_CCM"
 
 // clusterDataHome is $XDG_DATA_HOME for the cluster tests' commands.
 var clusterDataHome string

@@ -35,6 +35,10 @@ func (m *Main) clusterCmd(ctx context.Context, args []string) error {
 		return m.clusterStatus(ctx, args[1:])
 	case "check":
 		return m.clusterCheck(ctx, args[1:])
+	case "trial":
+		return m.clusterTrial(ctx, args[1:])
+	case "node":
+		return m.clusterNode(ctx, args[1:])
 	}
 	fmt.Fprint(m.Stderr, clusterUsage)
 	return usagef("cluster: unknown subcommand %q", args[0])
@@ -44,6 +48,8 @@ const clusterUsage = `Usage: ccm cluster SUBCOMMAND [flags]
 
   status   each stream's leader and replicas: messages, last sequence, current, lag (the JetStream API's stream info)
   check    the running deployment against deploy/: streams, replicas, and each role's permissions; exit 10 on a failure
+  trial    start|stop|reset --dir DIR: the three nodes of deploy/nats on this host, on loopback, with the streams
+  node     one nats-server (the one ccm is built with), with nats-server's flags: -c FILE
 `
 
 // clusterStatus prints each stream's state on its nodes.
@@ -51,6 +57,7 @@ func (m *Main) clusterStatus(ctx context.Context, args []string) error {
 	fs := m.flagSet("cluster status", "")
 	var c connFlags
 	m.addConnFlags(fs, &c)
+	perNode := fs.Bool("per-node", false, "ask each server for its own copy's messages and last sequence, as the system user sys (password in $CCM_NATS_SYS_PASSWORD)")
 	var format formatFlag
 	if err := m.parseOperator(fs, args, &c, &format); err != nil {
 		return err
@@ -64,20 +71,32 @@ func (m *Main) clusterStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *perNode {
+		if err := m.nodeCopies(ctx, c, b, sts); err != nil {
+			return err
+		}
+	}
 	if format.value == "json" {
 		return writeJSON(m.Stdout, sts)
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Stream\tReplicas\tNode\tRole\tCurrent\tMessages\tLast seq\tLag\tSeen")
 	for _, st := range sts {
-		if !st.Found {
+		switch {
+		case !st.Found:
 			fmt.Fprintf(tw, "%s\t-\t-\tmissing\t\t\t\t\t\n", st.Name)
+			continue
+		case st.Problem != "":
+			fmt.Fprintf(tw, "%s\t-\t-\t%s\t\t\t\t\t\n", st.Name, st.Problem)
 			continue
 		}
 		for _, n := range st.Nodes {
 			role, msgs, last, seen := "replica", "", "", n.Active.Round(1e6).String()
 			if n.Leader {
-				role, msgs, last, seen = "leader", fmt.Sprint(n.Messages), fmt.Sprint(n.LastSeq), ""
+				role, seen = "leader", ""
+			}
+			if n.Reported {
+				msgs, last = fmt.Sprint(n.Messages), fmt.Sprint(n.LastSeq)
 			}
 			if n.Offline {
 				role = "replica, offline"
@@ -108,6 +127,18 @@ func (m *Main) parseOperator(fs *flag.FlagSet, args []string, c *connFlags, form
 	}
 	m.fromEnv(fs, c)
 	return nil
+}
+
+// nodeCopies fills in each node's own messages and last sequence, asked
+// as the system user.
+func (m *Main) nodeCopies(ctx context.Context, c connFlags, b *backend, sts []infra.StreamStatus) error {
+	c.user, c.password, c.nkey, c.creds, c.token = "sys", m.Getenv(roles.PasswordEnv("sys")), "", "", ""
+	sys, err := m.open(ctx, c, openOptions{role: "sys", connOnly: true})
+	if err != nil {
+		return fmt.Errorf("--per-node: %w", err)
+	}
+	defer sys.close()
+	return infra.NodeCopies(ctx, sys.nc, "CCM", len(b.nc.Servers()), sts)
 }
 
 // openOperator connects as the operator (by default) and opens nothing.

@@ -31,6 +31,10 @@ func CheckStreams(sts []StreamStatus, replicas int) []Finding {
 			out = append(out, Finding{Check: st.Name + " exists", Detail: "missing: the operator creates it with `ccm init`"})
 			continue
 		}
+		if st.Problem != "" {
+			out = append(out, Finding{Check: st.Name + " answers", Detail: st.Problem})
+			continue
+		}
 		out = append(out, Finding{Check: st.Name + " exists", OK: true, Detail: st.What})
 		out = append(out, Finding{Check: fmt.Sprintf("%s has %d replicas", st.Name, replicas), OK: st.Replicas >= replicas,
 			Detail: fmt.Sprintf("%d configured, %d reported", st.Replicas, len(st.Nodes))})

@@ -27,6 +27,10 @@ func Names(logCfg jslog.Config, projCfg projector.Config) []Resource {
 	}
 }
 
+// infoTimeout bounds the wait for a stream's leader to answer: a request
+// sent while there is none is never answered.
+const infoTimeout = 5 * time.Second
+
 // StreamStatus is one stream as its leader reports it (the JetStream API's
 // stream info, with its cluster section).
 type StreamStatus struct {
@@ -41,12 +45,15 @@ type StreamStatus struct {
 	Cluster string `json:"cluster,omitempty"`
 	// Nodes are the leader first, then the other replicas.
 	Nodes []NodeStatus `json:"nodes"`
+	// Problem says why the stream's state is not known: no leader answered.
+	Problem string `json:"problem,omitempty"`
 }
 
-// NodeStatus is one node's replica of a stream. Messages and LastSeq are
-// the leader's (the stream's state); another replica reports how far
-// behind the leader it is (Lag, in operations not yet applied) and when
-// the leader last heard from it.
+// NodeStatus is one node's replica of a stream, as its leader sees it: how
+// far behind the leader it is (Lag, in operations not yet applied) and
+// when the leader last heard from it. Messages and LastSeq are the
+// leader's, and another node's once it reported its own copy (Reported,
+// NodeCopies).
 type NodeStatus struct {
 	Node     string        `json:"node"`
 	Leader   bool          `json:"leader"`
@@ -56,12 +63,13 @@ type NodeStatus struct {
 	LastSeq  uint64        `json:"last_seq,omitempty"`
 	Lag      uint64        `json:"lag"`
 	Active   time.Duration `json:"active_ns,omitempty"`
+	Reported bool          `json:"reported,omitempty"`
 }
 
 // Status asks the leader of each of the ledger's streams for its state. A
-// stream that is missing is reported as not found; a stream without a
-// leader (an election, a quorum lost) as an error of the API, in the
-// status's place.
+// stream that is missing is reported as not found; one whose leader does
+// not answer within infoTimeout (an election under way, a quorum lost)
+// with its Problem.
 func Status(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg projector.Config) ([]StreamStatus, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -70,10 +78,17 @@ func Status(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 	var out []StreamStatus
 	for _, r := range Names(logCfg, projCfg) {
 		st := StreamStatus{Name: r.Name, What: r.What}
-		gctx, explain := jslog.Guard(ctx, nc, "$JS.API.>")
+		tctx, cancel := context.WithTimeout(ctx, infoTimeout)
+		gctx, explain := jslog.Guard(tctx, nc, "$JS.API.>")
 		s, err := js.Stream(gctx, r.Name)
-		switch err = explain(err); {
+		err = explain(err)
+		cancel()
+		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
+			out = append(out, st)
+			continue
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			st.Found, st.Problem = true, fmt.Sprintf("no answer in %v: no leader (an election under way, or fewer than a majority of its nodes up)", infoTimeout)
 			out = append(out, st)
 			continue
 		case err != nil:
@@ -81,7 +96,7 @@ func Status(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 		}
 		info := s.CachedInfo()
 		st.Found, st.Config, st.Replicas = true, &info.Config, info.Config.Replicas
-		leader := NodeStatus{Leader: true, Current: true, Messages: info.State.Msgs, LastSeq: info.State.LastSeq}
+		leader := NodeStatus{Leader: true, Current: true, Messages: info.State.Msgs, LastSeq: info.State.LastSeq, Reported: true}
 		if c := info.Cluster; c != nil {
 			st.Cluster, leader.Node = c.Name, c.Leader
 			st.Nodes = append(st.Nodes, leader)
