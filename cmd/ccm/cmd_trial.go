@@ -146,9 +146,13 @@ func (m *Main) trialInit(ctx context.Context, clients map[string]string) error {
 	defer nc.Close()
 	var res []infra.Resource
 	// A new cluster elects its meta leader, then learns its peers: until
-	// then it refuses to place a stream on three of them.
+	// then it refuses to place a stream on three of them. A restarted one
+	// answers nothing until its streams have leaders again: each attempt
+	// is bounded, or its first request would wait out the minute.
 	err = retry.Do(ctx, retry.Connect, func(int) error {
-		res, err = infra.Ensure(ctx, nc, jslog.Config{Replicas: natsconf.Nodes}, projector.Config{})
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		res, err = infra.Ensure(actx, nc, jslog.Config{Replicas: natsconf.Nodes}, projector.Config{})
 		return err
 	})
 	if err != nil {
