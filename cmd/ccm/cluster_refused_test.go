@@ -25,6 +25,7 @@ func TestClusterRefusedCommandsFailAtOnce(t *testing.T) {
 	input := filepath.Join(t.TempDir(), "in.jsonl")
 	require.NoError(t, os.WriteFile(input, []byte(`{"type":"signed","state":"SWE","date":"2008-12-03","source":"test"}`+"\n"), 0o600))
 	commands := map[string][]string{
+		"init":   {"init"},
 		"import": {"import", input},
 		"record": {"record", "--type", "signed", "--state", "SWE", "--date", "2008-12-03", "--source", "test"},
 	}

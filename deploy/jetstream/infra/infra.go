@@ -9,6 +9,7 @@ package infra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -45,8 +46,15 @@ func Ensure(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 	}
 	existed := map[string]bool{}
 	for _, r := range Names(logCfg, projCfg) {
-		if _, err := js.Stream(ctx, r.Name); err == nil {
+		// A user who may not look is told at once, not left to wait for
+		// an answer the server never sends.
+		gctx, explain := jslog.Guard(ctx, nc, "$JS.API.>")
+		_, err := js.Stream(gctx, r.Name)
+		switch err = explain(err); {
+		case err == nil:
 			existed[r.Name] = true
+		case !errors.Is(err, jetstream.ErrStreamNotFound):
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
 		}
 	}
 	l, err := jslog.Create(ctx, nc, logCfg)

@@ -45,7 +45,8 @@ type StreamStatus struct {
 	Cluster string `json:"cluster,omitempty"`
 	// Nodes are the leader first, then the other replicas.
 	Nodes []NodeStatus `json:"nodes"`
-	// Problem says why the stream's state is not known: no leader answered.
+	// Problem says why the stream's state is not known: no leader
+	// answered, or the user may not look.
 	Problem string `json:"problem,omitempty"`
 }
 
@@ -85,6 +86,10 @@ func Status(ctx context.Context, nc *nats.Conn, logCfg jslog.Config, projCfg pro
 		cancel()
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
+			out = append(out, st)
+			continue
+		case errors.Is(err, jslog.ErrPermissionDenied):
+			st.Found, st.Problem = true, err.Error()
 			out = append(out, st)
 			continue
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
