@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -35,6 +36,16 @@ func TestClusterTrial(t *testing.T) {
 
 	clients, err := readEnvFile(filepath.Join(dir, trialClients))
 	require.NoError(t, err)
+	// The files as an operator's shell reads them: the hashes' "$" intact.
+	for _, f := range []string{trialServers, trialClients} {
+		env, err := readEnvFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		for k, v := range env {
+			out, err := exec.Command("sh", "-c", `set -a; . "$1"; printf '%s' "$(printenv "$2")"`, "sh", filepath.Join(dir, f), k).Output()
+			require.NoError(t, err)
+			assert.Equal(t, v, string(out), "%s: %s as sh reads it", f, k)
+		}
+	}
 	op := map[string]string{"CCM_NATS_URL": clients["CCM_NATS_URL"], "CCM_NATS_USER": roles.Operator,
 		"CCM_NATS_PASSWORD": clients[roles.PasswordEnv(roles.Operator)], roles.PasswordEnv("sys"): clients[roles.PasswordEnv("sys")]}
 	check := func() (int, string) {
