@@ -24,10 +24,11 @@ var errCheckFailed = errors.New("the deployment differs from deploy/")
 // clusterCmd dispatches the operator's cluster commands.
 func (m *Main) clusterCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(m.Stderr, clusterUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			fmt.Fprint(m.Stdout, clusterUsage)
 			return flag.ErrHelp
 		}
+		fmt.Fprint(m.Stderr, clusterUsage)
 		return usagef("cluster: missing subcommand")
 	}
 	switch args[0] {
@@ -46,10 +47,16 @@ func (m *Main) clusterCmd(ctx context.Context, args []string) error {
 
 const clusterUsage = `Usage: ccm cluster SUBCOMMAND [flags]
 
-  status   each stream's leader and replicas: messages, last sequence, current, lag (the JetStream API's stream info)
-  check    the running deployment against deploy/: streams, replicas, and each role's permissions; exit 10 on a failure
-  trial    start|stop|reset --dir DIR: the three nodes of deploy/nats on this host, on loopback, with the streams
+The operator's commands for a NATS cluster (ccm cluster SUBCOMMAND -h lists each one's flags):
+
+  status   each stream's leader and replicas: messages, last sequence, current, lag
+  check    the running deployment against deploy/: streams, replicas, each role's permissions;
+           exit 10 on a failure
+  trial    start|stop|reset --dir DIR: the three nodes of deploy/nats on this host, on loopback
   node     one nats-server (the one ccm is built with), with nats-server's flags: -c FILE
+
+Example:
+  ccm cluster trial start --dir /tmp/ccm-trial
 `
 
 // clusterStatus prints each stream's state on its nodes.
