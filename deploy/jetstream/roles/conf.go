@@ -81,7 +81,7 @@ const confHeader = `# Accounts, users and permissions of the ccm-ledger cluster 
 # No secret is written here. Each password comes from the environment of
 # nats-server when the configuration is loaded; the server refuses to
 # start if one is missing. The value may be the password itself or, better,
-# its bcrypt hash (nats server passwd), so that the server's environment
+# its bcrypt hash (ccm passwd), so that the server's environment
 # file holds no usable password:
 #
 #   CCM_NATS_OPERATOR_PASSWORD   user operator  (manages the streams)
