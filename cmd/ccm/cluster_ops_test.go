@@ -45,7 +45,7 @@ func TestClusterOperatorCommands(t *testing.T) {
 	op := roleEnv(roles.Operator)
 	code, _, errs := ccmRun(ctx, op, append([]string{"init", "--replicas", "1"}, asRole(c, roles.Operator)...)...)
 	assert.Equal(t, exitUsage, code, "ccm init --replicas 1 on a cluster: %s", errs)
-	assert.Contains(t, errs, "--replicas 1 on a cluster of 3 servers: the streams take 3")
+	assert.Contains(t, errs, "--replicas 1 on cluster ccm: the streams take 3")
 	var res []infra.Resource
 	poll(t, slow*30*time.Second, 100*time.Millisecond, func() bool {
 		code, out, errs := ccmRun(ctx, op, append([]string{"init", "--format", "json"}, asRole(c, roles.Operator)...)...)

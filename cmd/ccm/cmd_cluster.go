@@ -158,13 +158,14 @@ func (m *Main) openOperator(ctx context.Context, c connFlags) (*backend, error) 
 
 // clusterReplicas is the replica count the ledger's streams take on the
 // server nc is connected to: three on a cluster (one node may fail, a
-// majority remains; or as many nodes as there are, fewer than three), one
-// on a single server.
+// majority remains), one on a single server. A client may not know every
+// node (a server that does not advertise the others), so the count does
+// not depend on the nodes it knows.
 func clusterReplicas(nc *nats.Conn) int {
 	if nc.ConnectedClusterName() == "" {
 		return 1
 	}
-	return min(3, max(1, len(nc.Servers())))
+	return 3
 }
 
 // clusterCheck checks a running deployment against deploy/.

@@ -34,7 +34,7 @@ func (m *Main) initCmd(ctx context.Context, args []string) error {
 		case !c.replicasSet:
 			c.replicas = want
 		case c.replicas < want:
-			return usagef("init: --replicas %d on a cluster of %d servers: the streams take %d, so that one node may fail", c.replicas, len(nc.Servers()), want)
+			return usagef("init: --replicas %d on cluster %s: the streams take %d, so that one node may fail", c.replicas, nc.ConnectedClusterName(), want)
 		}
 	}
 	if b.srv != nil {
