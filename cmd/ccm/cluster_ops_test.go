@@ -82,6 +82,7 @@ func TestClusterOperatorCommands(t *testing.T) {
 	t.Logf("ccm cluster check:\n%s", out)
 	assert.NotContains(t, out, "SKIP", "every role checked")
 	assert.Contains(t, out, "PASS  recorder may publish to ccm.cmd.record")
+	assert.Contains(t, out, "PASS  a ledger (ccm serve) answers commands")
 	assert.Contains(t, out, "PASS  auditor may not publish to ccm.cmd.record")
 	assert.Contains(t, out, "PASS  ledger may publish to ccm.events.XXX.signed")
 	assert.Contains(t, out, "PASS  operator may not subscribe to ccm.events.>")

@@ -146,10 +146,15 @@ type clusterLedger struct {
 // 3 args...` until the test ends, and returns once it answers commands.
 func serveClusterLedger(t *testing.T, url string, args ...string) *clusterLedger {
 	t.Helper()
+	return serveLedgerWith(t, roleEnv(roles.Ledger), url, args...)
+}
+
+// serveLedgerWith is serveClusterLedger with env as the environment.
+func serveLedgerWith(t *testing.T, env map[string]string, url string, args ...string) *clusterLedger {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &clusterLedger{stderr: &lockedBuffer{}, served: make(chan struct{})}
 	ready := make(chan string, 1)
-	env := roleEnv(roles.Ledger)
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: l.stderr,
 		Getenv: func(k string) string { return env[k] }, Now: clusterNow,
 		ServeReady: func(_, httpAddr string) { ready <- httpAddr }}

@@ -221,7 +221,12 @@ func (m *Main) checkRole(ctx context.Context, c connFlags, r roles.Role, passwor
 		return []infra.Finding{{Check: r.Name + " connects", Detail: err.Error()}}
 	}
 	defer b.close()
-	return append([]infra.Finding{{Check: r.Name + " connects", OK: true}}, infra.CheckRole(ctx, b.nc, r, c.stream)...)
+	out := []infra.Finding{{Check: r.Name + " connects", OK: true}}
+	if r.Name == roles.Recorder {
+		// Before the probes: a refused subscription would end its wait.
+		out = append(out, infra.CheckLedger(ctx, b.nc))
+	}
+	return append(out, infra.CheckRole(ctx, b.nc, r, c.stream)...)
 }
 
 func (m *Main) printFindings(findings []infra.Finding, format string) error {

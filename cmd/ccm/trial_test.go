@@ -48,6 +48,9 @@ func TestClusterTrial(t *testing.T) {
 	}
 	op := map[string]string{"CCM_NATS_URL": clients["CCM_NATS_URL"], "CCM_NATS_USER": roles.Operator,
 		"CCM_NATS_PASSWORD": clients[roles.PasswordEnv(roles.Operator)], roles.PasswordEnv("sys"): clients[roles.PasswordEnv("sys")]}
+	ledger := map[string]string{"CCM_NATS_USER": roles.Ledger, "CCM_NATS_PASSWORD": clients[roles.PasswordEnv(roles.Ledger)],
+		"XDG_DATA_HOME": t.TempDir()}
+	served := serveLedgerWith(t, ledger, clients["CCM_NATS_URL"], "--http", "off")
 	check := func() (int, string) {
 		code, out, _ := ccmRun(ctx, op, "cluster", "check", "--roles-env", filepath.Join(dir, trialClients))
 		return code, out
@@ -55,6 +58,7 @@ func TestClusterTrial(t *testing.T) {
 	code, out := check()
 	require.Equal(t, exitOK, code, "ccm cluster check of a new trial: %s", out)
 	assert.NotContains(t, out, "SKIP")
+	assert.Contains(t, out, "PASS  a ledger (ccm serve) answers commands")
 
 	// Node 2 fails; the others go on; it is started again and catches up.
 	pid, ok := trialRunning(trialNodeDir(dir, 1))
@@ -72,6 +76,7 @@ func TestClusterTrial(t *testing.T) {
 	assert.Regexp(t, `(?m)^CCM +3 +ccm-nats-2 +replica +yes +0 +0 +0`, out, "node 2 reports its own copy")
 
 	// A full stop, a reset to empty stores, a new start.
+	served.stop()
 	trial("stop", "--dir", dir)
 	for i := range 3 {
 		_, ok := trialRunning(trialNodeDir(dir, i))

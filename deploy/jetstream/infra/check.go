@@ -116,6 +116,26 @@ func CheckRole(ctx context.Context, nc *nats.Conn, role roles.Role, log string) 
 	return out
 }
 
+// CheckLedger checks, on a connection of a user who may send commands,
+// that a ledger (ccm serve) answers them: a command it refuses as invalid
+// records nothing.
+func CheckLedger(ctx context.Context, nc *nats.Conn) Finding {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	f := Finding{Check: "a ledger (ccm serve) answers commands"}
+	gctx, explain := jslog.Guard(ctx, nc, "ccm.cmd.>")
+	_, err := nc.RequestMsgWithContext(gctx, &nats.Msg{Subject: "ccm.cmd.record", Data: []byte("not json")})
+	switch err = explain(err); {
+	case err == nil:
+		f.OK = true
+	case errors.Is(err, nats.ErrNoResponders):
+		f.Detail = "nobody answers ccm.cmd.record: start ccm serve as the ledger"
+	default:
+		f.Detail = err.Error()
+	}
+	return f
+}
+
 // try runs a probe and reports whether the server let it through.
 func try(ctx context.Context, nc *nats.Conn, p probe) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
