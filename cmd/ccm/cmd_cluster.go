@@ -9,9 +9,11 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ccm-ledger/ccm-ledger/aggregates/retry"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/infra"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/jslog"
 	"github.com/ccm-ledger/ccm-ledger/deploy/jetstream/projector"
@@ -199,7 +201,7 @@ func (m *Main) clusterCheck(ctx context.Context, args []string) error {
 	if c.replicasSet {
 		replicas = c.replicas
 	}
-	sts, err := infra.Status(ctx, b.nc, jslog.Config{Stream: c.stream}, projector.Config{})
+	sts, err := settledStatus(ctx, b.nc, c.stream)
 	if err != nil {
 		return err
 	}
@@ -208,6 +210,31 @@ func (m *Main) clusterCheck(ctx context.Context, args []string) error {
 		findings = append(findings, m.checkRole(ctx, c, r, passwords[roles.PasswordEnv(r.Name)])...)
 	}
 	return m.printFindings(findings, format.value)
+}
+
+// catchUp bounds how long a check waits for replicas that are catching
+// up, before it reports them behind.
+var catchUp = retry.Policy{Name: "wait for replicas to catch up", MaxElapsed: 10 * time.Second, First: 200 * time.Millisecond, Longest: time.Second}
+
+// settledStatus is the streams' status once no online replica is catching
+// up, or as it stands after catchUp.
+func settledStatus(ctx context.Context, nc *nats.Conn, stream string) ([]infra.StreamStatus, error) {
+	var sts []infra.StreamStatus
+	errBehind := errors.New("a replica is catching up")
+	err := retry.Do(ctx, catchUp, func(int) error {
+		var err error
+		if sts, err = infra.Status(ctx, nc, jslog.Config{Stream: stream}, projector.Config{}); err != nil {
+			return retry.Permanent(err)
+		}
+		if infra.CatchingUp(sts) {
+			return errBehind
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errBehind) {
+		return nil, err
+	}
+	return sts, nil
 }
 
 // checkRole connects as role with its password and checks its permissions.

@@ -55,6 +55,20 @@ func CheckStreams(sts []StreamStatus, replicas int) []Finding {
 	return out
 }
 
+// CatchingUp reports whether a replica of a stream found is behind its
+// leader while online: right after a write, a follower is briefly not
+// current, which a check should wait out rather than report.
+func CatchingUp(sts []StreamStatus) bool {
+	for _, st := range sts {
+		for _, n := range st.Nodes {
+			if st.Found && !n.Current && !n.Offline {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // A probe is an operation whose outcome shows a permission and that
 // changes nothing whether the server allows it or not: a JetStream API
 // request with a body the API refuses, a publish that the stream refuses
