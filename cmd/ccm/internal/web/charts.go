@@ -196,13 +196,14 @@ func formalMeetings(ms []projections.Meeting) []projections.Meeting {
 }
 
 // reportsChart counts the annual reports due by the year they cover: on
-// time, late (submitted late or not yet), and unknown (dated to a range
-// that holds the due date, or past the record's reach).
+// time, late (submitted late or not yet), uncertain (dated to a range that
+// holds the due date or the date asked), and unknown (past the record's
+// reach).
 func reportsChart(sts []projections.Status, asOf events.Date) chart {
-	c := chart{ID: "chart-reports", Title: "Article 7 annual reports: on time, late and unknown",
+	c := chart{ID: "chart-reports", Title: "Article 7 annual reports: on time, late, uncertain and unknown",
 		Desc:    "Annual transparency reports due, by the calendar year they cover (due 30 April of the next year), as of " + asOf.String(),
-		Stacked: true, Series: []series{{Name: "on time"}, {Name: "late"}, {Name: "unknown"}}}
-	byYear := map[int][3]int{}
+		Stacked: true, Series: []series{{Name: "on time"}, {Name: "late"}, {Name: "uncertain"}, {Name: "unknown"}}}
+	byYear := map[int][4]int{}
 	for _, st := range sts {
 		for _, a := range st.Article7.Annual {
 			var k int
@@ -213,8 +214,10 @@ func reportsChart(sts []projections.Status, asOf events.Date) chart {
 				k = 0
 			case projections.ReportSubmittedLate, projections.ReportLate:
 				k = 1
-			default:
+			case projections.ReportUncertain:
 				k = 2
+			default:
+				k = 3
 			}
 			n := byYear[a.Year]
 			n[k]++
