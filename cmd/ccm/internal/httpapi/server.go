@@ -332,6 +332,17 @@ func (s *Server) querier(r *http.Request) (Querier, *Error) {
 	return q, nil
 }
 
+// querierAndBounds is the querier for the request's annual_rule and the
+// bounds its as_of and known_at give.
+func (s *Server) querierAndBounds(r *http.Request) (Querier, projections.Bounds, *Error) {
+	q, e := s.querier(r)
+	if e != nil {
+		return nil, projections.Bounds{}, e
+	}
+	b, e := s.bounds(r, q)
+	return q, b, e
+}
+
 // bounds resolves as_of and known_at.
 func (s *Server) bounds(r *http.Request, q Querier) (projections.Bounds, *Error) {
 	b, err := q.Resolve(r.Context(), r.URL.Query().Get("as_of"), r.URL.Query().Get("known_at"), s.today())
@@ -383,11 +394,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) *Error {
 
 // boundedView answers a view as of and known at the query's bounds.
 func (s *Server) boundedView(w http.ResponseWriter, r *http.Request, view func(context.Context, Querier, projections.Bounds) (any, error)) *Error {
-	q, e := s.querier(r)
-	if e != nil {
-		return e
-	}
-	b, e := s.bounds(r, q)
+	q, b, e := s.querierAndBounds(r)
 	if e != nil {
 		return e
 	}

@@ -23,11 +23,7 @@ func (s *Server) states(w http.ResponseWriter, r *http.Request) *Error {
 	if e != nil {
 		return e
 	}
-	q, e := s.querier(r)
-	if e != nil {
-		return e
-	}
-	b, e := s.bounds(r, q)
+	q, b, e := s.querierAndBounds(r)
 	if e != nil {
 		return e
 	}
